@@ -1,0 +1,77 @@
+package checksum
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
+	"io"
+
+	"github.com/zeebo/blake3"
+)
+
+// Algorithm names a hash function.
+type Algorithm string
+
+const (
+	BLAKE3 Algorithm = "blake3"
+	SHA256 Algorithm = "sha256"
+)
+
+// New returns a fresh hasher for a.
+func New(a Algorithm) hash.Hash {
+	if a == SHA256 {
+		return sha256.New()
+	}
+	return blake3.New()
+}
+
+// Sum is a hash with the name of its algorithm, written "algo:hex".
+type Sum string
+
+// Make formats a digest.
+func Make(a Algorithm, digest []byte) Sum { return Sum(string(a) + ":" + hex.EncodeToString(digest)) }
+
+// Algorithm returns the algorithm part of s.
+func (s Sum) Algorithm() Algorithm {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ':' {
+			return Algorithm(s[:i])
+		}
+	}
+	return ""
+}
+
+// Writer hashes what is written through it and counts the bytes.
+type Writer struct {
+	w    io.Writer
+	h    hash.Hash
+	algo Algorithm
+	N    int64
+}
+
+// NewWriter hashes everything written to w (w may be nil to only hash).
+func NewWriter(a Algorithm, w io.Writer) *Writer {
+	return &Writer{w: w, h: New(a), algo: a}
+}
+
+func (t *Writer) Write(p []byte) (int, error) {
+	if t.w != nil {
+		n, err := t.w.Write(p)
+		t.h.Write(p[:n])
+		t.N += int64(n)
+		return n, err
+	}
+	t.h.Write(p)
+	t.N += int64(len(p))
+	return len(p), nil
+}
+
+// Sum returns the hash of what was written.
+func (t *Writer) Sum() Sum { return Make(t.algo, t.h.Sum(nil)) }
+
+// Reader hashes r to the end.
+func Reader(a Algorithm, r io.Reader) (Sum, int64, error) {
+	w := NewWriter(a, nil)
+	n, err := io.Copy(w, r)
+	return w.Sum(), n, err
+}

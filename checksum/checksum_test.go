@@ -1,0 +1,35 @@
+package checksum
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestWriterMatchesReader(t *testing.T) {
+	data := bytes.Repeat([]byte("cutover"), 100000)
+	var out bytes.Buffer
+	w := NewWriter(BLAKE3, &out)
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	s, n, err := Reader(BLAKE3, bytes.NewReader(data))
+	if err != nil || n != int64(len(data)) {
+		t.Fatal(err, n)
+	}
+	if w.Sum() != s || !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("tee hash differs from direct hash")
+	}
+	if s.Algorithm() != BLAKE3 || !strings.HasPrefix(string(s), "blake3:") {
+		t.Fatal(s)
+	}
+	// Known answer: BLAKE3 of the empty input.
+	e, _, _ := Reader(BLAKE3, bytes.NewReader(nil))
+	if e != "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262" {
+		t.Fatal(e)
+	}
+	h, _, _ := Reader(SHA256, strings.NewReader("abc"))
+	if h != "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" {
+		t.Fatal(h)
+	}
+}

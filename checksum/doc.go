@@ -1,0 +1,8 @@
+// Package checksum computes content hashes while data streams, so a copy
+// never reads its source twice, and names the algorithm with every hash so
+// that hashes of different algorithms are never compared by mistake.
+//
+// File content is hashed with BLAKE3 (the manifest records "blake3");
+// `files verify` may use SHA-256 when the remote host has sha256sum.
+// Table chunk checksums and Lucene footers live in their own packages.
+package checksum

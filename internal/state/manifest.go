@@ -1,0 +1,146 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/cutover/cutover/internal/store"
+)
+
+// Row is one manifest entry: what was synced, as the source was when read.
+type Row struct {
+	store.Entry
+	Hash  string // "algo:hex", empty when not hashed
+	RunID int64
+}
+
+// HasManifest reports whether pair has any manifest rows.
+func (s *State) HasManifest(ctx context.Context, pair int64) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM manifest WHERE pair_id=? LIMIT 1)`, pair).Scan(&n)
+	return n > 0, err
+}
+
+// Manifest calls fn for every row of pair in byte order of path (the order
+// of Go string comparison).
+func (s *State) Manifest(ctx context.Context, pair int64, fn func(Row) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT path, type, size, mtime_ns, mode, uid, gid, link_target, hash, run_id
+		FROM manifest WHERE pair_id=? ORDER BY path`, pair)
+	if err != nil {
+		return fmt.Errorf("state: read manifest: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r Row
+		var p, lt []byte
+		var typ, mode int
+		var mt int64
+		if err := rows.Scan(&p, &typ, &r.Size, &mt, &mode, &r.UID, &r.GID, &lt, &r.Hash, &r.RunID); err != nil {
+			return fmt.Errorf("state: read manifest: %w", err)
+		}
+		r.Path, r.Target = string(p), string(lt)
+		r.Type, r.Mode = store.EntryType(typ), fs.FileMode(mode)
+		r.ModTime = time.Unix(0, mt)
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// ManifestWriter batches manifest changes into transactions. It is used
+// from one goroutine.
+type ManifestWriter struct {
+	s       *State
+	pair    int64
+	tx      *sql.Tx
+	put     *sql.Stmt
+	del     *sql.Stmt
+	pending int
+	last    time.Time
+}
+
+// NewManifestWriter starts writing manifest changes for pair.
+func (s *State) NewManifestWriter(pair int64) *ManifestWriter {
+	return &ManifestWriter{s: s, pair: pair, last: time.Now()}
+}
+
+func (w *ManifestWriter) begin() error {
+	if w.tx != nil {
+		return nil
+	}
+	tx, err := w.s.db.Begin()
+	if err != nil {
+		return err
+	}
+	put, err := tx.Prepare(`INSERT INTO manifest(pair_id, path, type, size, mtime_ns, mode, uid, gid, link_target, hash, run_id)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(pair_id, path) DO UPDATE SET type=excluded.type, size=excluded.size,
+		mtime_ns=excluded.mtime_ns, mode=excluded.mode, uid=excluded.uid, gid=excluded.gid, link_target=excluded.link_target,
+		hash=excluded.hash, run_id=excluded.run_id`)
+	if err != nil {
+		tx.Rollback()
+		return err
+	}
+	del, err := tx.Prepare(`DELETE FROM manifest WHERE pair_id=? AND path=?`)
+	if err != nil {
+		tx.Rollback()
+		return err
+	}
+	w.tx, w.put, w.del = tx, put, del
+	return nil
+}
+
+// Put records r.
+func (w *ManifestWriter) Put(r Row) error {
+	if err := w.begin(); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	_, err := w.put.Exec(w.pair, []byte(r.Path), int(r.Type), r.Size, r.ModTime.UnixNano(), int(r.Mode), r.UID, r.GID,
+		[]byte(r.Target), r.Hash, r.RunID)
+	if err != nil {
+		return fmt.Errorf("state: record %q: %w", r.Path, err)
+	}
+	return w.tick()
+}
+
+// Delete forgets path.
+func (w *ManifestWriter) Delete(path string) error {
+	if err := w.begin(); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	if _, err := w.del.Exec(w.pair, []byte(path)); err != nil {
+		return fmt.Errorf("state: forget %q: %w", path, err)
+	}
+	return w.tick()
+}
+
+func (w *ManifestWriter) tick() error {
+	w.pending++
+	if w.pending >= 2000 || time.Since(w.last) > time.Second {
+		return w.Flush()
+	}
+	return nil
+}
+
+// Flush commits what is pending.
+func (w *ManifestWriter) Flush() error {
+	w.last = time.Now()
+	if w.tx == nil {
+		return nil
+	}
+	tx := w.tx
+	w.tx, w.pending = nil, 0
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("state: commit manifest: %w", err)
+	}
+	return nil
+}
+
+// Clear removes every manifest row of pair.
+func (s *State) Clear(ctx context.Context, pair int64) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM manifest WHERE pair_id=?`, pair)
+	return err
+}

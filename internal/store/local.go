@@ -1,0 +1,333 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cutover/cutover/internal/errs"
+)
+
+// Local is a directory on a mounted filesystem (EFS/NFS, EBS, local disk).
+type Local struct {
+	root string
+	dirs sync.Map // directories known to exist
+}
+
+var (
+	_ Store      = (*Local)(nil)
+	_ Linker     = (*Local)(nil)
+	_ FreeSpacer = (*Local)(nil)
+)
+
+// NewLocal returns a store rooted at the absolute directory root.
+func NewLocal(root string) *Local { return &Local{root: filepath.Clean(root)} }
+
+func (l *Local) String() string { return l.root }
+func (l *Local) Close() error   { return nil }
+
+func (l *Local) abs(p string) string { return filepath.Join(l.root, filepath.FromSlash(p)) }
+
+func entryFromInfo(rel string, fi fs.FileInfo) (Entry, bool) {
+	e := Entry{Path: rel, ModTime: fi.ModTime(), Mode: fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)}
+	switch {
+	case fi.Mode().IsRegular():
+		e.Type, e.Size = File, fi.Size()
+	case fi.IsDir():
+		e.Type = Dir
+	case fi.Mode()&fs.ModeSymlink != 0:
+		e.Type = Symlink
+	default:
+		return e, false
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		e.UID, e.GID = int(st.Uid), int(st.Gid)
+		e.Inode, e.Nlink = st.Ino, uint32(st.Nlink)
+	}
+	return e, true
+}
+
+// Walk lists the tree depth first. Sockets, devices and fifos are reported to bad.
+func (l *Local) Walk(ctx context.Context, fn func(Entry) error, bad func(string, error)) error {
+	if _, err := os.Lstat(l.root); err != nil {
+		return errs.Fatalf("list %s: %w", l.root, err)
+	}
+	var walk func(rel string) error
+	walk = func(rel string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		names, err := readDirNames(l.abs(rel))
+		if err != nil {
+			if rel == "" {
+				return errs.Fatalf("list %s: %w", l.root, err)
+			}
+			bad(rel, err)
+			return nil
+		}
+		for _, name := range names {
+			p := name
+			if rel != "" {
+				p = rel + "/" + name
+			}
+			fi, err := os.Lstat(l.abs(p))
+			if err != nil {
+				if !errs.IsNotExist(err) {
+					bad(p, err)
+				}
+				continue
+			}
+			e, ok := entryFromInfo(p, fi)
+			if !ok {
+				bad(p, fmt.Errorf("unsupported file type %v", fi.Mode().Type()))
+				continue
+			}
+			if e.Type == Symlink {
+				if e.Target, err = os.Readlink(l.abs(p)); err != nil {
+					bad(p, err)
+					continue
+				}
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+			if e.Type == Dir {
+				if err := walk(p); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return walk("")
+}
+
+func readDirNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
+
+func (l *Local) Lstat(_ context.Context, p string) (Entry, error) {
+	fi, err := os.Lstat(l.abs(p))
+	if err != nil {
+		return Entry{}, err
+	}
+	e, ok := entryFromInfo(p, fi)
+	if !ok {
+		return e, errs.Permanentf("%s: unsupported file type %v", p, fi.Mode().Type())
+	}
+	if e.Type == Symlink {
+		e.Target, err = os.Readlink(l.abs(p))
+	}
+	return e, err
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+func (l *Local) ReadFile(ctx context.Context, e Entry, w io.Writer) (Entry, error) {
+	f, err := os.OpenFile(l.abs(e.Path), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return Entry{}, err
+	}
+	defer f.Close()
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	if _, err := io.CopyBuffer(w, readerOnly{ctxReader{ctx, f}}, *buf); err != nil {
+		return Entry{}, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return Entry{}, err
+	}
+	after, _ := entryFromInfo(e.Path, fi)
+	return after, nil
+}
+
+// readerOnly hides WriterTo/ReaderFrom so that CopyBuffer uses our buffer.
+type readerOnly struct{ io.Reader }
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func (l *Local) ensureDir(dir string) error {
+	if _, ok := l.dirs.Load(dir); ok {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	l.dirs.Store(dir, true)
+	return nil
+}
+
+func (l *Local) Mkdir(_ context.Context, p string) error {
+	full := l.abs(p)
+	if fi, err := os.Lstat(full); err == nil && !fi.IsDir() {
+		return fmt.Errorf("mkdir %s: a %v is in the way", p, fi.Mode().Type())
+	}
+	return l.ensureDir(full)
+}
+
+func (l *Local) Put(ctx context.Context, e Entry, owner bool, fill func(io.Writer) (int64, error)) (err error) {
+	full := l.abs(e.Path)
+	dir := filepath.Dir(full)
+	if err := l.ensureDir(dir); err != nil {
+		return fmt.Errorf("put %s: %w", e.Path, err)
+	}
+	f, err := os.CreateTemp(dir, TempPrefix+"*.part")
+	if err != nil {
+		return fmt.Errorf("put %s: %w", e.Path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	n, err := fill(f)
+	if err != nil {
+		return err
+	}
+	if n != e.Size {
+		return errs.Retryablef("put %s: wrote %d bytes, want %d", e.Path, n, e.Size)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("put %s: fsync: %w", e.Path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("put %s: close: %w", e.Path, err)
+	}
+	if err := setMetaLocal(tmp, e, owner); err != nil {
+		return fmt.Errorf("put %s: %w", e.Path, err)
+	}
+	if err := os.Rename(tmp, full); err != nil {
+		return fmt.Errorf("put %s: rename: %w", e.Path, err)
+	}
+	return nil
+}
+
+func setMetaLocal(full string, e Entry, owner bool) error {
+	if owner {
+		if err := os.Lchown(full, e.UID, e.GID); err != nil {
+			return fmt.Errorf("chown: %w", err)
+		}
+	}
+	if e.Type != Symlink {
+		if err := os.Chmod(full, toOSMode(e.Mode)); err != nil {
+			return fmt.Errorf("chmod: %w", err)
+		}
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(e.ModTime.UnixNano()), unix.NsecToTimespec(e.ModTime.UnixNano())}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, full, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set mtime: %w", err)
+	}
+	return nil
+}
+
+// toOSMode converts permission bits (with setuid etc. as fs.FileMode flags) for os.Chmod.
+func toOSMode(m fs.FileMode) fs.FileMode { return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky) }
+
+func (l *Local) Symlink(_ context.Context, e Entry, owner bool) error {
+	full := l.abs(e.Path)
+	dir := filepath.Dir(full)
+	if err := l.ensureDir(dir); err != nil {
+		return fmt.Errorf("symlink %s: %w", e.Path, err)
+	}
+	tmp := filepath.Join(dir, fmt.Sprintf("%s%d.part", TempPrefix, time.Now().UnixNano()))
+	if err := os.Symlink(e.Target, tmp); err != nil {
+		return fmt.Errorf("symlink %s: %w", e.Path, err)
+	}
+	if err := setMetaLocal(tmp, e, owner); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("symlink %s: %w", e.Path, err)
+	}
+	if err := os.Rename(tmp, full); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("symlink %s: %w", e.Path, err)
+	}
+	return nil
+}
+
+func (l *Local) SetMeta(_ context.Context, e Entry, owner bool) error {
+	if err := setMetaLocal(l.abs(e.Path), e, owner); err != nil {
+		return fmt.Errorf("%s: %w", e.Path, err)
+	}
+	return nil
+}
+
+func (l *Local) Link(_ context.Context, oldPath, newPath string) error {
+	full := l.abs(newPath)
+	if err := l.ensureDir(filepath.Dir(full)); err != nil {
+		return err
+	}
+	tmp := filepath.Join(filepath.Dir(full), fmt.Sprintf("%s%d.part", TempPrefix, time.Now().UnixNano()))
+	if err := os.Link(l.abs(oldPath), tmp); err != nil {
+		return fmt.Errorf("link %s: %w", newPath, err)
+	}
+	if err := os.Rename(tmp, full); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("link %s: %w", newPath, err)
+	}
+	return nil
+}
+
+func (l *Local) Remove(_ context.Context, p string) error {
+	err := os.Remove(l.abs(p))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err == nil {
+		l.dirs.Delete(l.abs(p))
+	}
+	return err
+}
+
+func (l *Local) CleanTemp(ctx context.Context) (int, error) {
+	n := 0
+	err := filepath.WalkDir(l.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !d.IsDir() && IsTemp(d.Name()) {
+			if os.Remove(p) == nil {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+func (l *Local) FreeSpace(context.Context) (uint64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(l.root, &st); err != nil {
+		return 0, err
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}

@@ -1,0 +1,293 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pkg/sftp"
+
+	"github.com/cutover/cutover/internal/errs"
+)
+
+// ErrNoExec says the server refused or could not run the find listing.
+var ErrNoExec = errors.New("remote find is not available")
+
+// Walk lists the tree with one `find -printf` stream over an SSH exec
+// channel: one round trip for the whole tree. Where the server has no shell
+// (ForceCommand internal-sftp, no find), it falls back to parallel ReadDir.
+func (s *SFTP) Walk(ctx context.Context, fn func(Entry) error, bad func(string, error)) error {
+	err := s.walkFind(ctx, fn, bad)
+	if errors.Is(err, ErrNoExec) {
+		return s.walkReadDir(ctx, fn, bad)
+	}
+	return err
+}
+
+// PreciseMtimes reports whether the last listing carried sub-second mtimes.
+func (s *SFTP) PreciseMtimes() bool { return s.listedByFind.Load() }
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+const findHeader = "cutover-list-1"
+
+func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(string, error)) error {
+	c, _, err := s.pick(ctx)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	cl := c.ssh
+	c.mu.Unlock()
+	if cl == nil {
+		return errs.Retryablef("connection to %s lost", s.loc.Host)
+	}
+	sess, err := cl.NewSession()
+	if err != nil {
+		return ErrNoExec
+	}
+	defer sess.Close()
+	stop := context.AfterFunc(ctx, func() { sess.Close() })
+	defer stop()
+	out, err := sess.StdoutPipe()
+	if err != nil {
+		return ErrNoExec
+	}
+	var stderr bytes.Buffer
+	sess.Stderr = &stderr
+	cmd := fmt.Sprintf(`printf '%s\0'; LC_ALL=C find %s -xdev -mindepth 1 -printf '%%y %%i %%n %%s %%T@ %%m %%U %%G %%P\0%%l\0'; printf 'cutover-end %%d\0' $?`,
+		findHeader, shellQuote(s.loc.Path))
+	if err := sess.Start(cmd); err != nil {
+		return ErrNoExec
+	}
+	r := bufio.NewReaderSize(out, 1<<20)
+	head, err := r.ReadString(0)
+	if err != nil || strings.TrimSuffix(head, "\x00") != findHeader {
+		io.Copy(io.Discard, r)
+		return ErrNoExec
+	}
+	sawEnd := false
+	for {
+		f1, err := r.ReadBytes(0)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return errs.Retryablef("list %s: %w", s, err)
+		}
+		rec := string(f1[:len(f1)-1])
+		if strings.HasPrefix(rec, "cutover-end ") {
+			sawEnd = true
+			break
+		}
+		f2, err := r.ReadBytes(0)
+		if err != nil {
+			return errs.Retryablef("list %s: truncated listing: %w", s, err)
+		}
+		e, ok, perr := parseFindRecord(rec, string(f2[:len(f2)-1]))
+		if perr != nil {
+			return fmt.Errorf("list %s: %w", s, perr)
+		}
+		if !ok {
+			bad(e.Path, fmt.Errorf("unsupported file type"))
+			continue
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !sawEnd {
+		return errs.Retryablef("list %s: listing ended early", s)
+	}
+	sess.Wait()
+	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		bad(findErrPath(line, s.loc.Path), errors.New(strings.TrimPrefix(line, "find: ")))
+	}
+	s.listedByFind.Store(true)
+	return nil
+}
+
+// findErrPath extracts the root-relative path from a find error line.
+func findErrPath(line, root string) string {
+	i := strings.IndexAny(line, "'‘")
+	if i < 0 {
+		return ""
+	}
+	rest := line[i+1:]
+	if strings.HasPrefix(line[i:], "‘") {
+		rest = line[i+len("‘"):]
+	}
+	j := strings.LastIndexAny(rest, "'’")
+	if j < 0 {
+		return ""
+	}
+	p := strings.TrimPrefix(strings.TrimPrefix(rest[:j], root), "/")
+	return p
+}
+
+// parseFindRecord parses "%y %i %n %s %T@ %m %U %G %P" and the link target.
+func parseFindRecord(rec, link string) (Entry, bool, error) {
+	parts := strings.SplitN(rec, " ", 9)
+	if len(parts) != 9 {
+		return Entry{}, false, fmt.Errorf("bad listing record %q", rec)
+	}
+	e := Entry{Path: parts[8]}
+	nums := make([]uint64, 0, 6)
+	for _, i := range []int{1, 2, 3, 6, 7} {
+		v, err := strconv.ParseUint(parts[i], 10, 64)
+		if err != nil {
+			return e, false, fmt.Errorf("bad listing record %q: %w", rec, err)
+		}
+		nums = append(nums, v)
+	}
+	mode, err := strconv.ParseUint(parts[5], 8, 32)
+	if err != nil {
+		return e, false, fmt.Errorf("bad mode in %q", rec)
+	}
+	mt, err := parseFindTime(parts[4])
+	if err != nil {
+		return e, false, fmt.Errorf("bad mtime in %q", rec)
+	}
+	e.Inode, e.Nlink, e.Size, e.UID, e.GID = nums[0], uint32(nums[1]), int64(nums[2]), int(nums[3]), int(nums[4])
+	e.ModTime = mt
+	e.Mode = unixPerm(uint32(mode))
+	switch parts[0] {
+	case "f":
+		e.Type = File
+	case "d":
+		e.Type, e.Size = Dir, 0
+	case "l":
+		e.Type, e.Size, e.Target = Symlink, 0, link
+	default:
+		return e, false, nil
+	}
+	return e, true, nil
+}
+
+func parseFindTime(s string) (time.Time, error) {
+	sec, frac, _ := strings.Cut(s, ".")
+	secs, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var ns int64
+	if frac != "" {
+		frac = (frac + "000000000")[:9]
+		if ns, err = strconv.ParseInt(frac, 10, 64); err != nil {
+			return time.Time{}, err
+		}
+	}
+	return time.Unix(secs, ns), nil
+}
+
+// unixPerm converts unix permission bits (with 07000) to an fs.FileMode.
+func unixPerm(m uint32) fs.FileMode {
+	fm := fs.FileMode(m & 0o777)
+	if m&0o4000 != 0 {
+		fm |= fs.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		fm |= fs.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		fm |= fs.ModeSticky
+	}
+	return fm
+}
+
+// walkReadDir lists the tree with SFTP READDIR, several directories at once.
+func (s *SFTP) walkReadDir(ctx context.Context, fn func(Entry) error, bad func(string, error)) error {
+	s.listedByFind.Store(false)
+	var (
+		mu      sync.Mutex // serialises fn, bad and firstErr
+		firstErr error
+		wg      sync.WaitGroup
+		sem     = make(chan struct{}, 2*len(s.conns))
+	)
+	var visit func(rel string)
+	visit = func(rel string) {
+		defer wg.Done()
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		c, sc, err := s.pick(ctx)
+		var infos []fs.FileInfo
+		if err == nil {
+			infos, err = sc.ReadDir(s.abs(rel))
+			err = s.classify(c, sc, err)
+		}
+		var entries []Entry
+		for _, fi := range infos {
+			p := path.Join(rel, fi.Name())
+			e, ok := sftpEntry(p, fi)
+			if !ok {
+				continue
+			}
+			if e.Type == Symlink {
+				if e.Target, err = sc.ReadLink(s.abs(p)); err != nil {
+					mu.Lock()
+					bad(p, err)
+					mu.Unlock()
+					continue
+				}
+			}
+			entries = append(entries, e)
+		}
+		<-sem
+		mu.Lock()
+		if err != nil {
+			if rel == "" || errs.KindOf(err) == errs.Retryable {
+				if firstErr == nil {
+					firstErr = fmt.Errorf("list %s: %w", s.abs(rel), err)
+				}
+			} else {
+				bad(rel, err)
+			}
+		}
+		for _, e := range entries {
+			if firstErr != nil {
+				break
+			}
+			if ferr := fn(e); ferr != nil {
+				firstErr = ferr
+			}
+		}
+		stopped := firstErr != nil
+		mu.Unlock()
+		if stopped {
+			return
+		}
+		for _, e := range entries {
+			if e.Type == Dir {
+				wg.Add(1)
+				go visit(e.Path)
+			}
+		}
+	}
+	wg.Add(1)
+	go visit("")
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return firstErr
+}
+
+var _ = sftp.ErrSSHFxOk

@@ -1,0 +1,230 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/ed25519"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/cutover/cutover/internal/errs"
+)
+
+// SSHOptions configure SFTP stores.
+type SSHOptions struct {
+	KeyFile    string // private key; else the agent, else ~/.ssh/id_*
+	KnownHosts string // default ~/.ssh/known_hosts
+	Conns      int    // SSH connections for data (default 4)
+	// Keepalive is the interval of SSH keepalive probes; a connection whose
+	// probe is not answered within the same interval is closed (default 15s).
+	Keepalive time.Duration
+}
+
+func homeFile(name string) string {
+	h, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(h, ".ssh", name)
+}
+
+func authMethods(opts SSHOptions) ([]ssh.AuthMethod, string, error) {
+	if opts.KeyFile != "" {
+		s, err := loadKey(opts.KeyFile)
+		if err != nil {
+			return nil, "", err
+		}
+		return []ssh.AuthMethod{ssh.PublicKeys(s)}, "key " + opts.KeyFile, nil
+	}
+	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
+		if c, err := net.Dial("unix", sock); err == nil {
+			return []ssh.AuthMethod{ssh.PublicKeysCallback(agent.NewClient(c).Signers)}, "the SSH agent", nil
+		}
+	}
+	var signers []ssh.Signer
+	var tried []string
+	for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+		p := homeFile(n)
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		s, err := loadKey(p)
+		if err != nil {
+			return nil, "", err
+		}
+		signers = append(signers, s)
+		tried = append(tried, p)
+	}
+	if len(signers) == 0 {
+		return nil, "", errs.Usagef("no SSH key: give --ssh-key FILE, start an SSH agent, or create ~/.ssh/id_ed25519")
+	}
+	return []ssh.AuthMethod{ssh.PublicKeys(signers...)}, "keys " + strings.Join(tried, ", "), nil
+}
+
+func loadKey(path string) (ssh.Signer, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, errs.Usagef("read SSH key: %w", err)
+	}
+	s, err := ssh.ParsePrivateKey(b)
+	var pp *ssh.PassphraseMissingError
+	if errors.As(err, &pp) {
+		return nil, errs.Usagef("SSH key %s is protected by a passphrase: load it into ssh-agent instead", path)
+	}
+	if err != nil {
+		return nil, errs.Usagef("parse SSH key %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// hostKeyChecker checks host keys against known_hosts and explains refusals.
+type hostKeyChecker struct {
+	file string
+	cb   ssh.HostKeyCallback
+	err  error // the last refusal, explained
+}
+
+func newHostKeyChecker(file string) (*hostKeyChecker, error) {
+	if file == "" {
+		file = homeFile("known_hosts")
+	}
+	cb, err := knownhosts.New(file)
+	if err != nil {
+		return nil, errs.Fatalf("read known_hosts %s: %w (host keys are always checked: add the server's key with ssh-keyscan)", file, err)
+	}
+	return &hostKeyChecker{file: file, cb: cb}, nil
+}
+
+func (h *hostKeyChecker) check(hostname string, remote net.Addr, key ssh.PublicKey) error {
+	err := h.cb(hostname, remote, key)
+	var ke *knownhosts.KeyError
+	if errors.As(err, &ke) {
+		host, port, _ := net.SplitHostPort(hostname)
+		fp := ssh.FingerprintSHA256(key)
+		if len(ke.Want) == 0 {
+			h.err = errs.Fatalf("unknown host key for %s (%s %s): not in %s. Check the fingerprint out of band, then add it with: ssh-keyscan -p %s %s >> %s",
+				hostname, key.Type(), fp, h.file, port, host, h.file)
+		} else {
+			h.err = errs.Fatalf("HOST KEY MISMATCH for %s: the server sent %s %s but %s:%d expects %s. This may be an attack; if the server was legitimately rebuilt, remove the old entry with: ssh-keygen -R '[%s]:%s' -f %s",
+				hostname, key.Type(), fp, ke.Want[0].Filename, ke.Want[0].Line, ssh.FingerprintSHA256(ke.Want[0].Key), host, port, h.file)
+		}
+	} else if err != nil {
+		h.err = errs.Fatalf("host key for %s: %w", hostname, err)
+	}
+	return err
+}
+
+// algorithms returns the key types known_hosts holds for hostport, so that
+// the server is asked for a key we can check.
+func (h *hostKeyChecker) algorithms(hostport string) []string {
+	_, pub, _ := ed25519.GenerateKey(rand.Reader)
+	probe, _ := ssh.NewPublicKey(pub)
+	var ke *knownhosts.KeyError
+	if err := h.cb(hostport, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, probe); !errors.As(err, &ke) {
+		return nil
+	}
+	var algos []string
+	seen := map[string]bool{}
+	for _, k := range ke.Want {
+		t := k.Key.Type()
+		cands := []string{t}
+		if t == ssh.KeyAlgoRSA {
+			cands = []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+		}
+		for _, c := range cands {
+			if !seen[c] {
+				seen[c] = true
+				algos = append(algos, c)
+			}
+		}
+	}
+	return algos
+}
+
+// dialSSH opens one SSH connection. Errors are fatal when they concern
+// configuration (host key, authentication) and retryable when the network
+// may recover.
+func dialSSH(ctx context.Context, loc Location, opts SSHOptions) (*ssh.Client, error) {
+	hk, err := newHostKeyChecker(opts.KnownHosts)
+	if err != nil {
+		return nil, err
+	}
+	auth, tried, err := authMethods(opts)
+	if err != nil {
+		return nil, err
+	}
+	user := loc.User
+	if user == "" {
+		user = os.Getenv("USER")
+	}
+	addr := net.JoinHostPort(loc.Host, loc.Port)
+	cfg := &ssh.ClientConfig{
+		User:              user,
+		Auth:              auth,
+		HostKeyCallback:   hk.check,
+		HostKeyAlgorithms: hk.algorithms(knownhosts.Normalize(addr)),
+		Timeout:           15 * time.Second,
+	}
+	d := net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, errs.Retryablef("cannot reach %s: %w", addr, err)
+	}
+	nc.SetDeadline(time.Now().Add(30 * time.Second))
+	c, chans, reqs, err := ssh.NewClientConn(nc, addr, cfg)
+	if err != nil {
+		nc.Close()
+		if hk.err != nil {
+			return nil, hk.err
+		}
+		if strings.Contains(err.Error(), "unable to authenticate") {
+			return nil, errs.Fatalf("authentication as %s@%s failed (tried %s): check --ssh-key and the server's authorized_keys", user, addr, tried)
+		}
+		return nil, errs.Retryablef("ssh handshake with %s: %w", addr, err)
+	}
+	nc.SetDeadline(time.Time{})
+	client := ssh.NewClient(c, chans, reqs)
+	go keepalive(client, opts.Keepalive)
+	return client, nil
+}
+
+// keepalive probes the server and closes a connection that stops answering,
+// so that a half-open TCP connection cannot hang a transfer forever.
+func keepalive(c *ssh.Client, every time.Duration) {
+	if every <= 0 {
+		every = 15 * time.Second
+	}
+	done := make(chan struct{})
+	go func() { c.Wait(); close(done) }()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		reply := make(chan error, 1)
+		go func() { _, _, err := c.SendRequest("keepalive@openssh.com", true, nil); reply <- err }()
+		select {
+		case err := <-reply:
+			if err != nil {
+				c.Close()
+				return
+			}
+		case <-time.After(every):
+			c.Close()
+			return
+		case <-done:
+			return
+		}
+	}
+}

@@ -1,0 +1,133 @@
+// Package store is one side of a file copy: a local directory (an EFS/NFS
+// mount, EBS, a local disk) or a tree on a VM reached over SFTP.
+//
+// Paths are slash-separated and relative to the store's root; a Store never
+// reads or writes outside its root and never follows symlinks. Writes are
+// atomic: a file is written under a temporary name in its final directory,
+// synced, and renamed into place, so a killed run never leaves a partial file
+// under a real name. It is not responsible for deciding what to copy (see
+// package plan) nor for retries (see package migrate).
+package store
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"time"
+)
+
+// EntryType is the kind of a tree entry.
+type EntryType uint8
+
+const (
+	File EntryType = iota + 1
+	Dir
+	Symlink
+)
+
+func (t EntryType) String() string {
+	switch t {
+	case File:
+		return "file"
+	case Dir:
+		return "dir"
+	case Symlink:
+		return "symlink"
+	}
+	return "unknown"
+}
+
+// Entry describes one file, directory or symlink.
+type Entry struct {
+	Path    string // relative to the root, slash-separated, never "" or absolute
+	Type    EntryType
+	Size    int64
+	ModTime time.Time
+	Mode    fs.FileMode // permission bits incl. setuid/setgid/sticky
+	UID     int
+	GID     int
+	Target  string // symlink target, verbatim
+	Inode   uint64 // 0 when the lister cannot tell
+	Nlink   uint32 // 0 when the lister cannot tell
+}
+
+// Store is one side of a copy. Methods are safe for concurrent use.
+//
+// Errors: a missing path yields an error matching fs.ErrNotExist; errors that
+// a retry may cure (a lost connection) are classified errs.Retryable; the
+// Store reconnects by itself on the next call.
+type Store interface {
+	// String names the store for logs, without secrets.
+	String() string
+	// Walk calls fn for every entry under the root (not the root itself), in
+	// no particular order, from one goroutine at a time. Entries that cannot
+	// be listed are passed to bad and the walk goes on.
+	Walk(ctx context.Context, fn func(Entry) error, bad func(path string, err error)) error
+	// Lstat describes one entry without following symlinks.
+	Lstat(ctx context.Context, path string) (Entry, error)
+	// ReadFile writes the content of the file e to w and returns the file's
+	// size and mtime as they were once reading had ended, so that callers can
+	// tell a file that changed while it was read.
+	ReadFile(ctx context.Context, e Entry, w io.Writer) (after Entry, err error)
+	// Put writes a regular file atomically: fill writes its content into a
+	// temporary file next to e.Path, which is then synced, renamed to
+	// e.Path, and given e's mode, mtime and (when owner) owner.
+	Put(ctx context.Context, e Entry, owner bool, fill func(io.Writer) (int64, error)) error
+	// Mkdir creates directory path and any missing parents.
+	Mkdir(ctx context.Context, path string) error
+	// Symlink creates (or atomically replaces) the symlink e.
+	Symlink(ctx context.Context, e Entry, owner bool) error
+	// SetMeta applies e's mode, mtime and (when owner) owner to an existing entry.
+	SetMeta(ctx context.Context, e Entry, owner bool) error
+	// Remove deletes a file, a symlink or an empty directory.
+	Remove(ctx context.Context, path string) error
+	// CleanTemp removes temporary files a killed run left behind.
+	CleanTemp(ctx context.Context) (int, error)
+	Close() error
+}
+
+// Linker is implemented by stores that can make hard links.
+type Linker interface {
+	Link(ctx context.Context, oldPath, newPath string) error
+}
+
+// FreeSpacer is implemented by stores that can tell the free space left.
+type FreeSpacer interface {
+	FreeSpace(ctx context.Context) (uint64, error)
+}
+
+// TempPrefix starts the name of every temporary file a Store writes.
+const TempPrefix = ".cutover-tmp-"
+
+// IsTemp reports whether a base name is one of our temporary files.
+func IsTemp(name string) bool {
+	return strings.HasPrefix(name, TempPrefix) && strings.HasSuffix(name, ".part")
+}
+
+// CleanPath checks that p is a relative, slash-separated path that stays
+// inside the root.
+func CleanPath(p string) error {
+	if p == "" || strings.HasPrefix(p, "/") {
+		return fmt.Errorf("path %q is not relative", p)
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == "" || part == "." || part == ".." {
+			return fmt.Errorf("path %q is not clean", p)
+		}
+	}
+	return nil
+}
+
+// countingWriter counts bytes written.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
