@@ -13,9 +13,9 @@ func TestRules(t *testing.T) {
 		}
 	}
 	cases := []struct {
-		p     string
-		dir   bool
-		want  bool
+		p    string
+		dir  bool
+		want bool
 	}{
 		{"caches/indexsnapshots/IndexSnapshot_1.tar.sz", false, true},
 		{"caches/indexsnapshots", true, false},

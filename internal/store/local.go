@@ -248,7 +248,9 @@ func setMetaLocal(full string, e Entry, owner bool) error {
 }
 
 // toOSMode converts permission bits (with setuid etc. as fs.FileMode flags) for os.Chmod.
-func toOSMode(m fs.FileMode) fs.FileMode { return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky) }
+func toOSMode(m fs.FileMode) fs.FileMode {
+	return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+}
 
 func (l *Local) Symlink(_ context.Context, e Entry, owner bool) error {
 	full := l.abs(e.Path)

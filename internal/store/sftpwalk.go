@@ -214,10 +214,10 @@ func unixPerm(m uint32) fs.FileMode {
 func (s *SFTP) walkReadDir(ctx context.Context, fn func(Entry) error, bad func(string, error)) error {
 	s.listedByFind.Store(false)
 	var (
-		mu      sync.Mutex // serialises fn, bad and firstErr
+		mu       sync.Mutex // serialises fn, bad and firstErr
 		firstErr error
-		wg      sync.WaitGroup
-		sem     = make(chan struct{}, 2*len(s.conns))
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, 2*len(s.conns))
 	)
 	var visit func(rel string)
 	visit = func(rel string) {

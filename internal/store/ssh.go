@@ -2,8 +2,8 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"net"
 	"os"
@@ -125,7 +125,7 @@ func (h *hostKeyChecker) check(hostname string, remote net.Addr, key ssh.PublicK
 // algorithms returns the key types known_hosts holds for hostport, so that
 // the server is asked for a key we can check.
 func (h *hostKeyChecker) algorithms(hostport string) []string {
-	_, pub, _ := ed25519.GenerateKey(rand.Reader)
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	probe, _ := ssh.NewPublicKey(pub)
 	var ke *knownhosts.KeyError
 	if err := h.cb(hostport, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, probe); !errors.As(err, &ke) {

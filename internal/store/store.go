@@ -16,6 +16,8 @@ import (
 	"io/fs"
 	"strings"
 	"time"
+
+	"github.com/cutover/cutover/checksum"
 )
 
 // EntryType is the kind of a tree entry.
@@ -130,4 +132,12 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// Hasher is implemented by stores that can hash files where they are
+// (sha256sum on a remote host), so no content travels. fn is called with
+// the index of each path in paths; HashFiles returns an error when the
+// capability is not available, and the caller then streams the content.
+type Hasher interface {
+	HashFiles(ctx context.Context, paths []string, algo checksum.Algorithm, fn func(i int, sum checksum.Sum, err error)) error
 }

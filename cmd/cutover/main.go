@@ -1,0 +1,67 @@
+// Command cutover moves Atlassian Data Center installations from VMs to
+// Kubernetes on AWS: shared-home files, PostgreSQL, and Lucene indexes.
+// This file only parses flags and maps errors to exit codes.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cutover/cutover/internal/errs"
+)
+
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRoot()
+	err := root.ExecuteContext(ctx)
+	code := errs.ExitCode(err)
+	if err != nil {
+		var p *errs.PartialError
+		if !errors.As(err, &p) {
+			fmt.Fprintln(os.Stderr, "cutover:", err)
+		}
+	}
+	os.Exit(code)
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "cutover",
+		Short: "Migrate Atlassian Data Center (shared home, PostgreSQL, Lucene indexes) from VMs to Kubernetes on AWS",
+		Long: `cutover copies a Jira, Confluence or Bitbucket shared home from a VM (over SFTP)
+onto EFS, the PostgreSQL database into RDS, and ships Lucene indexes between
+nodes: rehearsals copy only what changed, the final cutover verifies every byte.
+
+` + errs.ExitCodesHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return errs.Wrap(errs.Usage, err) })
+	root.AddCommand(newFilesCmd(), newDemoCmd())
+	for _, c := range root.Commands() {
+		setUsageErrors(c)
+	}
+	return root
+}
+
+// setUsageErrors makes flag and argument errors exit 2 everywhere.
+func setUsageErrors(c *cobra.Command) {
+	c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return errs.Wrap(errs.Usage, err) })
+	if c.Args != nil {
+		args := c.Args
+		c.Args = func(cmd *cobra.Command, a []string) error { return errs.Wrap(errs.Usage, args(cmd, a)) }
+	}
+	for _, s := range c.Commands() {
+		setUsageErrors(s)
+	}
+}

@@ -1,0 +1,125 @@
+// Package progress shows what a run is doing: a progress bar (files, bytes,
+// rate, ETA) when stderr is a terminal, and plain periodic log lines when it
+// is not (CI, cron, a pipe to a log file). It only reads counters that the
+// workers update; it never slows them down.
+package progress
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+// Counter holds the live totals of a run. Safe for concurrent use.
+type Counter struct {
+	FilesTotal atomic.Int64
+	FilesDone  atomic.Int64
+	BytesTotal atomic.Int64
+	BytesDone  atomic.Int64
+}
+
+// Display renders a Counter until stopped.
+type Display struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Start renders c on w: a bar when w is a terminal, else a line every
+// interval. label names the phase.
+func Start(w io.Writer, label string, c *Counter, interval time.Duration) *Display {
+	d := &Display{stop: make(chan struct{})}
+	f, isFile := w.(*os.File)
+	tty := isFile && term.IsTerminal(int(f.Fd()))
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if tty {
+			d.bar(w, label, c)
+		} else {
+			d.lines(w, label, c, interval)
+		}
+	}()
+	return d
+}
+
+func (d *Display) bar(w io.Writer, label string, c *Counter) {
+	bar := progressbar.NewOptions64(c.BytesTotal.Load(),
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(label),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionShowElapsedTimeOnFinish(),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionClearOnFinish())
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		bar.ChangeMax64(max(c.BytesTotal.Load(), 1))
+		bar.Describe(fmt.Sprintf("%s %d/%d files", label, c.FilesDone.Load(), c.FilesTotal.Load()))
+		bar.Set64(c.BytesDone.Load())
+		select {
+		case <-d.stop:
+			bar.Finish()
+			fmt.Fprintln(w)
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (d *Display) lines(w io.Writer, label string, c *Counter, interval time.Duration) {
+	if interval <= 0 {
+		interval = 5 * time.Second
+	}
+	start := time.Now()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+			fmt.Fprintln(w, Line(label, c, time.Since(start)))
+		}
+	}
+}
+
+// Line formats one plain progress line.
+func Line(label string, c *Counter, elapsed time.Duration) string {
+	done, total := c.BytesDone.Load(), c.BytesTotal.Load()
+	rate := float64(done) / max(elapsed.Seconds(), 0.001)
+	eta := "?"
+	if rate > 0 && total >= done {
+		eta = (time.Duration(float64(total-done)/rate) * time.Second / time.Second).Round(time.Second).String()
+	}
+	return fmt.Sprintf("%s %s files %d/%d bytes %s/%s rate %s/s eta %s", time.Now().Format("15:04:05"), label,
+		c.FilesDone.Load(), c.FilesTotal.Load(), Bytes(done), Bytes(total), Bytes(int64(rate)), eta)
+}
+
+// Stop ends the display and waits for it.
+func (d *Display) Stop() {
+	close(d.stop)
+	d.wg.Wait()
+}
+
+// Bytes formats a byte count for people.
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

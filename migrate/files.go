@@ -1,0 +1,418 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	"github.com/cutover/cutover/checksum"
+	"github.com/cutover/cutover/internal/errs"
+	"github.com/cutover/cutover/internal/progress"
+	"github.com/cutover/cutover/internal/store"
+	"github.com/cutover/cutover/plan"
+)
+
+// FileOptions configure a file copy.
+type FileOptions struct {
+	Workers int
+	// Owner applies uid/gid at the target (mapped through the maps).
+	Owner  bool
+	UIDMap map[int]int
+	GIDMap map[int]int
+	// Verify re-reads every written file from the target and compares its
+	// hash with the one computed while streaming from the source.
+	Verify bool
+	// BWLimit caps the read rate from the source in bytes/s (0: none).
+	BWLimit int64
+	// PreciseMtime: the source reports nanosecond mtimes after a read.
+	PreciseMtime bool
+	// Retries of a retryable error per item (default 5), and how often a
+	// file that changes while read is retried (default 3).
+	Retries        int
+	ChangedRetries int
+	Progress       *progress.Counter
+}
+
+// Result is the outcome of one action, passed to the recorder in order of
+// completion from one goroutine at a time.
+type Result struct {
+	Action plan.Action
+	Entry  store.Entry // the source entry as copied
+	Hash   string
+	Bytes  int64
+	Err    error
+	// Vanished: the source entry disappeared before it could be copied.
+	Vanished bool
+	// Verified: the written content was read back and matched.
+	Verified bool
+}
+
+// errChanged says a source file changed while it was read.
+var errChanged = errors.New("changed while being read")
+
+// Files executes a plan: deletions first (they free space and clear type
+// changes), then directories, copies (largest first), hard links, metadata
+// fixes, and directory metadata last. record is called for every result
+// from a single goroutine. A fatal error stops the run at once and is
+// returned; per-item errors are only passed to record.
+func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOptions, record func(Result) error) error {
+	if opt.Workers <= 0 {
+		opt.Workers = 16
+	}
+	if opt.Retries <= 0 {
+		opt.Retries = 5
+	}
+	if opt.ChangedRetries <= 0 {
+		opt.ChangedRetries = 3
+	}
+	if opt.Progress == nil {
+		opt.Progress = &progress.Counter{}
+	}
+	x := &fileExec{src: src, dst: dst, opt: opt, hashes: map[string]string{}}
+	if opt.BWLimit > 0 {
+		x.limiter = rate.NewLimiter(rate.Limit(opt.BWLimit), int(min(opt.BWLimit, 4<<20)))
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	results := make(chan Result, 1024)
+	var recErr error
+	recDone := make(chan struct{})
+	go func() {
+		defer close(recDone)
+		for r := range results {
+			if r.Err == nil && r.Entry.Type == store.File && r.Entry.Nlink > 1 {
+				x.mu.Lock()
+				x.hashes[r.Entry.Path] = r.Hash
+				x.mu.Unlock()
+			}
+			if recErr != nil {
+				continue
+			}
+			if err := record(r); err != nil {
+				recErr = err
+				cancel(err)
+			}
+		}
+	}()
+
+	stages := []struct {
+		actions []plan.Action
+		limit   int
+	}{
+		{p.Deletes, 1}, // ordered: children before parents
+		{p.Dirs, opt.Workers},
+		{largestFirst(p.Copies), opt.Workers},
+		{p.Links, opt.Workers},
+		{p.Meta, opt.Workers},
+	}
+	var runErr error
+	for _, st := range stages {
+		if runErr = x.stage(ctx, st.actions, st.limit, results); runErr != nil {
+			break
+		}
+	}
+	if runErr == nil {
+		runErr = x.dirMeta(ctx, p, results)
+	}
+	close(results)
+	<-recDone
+	if recErr != nil {
+		return recErr
+	}
+	if c := context.Cause(ctx); runErr == nil && c != nil && !errors.Is(c, context.Canceled) {
+		runErr = c
+	}
+	return runErr
+}
+
+type fileExec struct {
+	src, dst store.Store
+	opt      FileOptions
+	limiter  *rate.Limiter
+	mu       sync.Mutex
+	hashes   map[string]string // content hash of hard-link primaries
+}
+
+func largestFirst(as []plan.Action) []plan.Action {
+	out := append([]plan.Action(nil), as...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Entry.Size > out[j].Entry.Size })
+	return out
+}
+
+// stage runs actions over at most limit workers. A fatal error cancels the
+// stage and is returned.
+func (x *fileExec) stage(ctx context.Context, actions []plan.Action, limit int, results chan<- Result) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(limit)
+	for _, a := range actions {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			r := x.do(gctx, a)
+			if r.Err != nil && (errs.KindOf(r.Err) == errs.Fatal || errs.Interrupted(r.Err)) {
+				return r.Err
+			}
+			select {
+			case results <- r:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
+}
+
+func (x *fileExec) mapped(e store.Entry) store.Entry {
+	if v, ok := x.opt.UIDMap[e.UID]; ok {
+		e.UID = v
+	}
+	if v, ok := x.opt.GIDMap[e.GID]; ok {
+		e.GID = v
+	}
+	return e
+}
+
+// do executes one action with retries of retryable errors.
+func (x *fileExec) do(ctx context.Context, a plan.Action) Result {
+	var r Result
+	backoff := 250 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		r = x.once(ctx, a)
+		if r.Err == nil || errs.KindOf(r.Err) != errs.Retryable || attempt >= x.opt.Retries || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			r.Err = ctx.Err()
+			return r
+		}
+		backoff = min(backoff*2, 8*time.Second)
+	}
+	if ctx.Err() != nil && r.Err != nil {
+		r.Err = ctx.Err()
+	}
+	if a.Kind != plan.Delete && a.Kind != plan.Mkdir {
+		x.opt.Progress.FilesDone.Add(1)
+	}
+	return r
+}
+
+func (x *fileExec) once(ctx context.Context, a plan.Action) Result {
+	r := Result{Action: a, Entry: a.Entry, Hash: a.Hash}
+	e := a.Entry
+	switch a.Kind {
+	case plan.Delete:
+		r.Err = x.dst.Remove(ctx, e.Path)
+	case plan.Mkdir:
+		if a.Replace {
+			if err := x.dst.Remove(ctx, e.Path); err != nil {
+				r.Err = err
+				return r
+			}
+		}
+		r.Err = x.dst.Mkdir(ctx, e.Path)
+	case plan.Symlink:
+		r.Err = x.dst.Symlink(ctx, x.mapped(e), x.opt.Owner)
+	case plan.SetMeta:
+		if e.Type == store.Dir {
+			r.Err = x.dst.Mkdir(ctx, e.Path)
+		}
+		if r.Err == nil {
+			r.Err = x.dst.SetMeta(ctx, x.mapped(e), x.opt.Owner)
+		}
+	case plan.HardLink:
+		r = x.link(ctx, a)
+	case plan.Copy:
+		r = x.copyFile(ctx, a)
+	}
+	return r
+}
+
+func (x *fileExec) link(ctx context.Context, a plan.Action) Result {
+	l, ok := x.dst.(store.Linker)
+	x.mu.Lock()
+	h, known := x.hashes[a.LinkTo]
+	x.mu.Unlock()
+	if !ok || !known {
+		return x.copyFile(ctx, plan.Action{Kind: plan.Copy, Entry: a.Entry})
+	}
+	err := l.Link(ctx, a.LinkTo, a.Entry.Path)
+	return Result{Action: a, Entry: a.Entry, Hash: h, Err: err}
+}
+
+// copyFile copies one file, retrying when it changes while read.
+func (x *fileExec) copyFile(ctx context.Context, a plan.Action) Result {
+	e := a.Entry
+	for changed := 0; ; changed++ {
+		r := x.copyOnce(ctx, a, e)
+		if !errors.Is(r.Err, errChanged) {
+			return r
+		}
+		if changed >= x.opt.ChangedRetries {
+			r.Err = errs.Permanentf("%s: kept changing while being read (%d attempts)", e.Path, changed+1)
+			return r
+		}
+		fresh, err := x.src.Lstat(ctx, e.Path)
+		if errs.IsNotExist(err) {
+			return Result{Action: a, Entry: e, Vanished: true}
+		}
+		if err != nil {
+			return Result{Action: a, Entry: e, Err: err}
+		}
+		if fresh.Type != store.File {
+			return Result{Action: a, Entry: e, Err: errs.Permanentf("%s: became a %v while being copied", e.Path, fresh.Type)}
+		}
+		fresh.Inode, fresh.Nlink = e.Inode, e.Nlink
+		x.opt.Progress.BytesTotal.Add(fresh.Size - e.Size)
+		e = fresh
+	}
+}
+
+func (x *fileExec) sameAsListed(e, after store.Entry) bool {
+	if after.Size != e.Size {
+		return false
+	}
+	if x.opt.PreciseMtime {
+		return after.ModTime.Equal(e.ModTime)
+	}
+	return after.ModTime.Unix() == e.ModTime.Unix()
+}
+
+func (x *fileExec) copyOnce(ctx context.Context, a plan.Action, e store.Entry) Result {
+	r := Result{Action: a, Entry: e}
+	if a.IfHashDiffers != "" {
+		sum, after, err := x.hashSource(ctx, e)
+		if err != nil {
+			r.Err = x.srcErr(e, err)
+			return r
+		}
+		if !x.sameAsListed(e, after) {
+			r.Err = errChanged
+			return r
+		}
+		if string(sum) == a.IfHashDiffers {
+			r.Hash = string(sum)
+			r.Err = x.dst.SetMeta(ctx, x.mapped(e), x.opt.Owner)
+			x.opt.Progress.BytesDone.Add(e.Size)
+			return r
+		}
+	}
+	var sum checksum.Sum
+	var srcErr error
+	err := x.dst.Put(ctx, x.mapped(e), x.opt.Owner, func(w io.Writer) (int64, error) {
+		hw := checksum.NewWriter(checksum.BLAKE3, &progressWriter{w: w, x: x, ctx: ctx})
+		after, err := x.src.ReadFile(ctx, e, hw)
+		if err != nil {
+			srcErr = err
+			return hw.N, x.srcErr(e, err)
+		}
+		if hw.N != e.Size || !x.sameAsListed(e, after) {
+			srcErr = errChanged
+			return hw.N, errChanged
+		}
+		sum = hw.Sum()
+		return hw.N, nil
+	})
+	if err != nil {
+		if errors.Is(err, errChanged) || errors.Is(srcErr, errChanged) {
+			r.Err = errChanged
+			return r
+		}
+		if srcErr != nil && errs.IsNotExist(srcErr) {
+			r.Vanished = true
+			return r
+		}
+		r.Err = err
+		return r
+	}
+	r.Hash, r.Bytes = string(sum), e.Size
+	if x.opt.Verify {
+		got, _, err := checksum.Reader(checksum.BLAKE3, readerFrom(ctx, x.dst, x.mapped(e)))
+		if err != nil {
+			r.Err = errs.Retryablef("verify %s: %w", e.Path, err)
+			return r
+		}
+		if got != sum {
+			r.Err = errs.Retryablef("verify %s: corrupted on transfer: source %s, target %s", e.Path, sum, got)
+			return r
+		}
+		r.Verified = true
+	}
+	return r
+}
+
+func (x *fileExec) srcErr(e store.Entry, err error) error {
+	if errs.KindOf(err) == errs.Fatal {
+		// A full or read-only disk is the target's; the source can only fail per item.
+		return err
+	}
+	return fmt.Errorf("read %s: %w", e.Path, err)
+}
+
+func (x *fileExec) hashSource(ctx context.Context, e store.Entry) (checksum.Sum, store.Entry, error) {
+	hw := checksum.NewWriter(checksum.BLAKE3, nil)
+	after, err := x.src.ReadFile(ctx, e, &progressWriter{w: hw, x: x, ctx: ctx})
+	return hw.Sum(), after, err
+}
+
+// readerFrom streams a store file as an io.Reader.
+func readerFrom(ctx context.Context, s store.Store, e store.Entry) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := s.ReadFile(ctx, e, pw)
+		pw.CloseWithError(err)
+	}()
+	return pr
+}
+
+// progressWriter counts bytes and applies the bandwidth limit.
+type progressWriter struct {
+	w   io.Writer
+	x   *fileExec
+	ctx context.Context
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	if l := p.x.limiter; l != nil {
+		for rest := len(b); rest > 0; {
+			n := min(rest, l.Burst())
+			if err := l.WaitN(p.ctx, n); err != nil {
+				return 0, err
+			}
+			rest -= n
+		}
+	}
+	n, err := p.w.Write(b)
+	p.x.opt.Progress.BytesDone.Add(int64(n))
+	return n, err
+}
+
+// dirMeta applies directory metadata last, since writing inside a directory
+// changes its mtime.
+func (x *fileExec) dirMeta(ctx context.Context, p *plan.Files, results chan<- Result) error {
+	var actions []plan.Action
+	seen := map[string]bool{}
+	for _, a := range p.Dirs {
+		seen[a.Entry.Path] = true
+		actions = append(actions, plan.Action{Kind: plan.SetMeta, Entry: a.Entry})
+	}
+	for _, d := range p.DirEntries(seen) {
+		actions = append(actions, plan.Action{Kind: plan.SetMeta, Entry: d})
+	}
+	return x.stage(ctx, actions, x.opt.Workers, results)
+}

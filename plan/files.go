@@ -1,0 +1,277 @@
+package plan
+
+import (
+	"path"
+	"sort"
+
+	"github.com/cutover/cutover/internal/store"
+)
+
+// Kind is what an action does.
+type Kind uint8
+
+const (
+	Mkdir Kind = iota + 1
+	Copy
+	Symlink
+	HardLink
+	SetMeta
+	Delete
+)
+
+func (k Kind) String() string {
+	return [...]string{"", "mkdir", "copy", "symlink", "hardlink", "setmeta", "delete"}[k]
+}
+
+// Action is one step of a run.
+type Action struct {
+	Kind  Kind
+	Entry store.Entry // the source entry (for Delete: the recorded one)
+	// LinkTo is the path a HardLink points at.
+	LinkTo string
+	// Replace: an entry of another type is in the way and is removed first.
+	Replace bool
+	// IfHashDiffers (with --checksum): copy only when the source content's
+	// hash differs from this recorded hash; otherwise just fix metadata.
+	IfHashDiffers string
+	// TypeChange: a Delete that clears the way for an entry of another type.
+	TypeChange bool
+	// Hash is the recorded content hash of an unchanged entry.
+	Hash string
+}
+
+// Prev is one entry of the previous state.
+type Prev struct {
+	store.Entry
+	Hash string
+}
+
+// Options steer the comparison.
+type Options struct {
+	// Checksum decides by content hash instead of size and mtime.
+	Checksum bool
+	// PreciseMtime compares mtimes to the nanosecond; else to whole seconds
+	// (SFTP carries whole seconds; find and local listings nanoseconds).
+	PreciseMtime bool
+	// Owner compares uid/gid (when owners are preserved).
+	Owner bool
+	// Delete plans removals of recorded entries the source no longer has.
+	Delete bool
+	// Keep says whether a recorded entry that the source lacks is outside
+	// the sync's scope (excluded), so that it is never deleted.
+	Keep func(p string, isDir bool) bool
+}
+
+// Files is the plan for one file set.
+type Files struct {
+	Dirs    []Action // to create or fix, in path order (parents first)
+	Copies  []Action // files and symlinks to write
+	Links   []Action // hard links, made after the copies
+	Meta    []Action // metadata fixes of unchanged content
+	Deletes []Action // children before parents
+	// Adopt lists entries found identical at the target with no record:
+	// they are recorded without being copied.
+	Adopt []Prev
+	// TouchedDirs are directories whose mtime must be restored at the end
+	// because entries were written or removed inside them.
+	TouchedDirs    map[string]bool
+	touchedEntries []store.Entry
+
+	Scanned     int64
+	Unchanged   int64
+	BytesToCopy int64
+	BytesTotal  int64
+}
+
+// SortEntries sorts a listing by path in byte order, the order of the manifest.
+func SortEntries(es []store.Entry) {
+	sort.Slice(es, func(i, j int) bool { return es[i].Path < es[j].Path })
+}
+
+// Diff merges src (sorted by path) with prev (which must call its function
+// in path order) and returns the plan. adopt is true when prev is a listing
+// of the target rather than a record.
+func Diff(src []store.Entry, prev func(func(Prev) error) error, adopt bool, opt Options) (*Files, error) {
+	p := &Files{TouchedDirs: map[string]bool{}}
+	i := 0
+	emitNew := func(e store.Entry, replace bool) {
+		p.touch(e.Path)
+		switch e.Type {
+		case store.Dir:
+			p.Dirs = append(p.Dirs, Action{Kind: Mkdir, Entry: e, Replace: replace})
+		case store.Symlink:
+			p.Copies = append(p.Copies, Action{Kind: Symlink, Entry: e, Replace: replace})
+		case store.File:
+			p.Copies = append(p.Copies, Action{Kind: Copy, Entry: e, Replace: replace})
+			p.BytesToCopy += e.Size
+		}
+	}
+	onlyPrev := func(r Prev) {
+		if opt.Keep != nil && opt.Keep(r.Path, r.Type == store.Dir) {
+			return
+		}
+		if opt.Delete {
+			p.Deletes = append(p.Deletes, Action{Kind: Delete, Entry: r.Entry})
+			p.touch(r.Path)
+		}
+	}
+	err := prev(func(r Prev) error {
+		for i < len(src) && src[i].Path < r.Path {
+			emitNew(src[i], false)
+			i++
+		}
+		if i < len(src) && src[i].Path == r.Path {
+			p.compare(src[i], r, adopt, opt)
+			i++
+			return nil
+		}
+		onlyPrev(r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for ; i < len(src); i++ {
+		emitNew(src[i], false)
+	}
+	for _, e := range src {
+		p.Scanned++
+		p.BytesTotal += e.Size
+	}
+	// Children before parents.
+	sort.Slice(p.Deletes, func(a, b int) bool { return p.Deletes[a].Entry.Path > p.Deletes[b].Entry.Path })
+	p.hardLinks(src)
+	p.SetSourceDirs(src)
+	return p, nil
+}
+
+func (p *Files) touch(rel string) {
+	if d := path.Dir(rel); d != "." {
+		p.TouchedDirs[d] = true
+	} else {
+		p.TouchedDirs[""] = true
+	}
+}
+
+func (p *Files) compare(e store.Entry, r Prev, adopt bool, opt Options) {
+	if e.Type != r.Type {
+		p.touch(e.Path)
+		if r.Type == store.Dir {
+			// A directory becomes a file or link: its content goes first.
+			p.Deletes = append(p.Deletes, Action{Kind: Delete, Entry: r.Entry, TypeChange: true})
+		}
+		switch e.Type {
+		case store.Dir:
+			p.Dirs = append(p.Dirs, Action{Kind: Mkdir, Entry: e, Replace: true})
+		case store.Symlink:
+			p.Copies = append(p.Copies, Action{Kind: Symlink, Entry: e, Replace: r.Type != store.Dir})
+		default:
+			p.Copies = append(p.Copies, Action{Kind: Copy, Entry: e, Replace: r.Type != store.Dir})
+			p.BytesToCopy += e.Size
+		}
+		return
+	}
+	sameTime := e.ModTime.Unix() == r.ModTime.Unix()
+	if opt.PreciseMtime {
+		sameTime = e.ModTime.Equal(r.ModTime)
+	}
+	sameMeta := e.Mode == r.Mode && (!opt.Owner || (e.UID == r.UID && e.GID == r.GID))
+	switch e.Type {
+	case store.Dir:
+		if !sameTime || !sameMeta || adopt {
+			p.Dirs = append(p.Dirs, Action{Kind: SetMeta, Entry: e})
+			return
+		}
+	case store.Symlink:
+		if e.Target != r.Target {
+			p.touch(e.Path)
+			p.Copies = append(p.Copies, Action{Kind: Symlink, Entry: e})
+			return
+		}
+		if !sameMeta && opt.Owner || adopt {
+			p.Meta = append(p.Meta, Action{Kind: SetMeta, Entry: e})
+			return
+		}
+	case store.File:
+		if opt.Checksum && e.Size == r.Size && r.Hash != "" {
+			p.Copies = append(p.Copies, Action{Kind: Copy, Entry: e, IfHashDiffers: r.Hash})
+			p.BytesToCopy += e.Size
+			return
+		}
+		if e.Size != r.Size || !sameTime || (opt.Checksum && r.Hash == "") {
+			p.touch(e.Path)
+			p.Copies = append(p.Copies, Action{Kind: Copy, Entry: e})
+			p.BytesToCopy += e.Size
+			return
+		}
+		if !sameMeta {
+			p.Meta = append(p.Meta, Action{Kind: SetMeta, Entry: e, Hash: r.Hash})
+			return
+		}
+	}
+	p.Unchanged++
+	if adopt {
+		p.Adopt = append(p.Adopt, Prev{Entry: e, Hash: r.Hash})
+	}
+}
+
+// hardLinks turns copies of files that share an inode at the source into one
+// copy plus hard links, so they stay linked at the target.
+func (p *Files) hardLinks(src []store.Entry) {
+	primary := map[uint64]string{}
+	for _, e := range src {
+		if e.Type == store.File && e.Nlink > 1 && e.Inode != 0 {
+			if _, ok := primary[e.Inode]; !ok {
+				primary[e.Inode] = e.Path
+			}
+		}
+	}
+	if len(primary) == 0 {
+		return
+	}
+	changed := map[uint64]bool{}
+	for _, a := range p.Copies {
+		if a.Kind == Copy && a.Entry.Nlink > 1 {
+			changed[a.Entry.Inode] = true
+		}
+	}
+	if len(changed) == 0 {
+		return
+	}
+	copies := p.Copies[:0]
+	for _, a := range p.Copies {
+		if a.Kind == Copy && changed[a.Entry.Inode] && primary[a.Entry.Inode] != a.Entry.Path {
+			p.BytesToCopy -= a.Entry.Size
+			continue
+		}
+		copies = append(copies, a)
+	}
+	p.Copies = copies
+	for _, e := range src {
+		if e.Type == store.File && changed[e.Inode] && e.Nlink > 1 && primary[e.Inode] != e.Path {
+			p.touch(e.Path)
+			p.Links = append(p.Links, Action{Kind: HardLink, Entry: e, LinkTo: primary[e.Inode]})
+		}
+	}
+}
+
+// SetSourceDirs keeps the source's directory entries so that DirEntries can
+// return the touched ones.
+func (p *Files) SetSourceDirs(src []store.Entry) {
+	for _, e := range src {
+		if e.Type == store.Dir && p.TouchedDirs[e.Path] {
+			p.touchedEntries = append(p.touchedEntries, e)
+		}
+	}
+}
+
+// DirEntries returns the source entries of touched directories not in skip.
+func (p *Files) DirEntries(skip map[string]bool) []store.Entry {
+	var out []store.Entry
+	for _, e := range p.touchedEntries {
+		if !skip[e.Path] {
+			out = append(out, e)
+		}
+	}
+	return out
+}

@@ -1,0 +1,125 @@
+package sync
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cutover/cutover/internal/progress"
+	"github.com/cutover/cutover/internal/report"
+)
+
+// maxListed caps the items listed per category in a report; counts stay exact.
+const maxListed = 10000
+
+// FilesReport is the JSON report of `files sync` and `files verify`.
+type FilesReport struct {
+	Command    string      `json:"command"`
+	Source     string      `json:"source"`
+	Target     string      `json:"target"`
+	RunID      int64       `json:"run_id,omitempty"`
+	DryRun     bool        `json:"dry_run"`
+	Status     string      `json:"status"` // ok, partial, failed, interrupted
+	Error      string      `json:"error,omitempty"`
+	StartedAt  time.Time   `json:"started_at"`
+	FinishedAt time.Time   `json:"finished_at"`
+	DurationS  float64     `json:"duration_s"`
+	Hash       string      `json:"hash"`
+	Lister     string      `json:"lister"`
+	Files      FileCounts  `json:"files"`
+	Verify     VerifyStats `json:"verify"`
+	Throughput Throughput  `json:"throughput"`
+}
+
+// FileCounts are the per-run file counts.
+type FileCounts struct {
+	Scanned         int64         `json:"scanned"`
+	Excluded        int64         `json:"excluded"`
+	Copied          int64         `json:"copied"`
+	BytesCopied     int64         `json:"bytes_copied"`
+	BytesTotal      int64         `json:"bytes_total"`
+	Symlinks        int64         `json:"symlinks"`
+	Hardlinks       int64         `json:"hardlinks"`
+	DirsCreated     int64         `json:"dirs_created"`
+	MetadataUpdated int64         `json:"metadata_updated"`
+	Deleted         int64         `json:"deleted"`
+	PendingDelete   int64         `json:"pending_deletions"`
+	Unchanged       int64         `json:"unchanged"`
+	Adopted         int64         `json:"adopted"`
+	TempCleaned     int           `json:"temp_cleaned"`
+	FailedCount     int64         `json:"failed_count"`
+	Failed          []report.Item `json:"failed"`
+	Vanished        []report.Item `json:"vanished"`
+}
+
+// VerifyStats say what was read back and compared.
+type VerifyStats struct {
+	Mode            string        `json:"mode"`
+	Checked         int64         `json:"checked"`
+	MismatchedCount int64         `json:"mismatched_count"`
+	Mismatched      []report.Item `json:"mismatched"`
+}
+
+// Throughput is measured over the copy phase.
+type Throughput struct {
+	ListS     float64 `json:"list_s"`
+	CopyS     float64 `json:"copy_s"`
+	BytesPerS float64 `json:"bytes_per_s"`
+	FilesPerS float64 `json:"files_per_s"`
+}
+
+func (r *FilesReport) fail(p, reason string) {
+	r.Files.FailedCount++
+	if len(r.Files.Failed) < maxListed {
+		r.Files.Failed = append(r.Files.Failed, report.NewItem(p, reason))
+	}
+}
+
+func (r *FilesReport) mismatch(p, reason string) {
+	r.Verify.MismatchedCount++
+	if len(r.Verify.Mismatched) < maxListed {
+		r.Verify.Mismatched = append(r.Verify.Mismatched, report.NewItem(p, reason))
+	}
+}
+
+// Markdown renders the report for a change ticket.
+func (r *FilesReport) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# cutover %s: %s\n\n", r.Command, strings.ToUpper(r.Status))
+	fmt.Fprintf(&b, "| | |\n|---|---|\n")
+	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, report.MDEscape(v)) }
+	row("source", r.Source)
+	row("target", r.Target)
+	row("started", r.StartedAt.Format(time.RFC3339))
+	row("duration", fmt.Sprintf("%.1f s", r.DurationS))
+	if r.DryRun {
+		row("dry run", "yes: nothing was changed")
+	}
+	if r.Error != "" {
+		row("error", r.Error)
+	}
+	f := r.Files
+	row("scanned", fmt.Sprintf("%d entries (%s), %d excluded", f.Scanned, progress.Bytes(f.BytesTotal), f.Excluded))
+	row("copied", fmt.Sprintf("%d files, %s", f.Copied, progress.Bytes(f.BytesCopied)))
+	row("unchanged", fmt.Sprint(f.Unchanged))
+	row("symlinks / hard links / dirs created", fmt.Sprintf("%d / %d / %d", f.Symlinks, f.Hardlinks, f.DirsCreated))
+	row("metadata updated", fmt.Sprint(f.MetadataUpdated))
+	row("deleted", fmt.Sprintf("%d (pending without --delete: %d)", f.Deleted, f.PendingDelete))
+	row("failed", fmt.Sprint(f.FailedCount))
+	row("verify", fmt.Sprintf("%s: %d checked, %d mismatched", r.Verify.Mode, r.Verify.Checked, r.Verify.MismatchedCount))
+	row("throughput", fmt.Sprintf("%s/s, %.0f files/s over %.1f s of copying (listing %.1f s)",
+		progress.Bytes(int64(r.Throughput.BytesPerS)), r.Throughput.FilesPerS, r.Throughput.CopyS, r.Throughput.ListS))
+	list := func(title string, items []report.Item, total int64) {
+		if total == 0 {
+			return
+		}
+		fmt.Fprintf(&b, "\n## %s (%d)\n\n| path | reason |\n|---|---|\n", title, total)
+		for _, it := range items {
+			fmt.Fprintf(&b, "| `%s` | %s |\n", report.MDEscape(it.Path), report.MDEscape(it.Reason))
+		}
+	}
+	list("Failed", f.Failed, f.FailedCount)
+	list("Vanished during the run", f.Vanished, int64(len(f.Vanished)))
+	list("Mismatched", r.Verify.Mismatched, r.Verify.MismatchedCount)
+	return b.String()
+}
