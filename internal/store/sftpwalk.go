@@ -113,8 +113,8 @@ func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(stri
 	}
 	sess.Wait()
 	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
-		if line == "" {
-			continue
+		if !strings.HasPrefix(line, "find: ") {
+			continue // the login shell's chatter (no home directory, motd)
 		}
 		bad(findErrPath(line, s.loc.Path), errors.New(strings.TrimPrefix(line, "find: ")))
 	}

@@ -1,0 +1,247 @@
+package testenv
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Missing skips t, or fails it in CI, because a server binary is missing.
+func Missing(t testing.TB, what, install string) {
+	t.Helper()
+	msg := fmt.Sprintf("%s not found; install it with: %s", what, install)
+	if os.Getenv("CI") != "" {
+		t.Fatal("CI: " + msg)
+	}
+	t.Skip(msg)
+}
+
+// SSHD is a running OpenSSH server.
+type SSHD struct {
+	Host       string
+	Port       int
+	Dir        string // world-readable scratch directory of this server
+	KeyFile    string // authorized client private key
+	KnownHosts string // known_hosts with the server's host key
+	HostPub    ssh.PublicKey
+	cmd        *exec.Cmd
+}
+
+// SSHDOptions tune the server.
+type SSHDOptions struct {
+	// Extra sshd_config lines, e.g. "ForceCommand internal-sftp".
+	Extra []string
+}
+
+func sshdPath() string {
+	for _, p := range []string{"/usr/sbin/sshd", "/usr/local/sbin/sshd"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	p, _ := exec.LookPath("sshd")
+	return p
+}
+
+// StartSSHD starts sshd for the test's lifetime.
+func StartSSHD(t testing.TB, o SSHDOptions) *SSHD {
+	t.Helper()
+	bin := sshdPath()
+	if bin == "" {
+		Missing(t, "OpenSSH sshd", "apt-get install openssh-server")
+	}
+	dir, err := os.MkdirTemp("", "cutover-sshd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755) // sshd reads authorized_keys as the logging-in user
+	os.MkdirAll("/run/sshd", 0o755)
+
+	hostPriv := writeKey(t, filepath.Join(dir, "host_key"))
+	clientPriv := writeKey(t, filepath.Join(dir, "client_key"))
+	clientPub, _ := ssh.NewPublicKey(clientPriv.Public())
+	hostPub, _ := ssh.NewPublicKey(hostPriv.Public())
+	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(clientPub), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	cfg := []string{
+		"Port " + strconv.Itoa(port),
+		"ListenAddress 127.0.0.1",
+		"HostKey " + filepath.Join(dir, "host_key"),
+		"PidFile " + filepath.Join(dir, "sshd.pid"),
+		"AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"),
+		"StrictModes no", "UsePAM no", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
+		"PubkeyAuthentication yes", "PermitRootLogin prohibit-password", "Subsystem sftp internal-sftp",
+		"LogLevel ERROR", "MaxSessions 100", "MaxStartups 100:30:200", "ClientAliveInterval 0",
+	}
+	cfg = append(cfg, o.Extra...)
+	conf := filepath.Join(dir, "sshd_config")
+	if err := os.WriteFile(conf, []byte(strings.Join(cfg, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &SSHD{Host: "127.0.0.1", Port: port, Dir: dir, KeyFile: filepath.Join(dir, "client_key"),
+		KnownHosts: filepath.Join(dir, "known_hosts"), HostPub: hostPub}
+	if err := os.WriteFile(s.KnownHosts, []byte(s.KnownHostsLine(hostPub)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	s.cmd = exec.Command(bin, "-D", "-e", "-f", conf)
+	s.cmd.Stderr = &stderr
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start sshd: %v", err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		s.cmd.Wait()
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", s.Addr(), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sshd did not start: %s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return s
+}
+
+// Addr is host:port.
+func (s *SSHD) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
+
+// URL returns sftp://user@host:port/abs for a path on this machine.
+func (s *SSHD) URL(userName, abs string) string {
+	if userName == "" {
+		u, _ := user.Current()
+		userName = u.Username
+	}
+	return fmt.Sprintf("sftp://%s@%s%s", userName, s.Addr(), abs)
+}
+
+// KnownHostsLine is a known_hosts line binding key to this server.
+func (s *SSHD) KnownHostsLine(key ssh.PublicKey) string {
+	return fmt.Sprintf("[%s]:%d %s", s.Host, s.Port, ssh.MarshalAuthorizedKey(key))
+}
+
+// DropConnections kills the per-connection sshd processes, as a network
+// failure would, while the listener keeps accepting new connections.
+func (s *SSHD) DropConnections() int {
+	n := 0
+	for _, pid := range children(s.cmd.Process.Pid) {
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+func children(ppid int) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) > 1 && f[1] == strconv.Itoa(ppid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func writeKey(t testing.TB, path string) ed25519.PrivateKey {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return priv
+}
+
+// NewKey writes a fresh, unauthorized private key into dir.
+func NewKey(t testing.TB, dir string) string {
+	p := filepath.Join(dir, fmt.Sprintf("other_key_%d", time.Now().UnixNano()))
+	writeKey(t, p)
+	return p
+}
+
+// OtherHostKey returns a public key that is not the server's.
+func OtherHostKey(t testing.TB) ssh.PublicKey {
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	k, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// EnsureUser creates a system user (root only) for tests that need a
+// non-root login, and returns its uid and gid.
+func EnsureUser(t testing.TB, name string) (int, int) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("creating a test user needs root")
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		out, err := exec.Command("useradd", "--system", "--no-create-home", "--shell", "/bin/sh", name).CombinedOutput()
+		if err != nil {
+			t.Fatalf("useradd %s: %v: %s", name, err, out)
+		}
+		if u, err = user.Lookup(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A locked account (no password) is refused by sshd even for keys: unlock with a '*' hash.
+	exec.Command("usermod", "-p", "*", name).Run()
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return uid, gid
+}

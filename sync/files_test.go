@@ -1,0 +1,244 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cutover/cutover/internal/errs"
+	"github.com/cutover/cutover/internal/gentree"
+	"github.com/cutover/cutover/internal/testenv"
+)
+
+type env struct {
+	sshd          *testenv.SSHD
+	src, dst, dir string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	s := testenv.StartSSHD(t, testenv.SSHDOptions{})
+	dir := t.TempDir()
+	return &env{sshd: s, dir: dir, src: filepath.Join(dir, "src"), dst: filepath.Join(dir, "dst")}
+}
+
+func (e *env) opts() FilesOptions {
+	o := FilesOptions{Source: e.sshd.URL("", e.src), Target: e.dst, StateDir: filepath.Join(e.dir, "state"),
+		Workers: 8, MaxDelete: 1000, Verify: "transferred", Log: io.Discard}
+	o.SSH.KeyFile, o.SSH.KnownHosts, o.SSH.Conns = e.sshd.KeyFile, e.sshd.KnownHosts, 2
+	return o
+}
+
+func mustSync(t *testing.T, o FilesOptions) *FilesReport {
+	t.Helper()
+	rep, err := SyncFiles(context.Background(), o)
+	if err != nil {
+		t.Fatalf("sync: %v (report %+v)", err, rep.Files)
+	}
+	return rep
+}
+
+func assertSame(t *testing.T, a, b string) {
+	t.Helper()
+	if d := testenv.TreeDiff(t, a, b, true, nil); len(d) > 0 {
+		t.Fatalf("trees differ:\n%s", strings.Join(d, "\n"))
+	}
+}
+
+func TestSyncNastyTreeOverRealSSHD(t *testing.T) {
+	e := newEnv(t)
+	if _, err := gentree.Tree(e.src, gentree.Options{Files: 300, Seed: 3, MaxBytes: 8 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	if err := gentree.Nasty(e.src); err != nil {
+		t.Fatal(err)
+	}
+	o := e.opts()
+	rep := mustSync(t, o)
+	assertSame(t, e.src, e.dst)
+	if rep.Lister != "find" || rep.Files.Copied == 0 || rep.Verify.Checked != rep.Files.Copied {
+		t.Fatalf("first run: %+v lister %s verify %+v", rep.Files, rep.Lister, rep.Verify)
+	}
+	if rep.Files.Hardlinks != 1 {
+		t.Fatalf("hard link pair not kept as a link: %+v", rep.Files)
+	}
+
+	// A rerun with nothing changed copies nothing.
+	rep = mustSync(t, o)
+	if rep.Files.Copied != 0 || rep.Files.Unchanged != rep.Files.Scanned {
+		t.Fatalf("no-change rerun: %+v", rep.Files)
+	}
+
+	// Change, add and delete; mirror with --delete.
+	now := time.Now()
+	gentree.WriteFile(filepath.Join(e.src, "nasty/with space.txt"), 999, 1, now)
+	gentree.WriteFile(filepath.Join(e.src, "nasty/new\nfile"), 10, 2, now)
+	os.Remove(filepath.Join(e.src, "nasty/tab\there.txt"))
+	os.RemoveAll(filepath.Join(e.src, "nasty/deep/d00/d01"))
+	os.Remove(filepath.Join(e.src, "nasty/link-dangling"))
+	os.Mkdir(filepath.Join(e.src, "nasty/link-dangling"), 0o700) // a symlink becomes a directory
+	os.Chmod(filepath.Join(e.src, "nasty/--"), 0o640)            // metadata only
+	o.Delete = true
+	rep = mustSync(t, o)
+	assertSame(t, e.src, e.dst)
+	if rep.Files.Copied != 2 || rep.Files.Deleted < 40 || rep.Files.MetadataUpdated < 1 {
+		t.Fatalf("delta run: %+v", rep.Files)
+	}
+
+	// files verify agrees, then finds a tampered byte.
+	vrep, err := VerifyFiles(context.Background(), o)
+	if err != nil || vrep.Verify.MismatchedCount != 0 {
+		t.Fatalf("verify: %v %+v", err, vrep.Verify)
+	}
+	p := filepath.Join(e.dst, "nasty/ünïcödé-名前.txt")
+	b, _ := os.ReadFile(p)
+	b[10] ^= 1
+	os.WriteFile(p, b, 0o644)
+	vrep, err = VerifyFiles(context.Background(), o)
+	if errs.ExitCode(err) != 1 || vrep.Verify.MismatchedCount != 1 || !strings.Contains(vrep.Verify.Mismatched[0].Reason, "content differs") {
+		t.Fatalf("verify must find the tampered file: %v %+v", err, vrep.Verify)
+	}
+	// --verify all finds it too (against the recorded hash) and exits 1.
+	o.Verify = "all"
+	rep, err = SyncFiles(context.Background(), o)
+	if errs.ExitCode(err) != 1 || rep.Verify.MismatchedCount != 1 {
+		t.Fatalf("--verify all: %v %+v", err, rep.Verify)
+	}
+}
+
+func TestSyncRealJiraAttachmentTree(t *testing.T) {
+	e := newEnv(t)
+	abs, _ := filepath.Abs("../testdata/jira811-home")
+	e.src = abs
+	o := e.opts()
+	o.Source = e.sshd.URL("", abs)
+	o.Filter.Add(true, "jira-home-shared/caches/IndexSnapshot_*")
+	o.Filter.Add(false, "jira-home-shared/caches/**")
+	mustSync(t, o)
+	d := testenv.TreeDiff(t, e.src, e.dst, true, func(rel string) bool { return rel == "README.md" && false })
+	if len(d) != 0 {
+		t.Fatalf("%s", strings.Join(d, "\n"))
+	}
+	if _, err := os.Stat(filepath.Join(e.dst, "jira-home-shared/data/attachments/TEST/10000/TEST-23/thumbs")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestListingFallsBackToReadDirWithoutShell(t *testing.T) {
+	s := testenv.StartSSHD(t, testenv.SSHDOptions{Extra: []string{"ForceCommand internal-sftp"}})
+	dir := t.TempDir()
+	e := &env{sshd: s, dir: dir, src: filepath.Join(dir, "src"), dst: filepath.Join(dir, "dst")}
+	gentree.Tree(e.src, gentree.Options{Files: 50, Seed: 4})
+	gentree.Nasty(e.src)
+	rep := mustSync(t, e.opts())
+	if rep.Lister != "sftp" {
+		t.Fatalf("lister %q, want the sftp fallback", rep.Lister)
+	}
+	// SFTP carries whole seconds: compare mtimes at that precision; hard links are not seen.
+	d := testenv.TreeDiff(t, e.src, e.dst, false, func(rel string) bool { return strings.HasPrefix(rel, "nasty/hard-") })
+	if len(d) != 0 {
+		t.Fatalf("%s", strings.Join(d, "\n"))
+	}
+	rep = mustSync(t, e.opts())
+	if rep.Files.Copied != 0 {
+		t.Fatalf("rerun copied %d", rep.Files.Copied)
+	}
+}
+
+func TestMaxDeleteStopsBeforeDeleting(t *testing.T) {
+	e := newEnv(t)
+	gentree.Tree(e.src, gentree.Options{Files: 20, Seed: 5})
+	o := e.opts()
+	mustSync(t, o)
+	os.RemoveAll(filepath.Join(e.src, "data"))
+	o.Delete, o.MaxDelete = true, 3
+	rep, err := SyncFiles(context.Background(), o)
+	if errs.ExitCode(err) != 3 || !strings.Contains(err.Error(), "--max-delete") {
+		t.Fatalf("want exit 3 naming --max-delete, got %v", err)
+	}
+	if rep.Files.Deleted != 0 {
+		t.Fatal("deleted despite max-delete")
+	}
+	if _, err := os.Stat(filepath.Join(e.dst, "data/attachments")); err != nil {
+		t.Fatal("target lost files: ", err)
+	}
+	// Without --delete the pending deletions are counted, not made.
+	o.Delete = false
+	rep = mustSync(t, o)
+	if rep.Files.PendingDelete < 20 || rep.Files.Deleted != 0 {
+		t.Fatalf("pending %+v", rep.Files)
+	}
+}
+
+func TestHostKeyAndAuthErrorsAreFatal(t *testing.T) {
+	e := newEnv(t)
+	os.MkdirAll(e.src, 0o755)
+	cases := []struct {
+		name, want string
+		mod        func(*FilesOptions)
+	}{
+		{"changed host key", "HOST KEY MISMATCH", func(o *FilesOptions) {
+			p := filepath.Join(e.dir, "kh-mismatch")
+			os.WriteFile(p, []byte(e.sshd.KnownHostsLine(testenv.OtherHostKey(t))), 0o600)
+			o.SSH.KnownHosts = p
+		}},
+		{"unknown host key", "unknown host key", func(o *FilesOptions) {
+			p := filepath.Join(e.dir, "kh-empty")
+			os.WriteFile(p, nil, 0o600)
+			o.SSH.KnownHosts = p
+		}},
+		{"wrong client key", "authentication as", func(o *FilesOptions) { o.SSH.KeyFile = testenv.NewKey(t, e.dir) }},
+		{"unreachable host", "cannot reach", func(o *FilesOptions) { o.Source = "sftp://root@127.0.0.1:1/x" }},
+		{"missing source root", "does not exist", func(o *FilesOptions) { o.Source = e.sshd.URL("", "/nonexistent/path") }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := e.opts()
+			c.mod(&o)
+			_, err := SyncFiles(context.Background(), o)
+			if errs.ExitCode(err) != 3 || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("want exit 3 with %q, got %d: %v", c.want, errs.ExitCode(err), err)
+			}
+			if _, err := os.Stat(e.dst); err == nil {
+				entries, _ := os.ReadDir(e.dst)
+				if len(entries) > 0 {
+					t.Fatal("target written despite the refusal")
+				}
+			}
+		})
+	}
+}
+
+func TestPermissionDeniedIsRecordedAndRunGoesOn(t *testing.T) {
+	e := newEnv(t)
+	testenv.EnsureUser(t, "cutovertest")
+	// The test user must reach the tree: make the path world-traversable.
+	os.Chmod(e.dir, 0o755)
+	for p := filepath.Dir(e.dir); strings.HasPrefix(p, os.TempDir()+"/"); p = filepath.Dir(p) {
+		os.Chmod(p, 0o755)
+	}
+	gentree.Tree(e.src, gentree.Options{Files: 30, Seed: 6})
+	secret := filepath.Join(e.src, "data/secret.bin")
+	gentree.WriteFile(secret, 100, 1, time.Now())
+	os.Chmod(secret, 0o000)
+	o := e.opts()
+	o.Source = e.sshd.URL("cutovertest", e.src)
+	rep, err := SyncFiles(context.Background(), o)
+	if errs.ExitCode(err) != 1 {
+		t.Fatalf("want exit 1, got %v", err)
+	}
+	if rep.Files.FailedCount != 1 || rep.Files.Failed[0].Path != "data/secret.bin" || !strings.Contains(rep.Files.Failed[0].Reason, "permission denied") {
+		t.Fatalf("failed list: %+v", rep.Files.Failed)
+	}
+	if rep.Files.Copied < 30 {
+		t.Fatalf("the rest was not copied: %+v", rep.Files)
+	}
+	if _, err := os.Stat(filepath.Join(e.dst, "data/secret.bin")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a file that could not be read exists at the target")
+	}
+}
