@@ -143,8 +143,22 @@ func (s *SFTP) classify(c *sshConn, sc *sftp.Client, err error) error {
 	return err
 }
 
+// trackWriter remembers the error of the writer it wraps.
+type trackWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (t *trackWriter) Write(p []byte) (int, error) {
+	n, err := t.w.Write(p)
+	if err != nil && t.err == nil {
+		t.err = err
+	}
+	return n, err
+}
+
 func isConnErr(err error) bool {
-	var ne net.Error
+	var ne *net.OpError
 	return errors.Is(err, sftp.ErrSSHFxConnectionLost) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
 		errors.Is(err, io.EOF) || errors.As(err, &ne)
@@ -205,7 +219,11 @@ func (s *SFTP) ReadFile(ctx context.Context, e Entry, w io.Writer) (Entry, error
 	if err != nil {
 		return Entry{}, err
 	}
-	after, err := s.readFile(ctx, sc, e, w)
+	tw := &trackWriter{w: w}
+	after, err := s.readFile(ctx, sc, e, tw)
+	if tw.err != nil {
+		return after, tw.err // the writer's (the target's) error, not the connection's
+	}
 	return after, s.classify(c, sc, err)
 }
 

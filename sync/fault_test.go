@@ -1,0 +1,139 @@
+package sync
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	gosync "sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cutover/cutover/internal/errs"
+	"github.com/cutover/cutover/internal/gentree"
+	"github.com/cutover/cutover/internal/store"
+)
+
+func TestDroppedConnectionsAreReconnectedAndRetried(t *testing.T) {
+	e := newEnv(t)
+	gentree.Tree(e.src, gentree.Options{Files: 120, Seed: 7, MedianKiB: 60})
+	o := e.opts()
+	o.BWLimit = 4 << 20 // about two seconds of copying
+	done := make(chan struct{})
+	var rep *FilesReport
+	var err error
+	go func() { rep, err = SyncFiles(context.Background(), o); close(done) }()
+	dropped := 0
+	for i := 0; i < 3; i++ {
+		time.Sleep(500 * time.Millisecond)
+		dropped += e.sshd.DropConnections()
+	}
+	<-done
+	if dropped == 0 {
+		t.Fatal("no connection was dropped: the test did not test anything")
+	}
+	if err != nil {
+		t.Fatalf("sync after %d dropped connections: %v %+v", dropped, err, rep.Files.Failed)
+	}
+	assertSame(t, e.src, e.dst)
+}
+
+func TestBWLimitCapsTheReadRate(t *testing.T) {
+	e := newEnv(t)
+	n, _ := gentree.Tree(e.src, gentree.Options{Files: 40, Seed: 8, MedianKiB: 50, Sigma: 0.1})
+	o := e.opts()
+	o.BWLimit = n / 2 // the copy must take about two seconds
+	rep := mustSync(t, o)
+	if rep.Throughput.BytesPerS > float64(o.BWLimit)*1.5 {
+		t.Fatalf("rate %.0f B/s above the limit %d", rep.Throughput.BytesPerS, o.BWLimit)
+	}
+}
+
+func TestFullTargetIsRefusedUpFront(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root")
+	}
+	e := newEnv(t)
+	gentree.Tree(e.src, gentree.Options{Files: 20, Seed: 9, MedianKiB: 300, Sigma: 0.1})
+	os.MkdirAll(e.dst, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", e.dst).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { syscall.Unmount(e.dst, syscall.MNT_DETACH) })
+	rep, err := SyncFiles(context.Background(), e.opts())
+	if errs.ExitCode(err) != 3 || !strings.Contains(err.Error(), "free") {
+		t.Fatalf("want exit 3 about free space, got %v", err)
+	}
+	if rep.Files.Copied != 0 {
+		t.Fatal("copied despite the refusal")
+	}
+	ents, _ := os.ReadDir(e.dst)
+	if len(ents) != 0 {
+		t.Fatalf("target not left empty: %v", ents)
+	}
+}
+
+func TestFullTargetMidCopyStopsCleanly(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root")
+	}
+	e := newEnv(t)
+	gentree.Tree(e.src, gentree.Options{Files: 20, Seed: 9, MedianKiB: 80, Sigma: 0.1})
+	os.MkdirAll(e.dst, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", e.dst).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { syscall.Unmount(e.dst, syscall.MNT_DETACH) })
+	// Another writer fills the volume after the free-space check passed.
+	filler := filepath.Join(e.dst, "other-writer")
+	o := e.opts()
+	o.SourceStore = &slowStart{Store: mustOpen(t, o), before: func() { gentree.WriteFile(filler, 3<<20, 1, time.Now()) }}
+	rep, err := SyncFiles(context.Background(), o)
+	if errs.ExitCode(err) != 3 || !errs.IsDiskFull(err) {
+		t.Fatalf("want exit 3 for a full disk, got %v: %+v", err, rep.Files.Failed)
+	}
+	filepath.Walk(e.dst, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() || p == filler {
+			return nil
+		}
+		if store.IsTemp(fi.Name()) {
+			t.Errorf("temporary file left: %s", p)
+			return nil
+		}
+		rel, _ := filepath.Rel(e.dst, p)
+		want, _ := os.ReadFile(filepath.Join(e.src, rel))
+		got, _ := os.ReadFile(p)
+		if string(want) != string(got) {
+			t.Errorf("%s is visible but incomplete", rel)
+		}
+		return nil
+	})
+	// After space is freed the rerun converges.
+	os.Remove(filler)
+	mustSync(t, e.opts())
+	assertSame(t, e.src, e.dst)
+}
+
+func mustOpen(t *testing.T, o FilesOptions) store.Store {
+	loc, _ := store.ParseLocation(o.Source)
+	s, err := store.Open(context.Background(), loc, o.SSH, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// slowStart runs before() once, before the first file is read.
+type slowStart struct {
+	store.Store
+	before func()
+	once   gosync.Once
+}
+
+func (s *slowStart) ReadFile(ctx context.Context, e store.Entry, w io.Writer) (store.Entry, error) {
+	s.once.Do(s.before)
+	return s.Store.ReadFile(ctx, e, w)
+}
