@@ -1,0 +1,33 @@
+GO      ?= go
+BIN     := bin/cutover
+PKGS    := ./...
+
+.PHONY: build test deps demo bench bench-files lint clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/cutover
+
+## test: install what the integration tests need (real sshd), then run every test.
+test: deps
+	$(GO) test -count=1 -timeout 30m $(PKGS)
+
+deps:
+	scripts/ensure-deps.sh test
+
+## demo: sync a generated shared home from an in-process SFTP server, change it, sync the delta, verify.
+demo: build
+	./$(BIN) demo --dir ./demo-out
+
+## bench: side-by-side benchmarks against the peer tools (see docs/benchmarks.md).
+bench: bench-files
+
+bench-files: build
+	scripts/ensure-deps.sh bench
+	bench/files.sh
+
+lint:
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+clean:
+	rm -rf bin demo-out bench/out

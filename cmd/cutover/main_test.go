@@ -1,0 +1,187 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cutover/cutover/internal/gentree"
+	"github.com/cutover/cutover/internal/store"
+	"github.com/cutover/cutover/internal/testenv"
+)
+
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cutover-bin-")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "cutover")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		panic(string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func cutover(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+func TestHelpListsExitCodes(t *testing.T) {
+	out, code := cutover(t, "files", "sync", "--help")
+	if code != 0 || !strings.Contains(out, "130  interrupted") || !strings.Contains(out, "--max-delete") {
+		t.Fatalf("%d %s", code, out)
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	for _, args := range [][]string{
+		{"files", "sync", "onlyone"},
+		{"files", "sync", "a", "b", "--no-such-flag"},
+		{"files", "sync", "a", "b", "--verify", "sometimes"},
+		{"files", "sync", "a", "b", "--bwlimit", "fast"},
+		{"files", "sync", "a", "b", "--chown-map", "jira:2001"},
+		{"files", "sync", "sftp://u:secret@h/x", "b"},
+	} {
+		out, code := cutover(t, append(args, "--state", t.TempDir())...)
+		if code != 2 {
+			t.Errorf("%v: exit %d, want 2: %s", args, code, out)
+		}
+		if strings.Contains(out, "secret") {
+			t.Errorf("%v: the password was printed: %s", args, out)
+		}
+	}
+}
+
+// TestKillAndResume kills cutover with SIGKILL mid-copy: no partial file may
+// be visible under a real name, and the rerun cleans up and converges.
+func TestKillAndResume(t *testing.T) {
+	s := testenv.StartSSHD(t, testenv.SSHDOptions{})
+	dir := t.TempDir()
+	src, dst, state := filepath.Join(dir, "src"), filepath.Join(dir, "dst"), filepath.Join(dir, "state")
+	if _, err := gentree.Tree(src, gentree.Options{Files: 200, Seed: 11, MedianKiB: 100, Sigma: 0.8}); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"files", "sync", s.URL("", src), dst, "--state", state, "--ssh-key", s.KeyFile,
+		"--known-hosts", s.KnownHosts, "--workers", "4"}
+	cmd := exec.Command(bin, append(args, "--bwlimit", "8MB")...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill once some files are in place.
+	deadline := time.Now().Add(30 * time.Second)
+	for countFiles(dst) < 20 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	n := 0
+	filepath.Walk(dst, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || !fi.Mode().IsRegular() || store.IsTemp(fi.Name()) {
+			return nil
+		}
+		rel, _ := filepath.Rel(dst, p)
+		want, _ := os.ReadFile(filepath.Join(src, rel))
+		got, _ := os.ReadFile(p)
+		if string(want) != string(got) {
+			t.Errorf("%s is visible but partial after kill -9", rel)
+		}
+		n++
+		return nil
+	})
+	if n == 0 || n >= 205 {
+		t.Fatalf("the kill came at a useless moment: %d files at the target", n)
+	}
+	rep := filepath.Join(dir, "resume.json")
+	out, code := cutover(t, append(args, "--report", rep)...)
+	if code != 0 {
+		t.Fatalf("resume exit %d: %s", code, out)
+	}
+	var r struct {
+		Files struct {
+			Copied  int `json:"copied"`
+			Adopted int `json:"adopted"`
+		} `json:"files"`
+	}
+	b, _ := os.ReadFile(rep)
+	json.Unmarshal(b, &r)
+	if r.Files.Copied >= 205 {
+		t.Fatalf("the resume copied everything again: %s", b)
+	}
+	if d := testenv.TreeDiff(t, src, dst, true, nil); len(d) > 0 {
+		t.Fatalf("after resume:\n%s", strings.Join(d, "\n"))
+	}
+	// Flags before positionals work too, and a second run finds nothing to do.
+	out, code = cutover(t, append([]string{"files", "sync", "--workers", "2"}, args[2:]...)...)
+	if code != 0 || !strings.Contains(out, "copied 0") {
+		t.Fatalf("%d %s", code, out)
+	}
+}
+
+func countFiles(dir string) int {
+	n := 0
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() && !store.IsTemp(fi.Name()) {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+func TestSecondRunOnLockedStateIsRefused(t *testing.T) {
+	state := t.TempDir()
+	f, _ := os.OpenFile(filepath.Join(state, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	defer f.Close()
+	syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+	f.WriteString("pid 4242 on host vm-1 since earlier\n")
+	out, code := cutover(t, "files", "sync", t.TempDir(), t.TempDir(), "--state", state)
+	if code != 3 || !strings.Contains(out, "pid 4242") {
+		t.Fatalf("%d %s", code, out)
+	}
+}
+
+func TestInterruptWritesPartialReportAndExits130(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	gentree.Tree(src, gentree.Options{Files: 100, Seed: 12, MedianKiB: 100, Sigma: 0.5})
+	rep := filepath.Join(dir, "r.json")
+	cmd := exec.Command(bin, "files", "sync", src, dst, "--state", filepath.Join(dir, "st"), "--bwlimit", "4MB",
+		"--report", rep, "--report-md", rep+".md")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for countFiles(dst) < 5 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("exit: %v", err)
+	}
+	b, _ := os.ReadFile(rep)
+	if !strings.Contains(string(b), `"status": "interrupted"`) {
+		t.Fatalf("report: %s", b)
+	}
+	if md, _ := os.ReadFile(rep + ".md"); !strings.Contains(string(md), "INTERRUPTED") {
+		t.Fatalf("markdown: %s", md)
+	}
+}
