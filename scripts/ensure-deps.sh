@@ -20,6 +20,8 @@ if [ "$mode" = bench ]; then
   want rsync rsync
   want rclone rclone
   want /usr/bin/time time
+  want bc bc
+  want python3 python3
 fi
 
 if [ ${#need[@]} -eq 0 ]; then

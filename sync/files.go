@@ -127,14 +127,9 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 	if err != nil {
 		return nil, err
 	}
-	out = keepParents(out, f)
 	plan.SortEntries(out)
 	return out, nil
 }
-
-// keepParents is a no-op placeholder kept for clarity: excluded directories
-// that hold included entries are created as plain parents by the stores.
-func keepParents(es []store.Entry, _ *filter.Filter) []store.Entry { return es }
 
 func baseName(p string) string {
 	for i := len(p) - 1; i >= 0; i-- {
@@ -295,6 +290,11 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		return err
 	}
 	mw := st.NewManifestWriter(pair)
+	if l, ok := dst.(*store.Local); ok {
+		// One syncfs per manifest commit instead of one fsync per file.
+		l.BatchSync = true
+		mw.BeforeCommit = func() error { return l.Sync(context.WithoutCancel(ctx)) }
+	}
 	for _, a := range p.Adopt {
 		if err := mw.Put(state.Row{Entry: a.Entry, Hash: a.Hash, RunID: run}); err != nil {
 			return err

@@ -242,3 +242,24 @@ func TestPermissionDeniedIsRecordedAndRunGoesOn(t *testing.T) {
 		t.Fatal("a file that could not be read exists at the target")
 	}
 }
+
+func TestSyncLocalToSFTPTarget(t *testing.T) {
+	e := newEnv(t)
+	gentree.Tree(e.src, gentree.Options{Files: 60, Seed: 13})
+	gentree.Nasty(e.src)
+	o := e.opts()
+	o.Source, o.Target = e.src, e.sshd.URL("", e.dst)
+	rep := mustSync(t, o)
+	// SFTP sets whole-second mtimes and leaves a link's own metadata alone.
+	d := testenv.TreeDiff(t, e.src, e.dst, false, nil)
+	if len(d) != 0 {
+		t.Fatalf("%s", strings.Join(d, "\n"))
+	}
+	if rep.Verify.Checked == 0 {
+		t.Fatal("nothing verified")
+	}
+	rep = mustSync(t, o)
+	if rep.Files.Copied != 0 {
+		t.Fatalf("rerun copied %d", rep.Files.Copied)
+	}
+}

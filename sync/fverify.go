@@ -8,7 +8,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cutover/cutover/checksum"
-	"github.com/cutover/cutover/internal/filter"
 	"github.com/cutover/cutover/internal/store"
 )
 
@@ -130,5 +129,3 @@ func compareHashes(ctx context.Context, src, dst store.Store, files []store.Entr
 	}
 	return nil
 }
-
-var _ = filter.Filter{}

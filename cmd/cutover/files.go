@@ -11,7 +11,6 @@ import (
 
 	"github.com/cutover/cutover/internal/errs"
 	"github.com/cutover/cutover/internal/report"
-	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/sync"
 )
 
@@ -189,8 +188,6 @@ func parseIDMap(pairs []string, flag string) (map[int]int, error) {
 	}
 	return m, nil
 }
-
-var _ = store.File
 
 func newFilesVerifyCmd() *cobra.Command {
 	var (

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,12 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if p := os.Getenv("CUTOVER_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	root := newRoot()
 	err := root.ExecuteContext(ctx)
 	code := errs.ExitCode(err)
@@ -30,6 +37,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "cutover:", err)
 		}
 	}
+	pprof.StopCPUProfile()
 	os.Exit(code)
 }
 

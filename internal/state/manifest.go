@@ -61,6 +61,9 @@ type ManifestWriter struct {
 	del     *sql.Stmt
 	pending int
 	last    time.Time
+	// BeforeCommit, when set, runs before each commit: a durability
+	// barrier, so that nothing is recorded before its data is on disk.
+	BeforeCommit func() error
 }
 
 // NewManifestWriter starts writing manifest changes for pair.
@@ -133,6 +136,12 @@ func (w *ManifestWriter) Flush() error {
 	}
 	tx := w.tx
 	w.tx, w.pending = nil, 0
+	if w.BeforeCommit != nil {
+		if err := w.BeforeCommit(); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("state: make the target durable before recording it: %w", err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("state: commit manifest: %w", err)
 	}

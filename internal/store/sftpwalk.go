@@ -14,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pkg/sftp"
-
 	"github.com/cutover/cutover/internal/errs"
 )
 
@@ -289,5 +287,3 @@ func (s *SFTP) walkReadDir(ctx context.Context, fn func(Entry) error, bad func(s
 	}
 	return firstErr
 }
-
-var _ = sftp.ErrSSHFxOk

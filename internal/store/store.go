@@ -100,6 +100,12 @@ type FreeSpacer interface {
 	FreeSpace(ctx context.Context) (uint64, error)
 }
 
+// Syncer is implemented by stores that can make all earlier writes durable
+// at once (a local filesystem's syncfs), cheaper than one fsync per file.
+type Syncer interface {
+	Sync(ctx context.Context) error
+}
+
 // TempPrefix starts the name of every temporary file a Store writes.
 const TempPrefix = ".cutover-tmp-"
 
