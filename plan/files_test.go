@@ -1,0 +1,85 @@
+package plan
+
+import (
+	"testing"
+	"time"
+
+	"github.com/cutover/cutover/internal/store"
+)
+
+func ent(p string, t store.EntryType, size int64, sec int64) store.Entry {
+	return store.Entry{Path: p, Type: t, Size: size, ModTime: time.Unix(sec, 500), Mode: 0o644}
+}
+
+func TestDiffDecides(t *testing.T) {
+	src := []store.Entry{
+		ent("a", store.Dir, 0, 1),
+		ent("a/new", store.File, 5, 1),
+		ent("a/same", store.File, 5, 1),
+		ent("a/size", store.File, 6, 1),
+		ent("a/time", store.File, 5, 2),
+		ent("b", store.File, 1, 1), // was a directory
+		{Path: "link", Type: store.Symlink, Target: "x2", ModTime: time.Unix(1, 0)},
+	}
+	prev := []Prev{
+		{Entry: ent("a", store.Dir, 0, 1)},
+		{Entry: ent("a/gone", store.File, 5, 1)},
+		{Entry: ent("a/same", store.File, 5, 1), Hash: "blake3:00"},
+		{Entry: ent("a/size", store.File, 5, 1)},
+		{Entry: ent("a/time", store.File, 5, 1)},
+		{Entry: ent("b", store.Dir, 0, 1)},
+		{Entry: store.Entry{Path: "link", Type: store.Symlink, Target: "x1", ModTime: time.Unix(1, 0)}},
+	}
+	iter := func(fn func(Prev) error) error {
+		for _, p := range prev {
+			if err := fn(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	p, err := Diff(src, iter, false, Options{Delete: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies := map[string]Kind{}
+	for _, a := range p.Copies {
+		copies[a.Entry.Path] = a.Kind
+	}
+	for _, want := range []string{"a/new", "a/size", "a/time", "b", "link"} {
+		if _, ok := copies[want]; !ok {
+			t.Errorf("%s not copied: %+v", want, copies)
+		}
+	}
+	if _, ok := copies["a/same"]; ok || p.Unchanged != 2 {
+		t.Errorf("a/same copied or unchanged=%d", p.Unchanged)
+	}
+	if len(p.Deletes) != 2 || p.Deletes[0].Entry.Path != "b" || p.Deletes[1].Entry.Path != "a/gone" {
+		t.Errorf("deletes %+v", p.Deletes)
+	}
+	if !p.Deletes[0].TypeChange || p.Deletes[1].TypeChange {
+		t.Error("type change not marked")
+	}
+	// Whole-second comparison ignores sub-second noise; precise does not.
+	src2 := []store.Entry{ent("f", store.File, 1, 1)}
+	src2[0].ModTime = time.Unix(1, 999)
+	prev2 := func(fn func(Prev) error) error { return fn(Prev{Entry: ent("f", store.File, 1, 1)}) }
+	if p, _ := Diff(src2, prev2, false, Options{}); len(p.Copies) != 0 {
+		t.Error("sub-second difference copied at whole-second precision")
+	}
+	if p, _ := Diff(src2, prev2, false, Options{PreciseMtime: true}); len(p.Copies) != 1 {
+		t.Error("sub-second difference missed at nanosecond precision")
+	}
+}
+
+func TestHardLinksBecomeOneCopyAndLinks(t *testing.T) {
+	a, b := ent("x/a", store.File, 9, 1), ent("y/b", store.File, 9, 1)
+	a.Inode, a.Nlink, b.Inode, b.Nlink = 7, 2, 7, 2
+	p, _ := Diff([]store.Entry{a, b}, func(func(Prev) error) error { return nil }, false, Options{})
+	if len(p.Copies) != 1 || p.Copies[0].Entry.Path != "x/a" || len(p.Links) != 1 || p.Links[0].LinkTo != "x/a" {
+		t.Fatalf("copies %+v links %+v", p.Copies, p.Links)
+	}
+	if p.BytesToCopy != 9 {
+		t.Fatalf("bytes %d", p.BytesToCopy)
+	}
+}
