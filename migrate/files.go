@@ -141,10 +141,11 @@ type fileExec struct {
 	hashes   map[string]string // content hash of hard-link primaries
 }
 
+// largestFirst sorts in place (a copy would double the plan's memory on
+// trees of millions of files).
 func largestFirst(as []plan.Action) []plan.Action {
-	out := append([]plan.Action(nil), as...)
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Entry.Size > out[j].Entry.Size })
-	return out
+	sort.SliceStable(as, func(i, j int) bool { return as[i].Entry.Size > as[j].Entry.Size })
+	return as
 }
 
 // stage runs actions over at most limit workers. A fatal error cancels the
