@@ -406,14 +406,9 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 // dirMeta applies directory metadata last, since writing inside a directory
 // changes its mtime.
 func (x *fileExec) dirMeta(ctx context.Context, p *plan.Files, results chan<- Result) error {
-	var actions []plan.Action
-	seen := map[string]bool{}
-	for _, a := range p.Dirs {
-		seen[a.Entry.Path] = true
-		actions = append(actions, plan.Action{Kind: plan.SetMeta, Entry: a.Entry})
-	}
-	for _, d := range p.DirEntries(seen) {
-		actions = append(actions, plan.Action{Kind: plan.SetMeta, Entry: d})
+	actions := make([]plan.Action, len(p.DirMeta))
+	for i, d := range p.DirMeta {
+		actions[i] = plan.Action{Kind: plan.SetMeta, Entry: d}
 	}
 	return x.stage(ctx, actions, x.opt.Workers, results)
 }

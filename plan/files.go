@@ -64,7 +64,7 @@ type Options struct {
 
 // Files is the plan for one file set.
 type Files struct {
-	Dirs    []Action // to create or fix, in path order (parents first)
+	Dirs    []Action // directories to create, in path order (parents first)
 	Copies  []Action // files and symlinks to write
 	Links   []Action // hard links, made after the copies
 	Meta    []Action // metadata fixes of unchanged content
@@ -72,10 +72,11 @@ type Files struct {
 	// Adopt lists entries found identical at the target with no record:
 	// they are recorded without being copied.
 	Adopt []Prev
-	// TouchedDirs are directories whose mtime must be restored at the end
-	// because entries were written or removed inside them.
-	TouchedDirs    map[string]bool
-	touchedEntries []store.Entry
+	// DirMeta are the source directories whose metadata is applied last:
+	// new ones, changed ones, and those inside which entries are written or
+	// removed (which changes their mtime).
+	DirMeta []store.Entry
+	touched map[string]bool
 
 	Scanned     int64
 	Unchanged   int64
@@ -92,13 +93,14 @@ func SortEntries(es []store.Entry) {
 // in path order) and returns the plan. adopt is true when prev is a listing
 // of the target rather than a record.
 func Diff(src []store.Entry, prev func(func(Prev) error) error, adopt bool, opt Options) (*Files, error) {
-	p := &Files{TouchedDirs: map[string]bool{}}
+	p := &Files{touched: map[string]bool{}}
 	i := 0
 	emitNew := func(e store.Entry, replace bool) {
 		p.touch(e.Path)
 		switch e.Type {
 		case store.Dir:
 			p.Dirs = append(p.Dirs, Action{Kind: Mkdir, Entry: e, Replace: replace})
+			p.touched[e.Path] = true
 		case store.Symlink:
 			p.Copies = append(p.Copies, Action{Kind: Symlink, Entry: e, Replace: replace})
 		case store.File:
@@ -141,15 +143,19 @@ func Diff(src []store.Entry, prev func(func(Prev) error) error, adopt bool, opt 
 	// Children before parents.
 	sort.Slice(p.Deletes, func(a, b int) bool { return p.Deletes[a].Entry.Path > p.Deletes[b].Entry.Path })
 	p.hardLinks(src)
-	p.SetSourceDirs(src)
+	for _, e := range src {
+		if e.Type == store.Dir && p.touched[e.Path] {
+			p.DirMeta = append(p.DirMeta, e)
+		}
+	}
 	return p, nil
 }
 
+// touch marks the directory holding rel: its mtime changes when rel is
+// written or removed.
 func (p *Files) touch(rel string) {
 	if d := path.Dir(rel); d != "." {
-		p.TouchedDirs[d] = true
-	} else {
-		p.TouchedDirs[""] = true
+		p.touched[d] = true
 	}
 }
 
@@ -163,6 +169,7 @@ func (p *Files) compare(e store.Entry, r Prev, adopt bool, opt Options) {
 		switch e.Type {
 		case store.Dir:
 			p.Dirs = append(p.Dirs, Action{Kind: Mkdir, Entry: e, Replace: true})
+			p.touched[e.Path] = true
 		case store.Symlink:
 			p.Copies = append(p.Copies, Action{Kind: Symlink, Entry: e, Replace: r.Type != store.Dir})
 		default:
@@ -179,7 +186,7 @@ func (p *Files) compare(e store.Entry, r Prev, adopt bool, opt Options) {
 	switch e.Type {
 	case store.Dir:
 		if !sameTime || !sameMeta || adopt {
-			p.Dirs = append(p.Dirs, Action{Kind: SetMeta, Entry: e})
+			p.touched[e.Path] = true
 			return
 		}
 	case store.Symlink:
@@ -253,25 +260,4 @@ func (p *Files) hardLinks(src []store.Entry) {
 			p.Links = append(p.Links, Action{Kind: HardLink, Entry: e, LinkTo: primary[e.Inode]})
 		}
 	}
-}
-
-// SetSourceDirs keeps the source's directory entries so that DirEntries can
-// return the touched ones.
-func (p *Files) SetSourceDirs(src []store.Entry) {
-	for _, e := range src {
-		if e.Type == store.Dir && p.TouchedDirs[e.Path] {
-			p.touchedEntries = append(p.touchedEntries, e)
-		}
-	}
-}
-
-// DirEntries returns the source entries of touched directories not in skip.
-func (p *Files) DirEntries(skip map[string]bool) []store.Entry {
-	var out []store.Entry
-	for _, e := range p.touchedEntries {
-		if !skip[e.Path] {
-			out = append(out, e)
-		}
-	}
-	return out
 }

@@ -53,16 +53,9 @@ func TestBWLimitCapsTheReadRate(t *testing.T) {
 }
 
 func TestFullTargetIsRefusedUpFront(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs needs root")
-	}
 	e := newEnv(t)
 	gentree.Tree(e.src, gentree.Options{Files: 20, Seed: 9, MedianKiB: 300, Sigma: 0.1})
-	os.MkdirAll(e.dst, 0o755)
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", e.dst).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount tmpfs here: %v %s", err, out)
-	}
-	t.Cleanup(func() { syscall.Unmount(e.dst, syscall.MNT_DETACH) })
+	mountSmallTmpfs(t, e.dst, "2m")
 	rep, err := SyncFiles(context.Background(), e.opts())
 	if errs.ExitCode(err) != 3 || !strings.Contains(err.Error(), "free") {
 		t.Fatalf("want exit 3 about free space, got %v", err)
@@ -77,16 +70,9 @@ func TestFullTargetIsRefusedUpFront(t *testing.T) {
 }
 
 func TestFullTargetMidCopyStopsCleanly(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs needs root")
-	}
 	e := newEnv(t)
 	gentree.Tree(e.src, gentree.Options{Files: 20, Seed: 9, MedianKiB: 80, Sigma: 0.1})
-	os.MkdirAll(e.dst, 0o755)
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", e.dst).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount tmpfs here: %v %s", err, out)
-	}
-	t.Cleanup(func() { syscall.Unmount(e.dst, syscall.MNT_DETACH) })
+	mountSmallTmpfs(t, e.dst, "4m")
 	// Another writer fills the volume after the free-space check passed.
 	filler := filepath.Join(e.dst, "other-writer")
 	o := e.opts()
@@ -115,6 +101,20 @@ func TestFullTargetMidCopyStopsCleanly(t *testing.T) {
 	os.Remove(filler)
 	mustSync(t, e.opts())
 	assertSame(t, e.src, e.dst)
+}
+
+// mountSmallTmpfs mounts a tmpfs of size (e.g. "2m") on dir for the test,
+// a real volume that fills up. It needs root.
+func mountSmallTmpfs(t *testing.T, dir, size string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root")
+	}
+	os.MkdirAll(dir, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
 }
 
 func mustOpen(t *testing.T, o FilesOptions) store.Store {

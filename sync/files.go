@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"time"
 
 	"github.com/cutover/cutover/checksum"
@@ -58,16 +59,26 @@ func SyncFiles(ctx context.Context, o FilesOptions) (*FilesReport, error) {
 func finish(rep *FilesReport, err error) {
 	rep.FinishedAt = time.Now().UTC()
 	rep.DurationS = rep.FinishedAt.Sub(rep.StartedAt).Seconds()
+	rep.Status = statusOf(err)
+	switch rep.Status {
+	case "interrupted":
+		rep.Error = "interrupted by signal"
+	case "failed":
+		rep.Error = err.Error()
+	}
+}
+
+// statusOf names a run's outcome, in reports and in the state's runs.
+func statusOf(err error) string {
 	switch {
 	case err == nil:
-		rep.Status = "ok"
+		return "ok"
 	case errs.Interrupted(err):
-		rep.Status, rep.Error = "interrupted", "interrupted by signal"
+		return "interrupted"
 	case errs.ExitCode(err) == errs.ExitPartial:
-		rep.Status = "partial"
-	default:
-		rep.Status, rep.Error = "failed", err.Error()
+		return "partial"
 	}
+	return "failed"
 }
 
 func openStores(ctx context.Context, o *FilesOptions, createTarget bool) (src, dst store.Store, err error) {
@@ -112,7 +123,7 @@ func listerOf(s store.Store) string {
 func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *FilesReport) ([]store.Entry, error) {
 	var out []store.Entry
 	err := s.Walk(ctx, func(e store.Entry) error {
-		if store.IsTemp(baseName(e.Path)) {
+		if store.IsTemp(path.Base(e.Path)) {
 			return nil
 		}
 		if !f.Included(e.Path, e.Type == store.Dir) {
@@ -129,15 +140,6 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 	}
 	plan.SortEntries(out)
 	return out, nil
-}
-
-func baseName(p string) string {
-	for i := len(p) - 1; i >= 0; i-- {
-		if p[i] == '/' {
-			return p[i+1:]
-		}
-	}
-	return p
 }
 
 func syncFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
@@ -185,17 +187,7 @@ func syncFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	}
 	err = syncPair(ctx, o, st, pair, run, src, dst, rep)
 	if !o.DryRun {
-		status := "ok"
-		switch {
-		case errs.Interrupted(err):
-			status = "interrupted"
-		case err != nil && errs.ExitCode(err) == errs.ExitPartial:
-			status = "partial"
-		case err != nil:
-			status = "failed"
-		}
-		fctx := context.WithoutCancel(ctx)
-		st.FinishRun(fctx, state.Run{ID: run, Status: status, FilesScanned: rep.Files.Scanned, FilesCopied: rep.Files.Copied,
+		st.FinishRun(context.WithoutCancel(ctx), state.Run{ID: run, Status: statusOf(err), FilesScanned: rep.Files.Scanned, FilesCopied: rep.Files.Copied,
 			BytesCopied: rep.Files.BytesCopied, FilesDeleted: rep.Files.Deleted, FilesFailed: rep.Files.FailedCount,
 			Duration: time.Since(rep.StartedAt).Seconds(), CopySeconds: rep.Throughput.CopyS})
 	}
@@ -332,7 +324,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		rep.Files.Copied, progress.Bytes(rep.Files.BytesCopied), rep.Files.Unchanged, rep.Files.Deleted,
 		rep.Files.FailedCount, o.Verify, rep.Verify.Checked, rep.Verify.MismatchedCount)
 	if rep.Files.FailedCount > 0 || rep.Verify.MismatchedCount > 0 {
-		return &errs.PartialError{Failed: int(rep.Files.FailedCount), Mismatched: int(rep.Verify.MismatchedCount)}
+		return partial(rep)
 	}
 	return nil
 }

@@ -24,8 +24,7 @@ func main() {
 	defer stop()
 	if p := os.Getenv("CUTOVER_CPUPROFILE"); p != "" {
 		if f, err := os.Create(p); err == nil {
-			pprof.StartCPUProfile(f)
-			defer pprof.StopCPUProfile()
+			pprof.StartCPUProfile(f) // stopped before os.Exit below
 		}
 	}
 	root := newRoot()

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -270,5 +269,3 @@ func (s *State) Runs(ctx context.Context, pair int64) ([]Run, error) {
 	}
 	return out, rows.Err()
 }
-
-func itoa(i int64) string { return strconv.FormatInt(i, 10) }

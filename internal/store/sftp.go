@@ -433,12 +433,13 @@ func (s *SFTP) CleanTemp(ctx context.Context) (int, error) {
 		}
 		return nil
 	}, func(string, error) {})
+	n := 0
 	for _, t := range temps {
 		if s.Remove(ctx, t) == nil {
-			continue
+			n++
 		}
 	}
-	return len(temps), err
+	return n, err
 }
 
 func (s *SFTP) FreeSpace(ctx context.Context) (uint64, error) {

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -38,44 +37,17 @@ func (s *SFTP) HashFiles(ctx context.Context, paths []string, algo checksum.Algo
 }
 
 func (s *SFTP) hashBatch(ctx context.Context, paths []string, offset int, fn func(int, checksum.Sum, error)) error {
-	c, _, err := s.pick(ctx)
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	cl := c.ssh
-	c.mu.Unlock()
-	if cl == nil {
-		return ErrNoExec
-	}
-	sess, err := cl.NewSession()
-	if err != nil {
-		return ErrNoExec
-	}
-	defer sess.Close()
-	stop := context.AfterFunc(ctx, func() { sess.Close() })
-	defer stop()
 	var in bytes.Buffer
 	for _, p := range paths {
 		in.WriteString(p)
 		in.WriteByte(0)
 	}
-	sess.Stdin = &in
-	out, err := sess.StdoutPipe()
+	rc, err := s.startRemote(ctx, "cd "+shellQuote(s.loc.Path)+" && xargs -0 -r sha256sum -z --", &in)
 	if err != nil {
-		return ErrNoExec
+		return err
 	}
-	var stderr bytes.Buffer
-	sess.Stderr = &stderr
-	cmd := fmt.Sprintf("printf '%s\\0' && cd %s && xargs -0 -r sha256sum -z --", findHeader, shellQuote(s.loc.Path))
-	if err := sess.Start(cmd); err != nil {
-		return ErrNoExec
-	}
-	r := bufio.NewReader(out)
-	if head, err := r.ReadString(0); err != nil || strings.TrimSuffix(head, "\x00") != findHeader {
-		io.Copy(io.Discard, r)
-		return ErrNoExec
-	}
+	defer rc.Close()
+	r := rc.out
 	got := make(map[string]checksum.Sum, len(paths))
 	for {
 		rec, err := r.ReadString(0)
@@ -95,12 +67,12 @@ func (s *SFTP) hashBatch(ctx context.Context, paths []string, offset int, fn fun
 		}
 		got[name] = checksum.Sum("sha256:" + sum)
 	}
-	sess.Wait()
+	rc.Wait()
 	for i, p := range paths {
 		if sum, ok := got[p]; ok {
 			fn(offset+i, sum, nil)
 		} else {
-			fn(offset+i, "", fmt.Errorf("remote sha256sum could not read it: %s", strings.TrimSpace(stderr.String())))
+			fn(offset+i, "", fmt.Errorf("remote sha256sum could not read it: %s", strings.TrimSpace(rc.stderr.String())))
 		}
 	}
 	return nil

@@ -1,8 +1,6 @@
 package store
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -36,43 +34,14 @@ func (s *SFTP) PreciseMtimes() bool { return s.listedByFind.Load() }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-const findHeader = "cutover-list-1"
-
 func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(string, error)) error {
-	c, _, err := s.pick(ctx)
+	rc, err := s.startRemote(ctx, fmt.Sprintf(`LC_ALL=C find %s -xdev -mindepth 1 -printf '%%y %%i %%n %%s %%T@ %%m %%U %%G %%P\0%%l\0'; printf 'cutover-end %%d\0' $?`,
+		shellQuote(s.loc.Path)), nil)
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	cl := c.ssh
-	c.mu.Unlock()
-	if cl == nil {
-		return errs.Retryablef("connection to %s lost", s.loc.Host)
-	}
-	sess, err := cl.NewSession()
-	if err != nil {
-		return ErrNoExec
-	}
-	defer sess.Close()
-	stop := context.AfterFunc(ctx, func() { sess.Close() })
-	defer stop()
-	out, err := sess.StdoutPipe()
-	if err != nil {
-		return ErrNoExec
-	}
-	var stderr bytes.Buffer
-	sess.Stderr = &stderr
-	cmd := fmt.Sprintf(`printf '%s\0'; LC_ALL=C find %s -xdev -mindepth 1 -printf '%%y %%i %%n %%s %%T@ %%m %%U %%G %%P\0%%l\0'; printf 'cutover-end %%d\0' $?`,
-		findHeader, shellQuote(s.loc.Path))
-	if err := sess.Start(cmd); err != nil {
-		return ErrNoExec
-	}
-	r := bufio.NewReaderSize(out, 1<<20)
-	head, err := r.ReadString(0)
-	if err != nil || strings.TrimSuffix(head, "\x00") != findHeader {
-		io.Copy(io.Discard, r)
-		return ErrNoExec
-	}
+	defer rc.Close()
+	r := rc.out
 	sawEnd := false
 	for {
 		f1, err := r.ReadBytes(0)
@@ -109,8 +78,8 @@ func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(stri
 	if !sawEnd {
 		return errs.Retryablef("list %s: listing ended early", s)
 	}
-	sess.Wait()
-	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+	rc.Wait()
+	for _, line := range strings.Split(strings.TrimSpace(rc.stderr.String()), "\n") {
 		if !strings.HasPrefix(line, "find: ") {
 			continue // the login shell's chatter (no home directory, motd)
 		}

@@ -128,18 +128,6 @@ func CleanPath(p string) error {
 	return nil
 }
 
-// countingWriter counts bytes written.
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // Hasher is implemented by stores that can hash files where they are
 // (sha256sum on a remote host), so no content travels. fn is called with
 // the index of each path in paths; HashFiles returns an error when the

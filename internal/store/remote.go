@@ -1,0 +1,73 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/cutover/cutover/internal/errs"
+)
+
+// remoteHeader is printed by the remote shell before any command of ours,
+// so that a server without a shell (ForceCommand internal-sftp answers an
+// exec with an SFTP server and no output) is told from an empty result.
+const remoteHeader = "cutover-list-1"
+
+// remoteCmd is a command running in the remote shell over an SSH exec channel.
+type remoteCmd struct {
+	sess   *ssh.Session
+	out    *bufio.Reader
+	stderr bytes.Buffer
+	stop   func() bool
+}
+
+// startRemote runs cmd in the remote shell with stdin (may be nil) and
+// reads the header. It returns ErrNoExec when the server cannot run it.
+func (s *SFTP) startRemote(ctx context.Context, cmd string, stdin io.Reader) (*remoteCmd, error) {
+	c, _, err := s.pick(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	cl := c.ssh
+	c.mu.Unlock()
+	if cl == nil {
+		return nil, errs.Retryablef("connection to %s lost", s.loc.Host)
+	}
+	sess, err := cl.NewSession()
+	if err != nil {
+		return nil, ErrNoExec
+	}
+	rc := &remoteCmd{sess: sess, stop: context.AfterFunc(ctx, func() { sess.Close() })}
+	sess.Stdin = stdin
+	sess.Stderr = &rc.stderr
+	out, err := sess.StdoutPipe()
+	if err != nil {
+		rc.Close()
+		return nil, ErrNoExec
+	}
+	if err := sess.Start(fmt.Sprintf("printf '%s\\0'; %s", remoteHeader, cmd)); err != nil {
+		rc.Close()
+		return nil, ErrNoExec
+	}
+	rc.out = bufio.NewReaderSize(out, 1<<20)
+	if head, err := rc.out.ReadString(0); err != nil || head != remoteHeader+"\x00" {
+		io.Copy(io.Discard, rc.out)
+		rc.Close()
+		return nil, ErrNoExec
+	}
+	return rc, nil
+}
+
+// Wait waits for the command to exit; stderr is complete afterwards.
+func (r *remoteCmd) Wait() error { return r.sess.Wait() }
+
+// Close ends the session.
+func (r *remoteCmd) Close() {
+	r.stop()
+	r.sess.Close()
+}
