@@ -98,7 +98,7 @@ func Line(label string, c *Counter, elapsed time.Duration) string {
 	rate := float64(done) / max(elapsed.Seconds(), 0.001)
 	eta := "?"
 	if rate > 0 && total >= done {
-		eta = (time.Duration(float64(total-done)/rate) * time.Second / time.Second).Round(time.Second).String()
+		eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
 	}
 	return fmt.Sprintf("%s %s files %d/%d bytes %s/%s rate %s/s eta %s", time.Now().Format("15:04:05"), label,
 		c.FilesDone.Load(), c.FilesTotal.Load(), Bytes(done), Bytes(total), Bytes(int64(rate)), eta)

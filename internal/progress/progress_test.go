@@ -1,0 +1,22 @@
+package progress
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLineShowsRateAndETA(t *testing.T) {
+	c := &Counter{}
+	c.FilesTotal.Store(10)
+	c.FilesDone.Store(5)
+	c.BytesTotal.Store(300 << 20)
+	c.BytesDone.Store(100 << 20)
+	// 100 MiB in 10 s: 10 MiB/s, 200 MiB left: 20 s.
+	l := Line("copy", c, 10*time.Second)
+	for _, want := range []string{"files 5/10", "100.0 MiB/300.0 MiB", "rate 10.0 MiB/s", "eta 20s"} {
+		if !strings.Contains(l, want) {
+			t.Errorf("%q lacks %q", l, want)
+		}
+	}
+}
