@@ -27,6 +27,7 @@ import (
 type SFTP struct {
 	loc   Location
 	opts  SSHOptions
+	auth  *sshAuth
 	conns []*sshConn
 	next  atomic.Uint32
 	dirs  sync.Map
@@ -53,7 +54,11 @@ func DialSFTP(ctx context.Context, loc Location, opts SSHOptions, create bool) (
 	if opts.Conns <= 0 {
 		opts.Conns = 4
 	}
-	s := &SFTP{loc: loc, opts: opts}
+	auth, err := loadAuth(opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &SFTP{loc: loc, opts: opts, auth: auth}
 	for i := 0; i < opts.Conns; i++ {
 		s.conns = append(s.conns, &sshConn{})
 	}
@@ -87,7 +92,7 @@ func (c *sshConn) client(ctx context.Context, s *SFTP) (*sftp.Client, error) {
 	if c.sc != nil {
 		return c.sc, nil
 	}
-	cl, err := dialSSH(ctx, s.loc, s.opts)
+	cl, err := dialSSH(ctx, s.loc, s.opts, s.auth)
 	if err != nil {
 		return nil, err
 	}

@@ -149,18 +149,31 @@ func (h *hostKeyChecker) algorithms(hostport string) []string {
 	return algos
 }
 
+// sshAuth is the client's authentication, loaded once per store and
+// shared by its connections (keys parsed once, one agent client).
+type sshAuth struct {
+	methods []ssh.AuthMethod
+	tried   string
+}
+
+func loadAuth(opts SSHOptions) (*sshAuth, error) {
+	m, tried, err := authMethods(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &sshAuth{methods: m, tried: tried}, nil
+}
+
 // dialSSH opens one SSH connection. Errors are fatal when they concern
 // configuration (host key, authentication) and retryable when the network
-// may recover.
-func dialSSH(ctx context.Context, loc Location, opts SSHOptions) (*ssh.Client, error) {
+// may recover. known_hosts is read at every dial, so an entry added during
+// a long run is honoured by its reconnects.
+func dialSSH(ctx context.Context, loc Location, opts SSHOptions, a *sshAuth) (*ssh.Client, error) {
 	hk, err := newHostKeyChecker(opts.KnownHosts)
 	if err != nil {
 		return nil, err
 	}
-	auth, tried, err := authMethods(opts)
-	if err != nil {
-		return nil, err
-	}
+	auth, tried := a.methods, a.tried
 	user := loc.User
 	if user == "" {
 		user = os.Getenv("USER")
