@@ -309,7 +309,6 @@ func (x *fileExec) copyOnce(ctx context.Context, a plan.Action, e store.Entry) R
 		if string(sum) == a.IfHashDiffers {
 			r.Hash = string(sum)
 			r.Err = x.dst.SetMeta(ctx, x.mapped(e), x.opt.Owner)
-			x.opt.Progress.BytesDone.Add(e.Size)
 			return r
 		}
 	}
