@@ -207,8 +207,8 @@ func (x *fileExec) do(ctx context.Context, a plan.Action) Result {
 	if ctx.Err() != nil && r.Err != nil {
 		r.Err = ctx.Err()
 	}
-	if a.Kind != plan.Delete && a.Kind != plan.Mkdir {
-		x.opt.Progress.FilesDone.Add(1)
+	if a.Kind != plan.Delete && a.Entry.Type != store.Dir {
+		x.opt.Progress.FilesDone.Add(1) // the items FilesTotal counts: copies, links, metadata fixes
 	}
 	return r
 }
