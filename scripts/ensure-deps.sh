@@ -2,7 +2,10 @@
 # Make sure the programs that cutover's tests (or benchmarks) need are
 # installed. Idempotent: installs with apt-get only what is missing, and only
 # when run as root; otherwise prints exactly what to install and fails.
-#   scripts/ensure-deps.sh test    # OpenSSH server and client (real sshd for integration tests)
+#   scripts/ensure-deps.sh test    # OpenSSH server and client (real sshd for integration tests),
+#                                  # Java and Lucene 8 (liblucene8-java: IndexFiles, CheckIndex), and the
+#                                  # Lucene 4.10 jars unpacked into .cache/lucene4.10 (the package conflicts
+#                                  # with liblucene8-java, so it is downloaded, not installed)
 #   scripts/ensure-deps.sh bench   # plus the peers: rsync, rclone, and GNU time
 set -euo pipefail
 mode=${1:-test}
@@ -16,6 +19,10 @@ want ssh openssh-client
 want ssh-keygen openssh-client
 want find findutils
 want sha256sum coreutils
+want java default-jre-headless
+for jar in core demo analyzers-common queryparser; do
+  compgen -G "/usr/share/java/lucene-$jar-8*.jar" >/dev/null || need+=(liblucene8-java)
+done
 if [ "$mode" = bench ]; then
   want rsync rsync
   want rclone rclone
@@ -24,7 +31,21 @@ if [ "$mode" = bench ]; then
   want python3 python3
 fi
 
+# lucene4 unpacks Debian's Lucene 4.10 jars into .cache/lucene4.10 (idempotent).
+lucene4() {
+  local dir cache
+  dir=$(cd "$(dirname "$0")/.." && pwd)/.cache
+  cache=$dir/lucene4.10
+  [ -f "$cache/usr/share/java/lucene-core-4.10.4.jar" ] && return 0
+  mkdir -p "$dir/deb"
+  (cd "$dir/deb" && apt-get download liblucene4.10-java >/dev/null 2>&1) || {
+    [ "$(id -u)" -eq 0 ] && apt-get update -qq && (cd "$dir/deb" && apt-get download liblucene4.10-java >/dev/null)
+  } || { echo "could not download liblucene4.10-java with apt-get download" >&2; return 1; }
+  rm -rf "$cache.tmp" && dpkg -x "$dir"/deb/liblucene4.10-java_*.deb "$cache.tmp" && rm -rf "$cache" && mv "$cache.tmp" "$cache"
+}
+
 if [ ${#need[@]} -eq 0 ]; then
+  lucene4
   exit 0
 fi
 # shellcheck disable=SC2207
@@ -38,3 +59,4 @@ echo "installing ${need[*]} with apt-get" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+lucene4

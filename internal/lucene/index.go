@@ -63,6 +63,22 @@ func (ix *Index) File(name string) (File, bool) {
 	return File{}, false
 }
 
+// PerCommit returns the files of segment seg that belong to one commit
+// rather than to the segment: its live-docs file and its field-infos and
+// doc-values update files. They change names with each generation.
+func (ix *Index) PerCommit() map[string]bool {
+	m := map[string]bool{}
+	for _, s := range ix.Commit.Segments {
+		if n := liveDocsName(ix.Commit, s); n != "" {
+			m[n] = true
+		}
+		for _, f := range s.UpdateFiles {
+			m[f] = true
+		}
+	}
+	return m
+}
+
 // Problems returns the files whose cheap checks failed.
 func (ix *Index) Problems() []File {
 	var out []File
@@ -158,7 +174,7 @@ func Load(ctx context.Context, fsys FS) (*Index, error) {
 			}
 		}
 	}
-	add(File{Name: name, Size: int64(buf.Len()), Footer: c.Footers(), CRC: c.CRC})
+	add(File{Name: name, Size: int64(buf.Len()), Header: Header{Codec: "segments", Version: c.Format, ID: c.ID, Suffix: FormatGen(c.Gen)}, Footer: c.Footers(), CRC: c.CRC})
 	return ix, nil
 }
 
@@ -184,12 +200,8 @@ func segmentFileSet(ctx context.Context, fsys FS, c *Commit, seg SegmentRef, pre
 	} else {
 		names = append(names, si.Files...)
 	}
-	if seg.DelGen != -1 {
-		ext := ".liv"
-		if !c.IndexHeaders() {
-			ext = ".del"
-		}
-		names = append(names, seg.Name+"_"+FormatGen(seg.DelGen)+ext)
+	if n := liveDocsName(c, seg); n != "" {
+		names = append(names, n)
 	}
 	names = append(names, seg.UpdateFiles...)
 	return names, si, err
@@ -236,37 +248,24 @@ func checkEntries(ents []CFEntry, size int64) string {
 	return ""
 }
 
-// describe reads the header and footer of one file and runs the cheap checks.
-func describe(ctx context.Context, fsys FS, c *Commit, seg SegmentRef, name string, present map[string]int64) File {
-	f := File{Name: name, Segment: seg.Name, Size: -1}
-	size, ok := present[name]
-	if !ok {
-		f.Problem = "missing"
-		return f
-	}
-	f.Size = size
+// Stat reads the header and footer of one file of size bytes: the identity
+// Lucene gives a file (segment id, suffix, footer CRC). indexHeader says the
+// file starts with an index header (Lucene 5+), footer that it must end with
+// a codec footer (4.8+). What is wrong is recorded in Problem.
+func Stat(ctx context.Context, fsys FS, name string, size int64, indexHeader, footer bool) File {
+	f := File{Name: name, Size: size}
 	head := make([]byte, min(size, MaxHeaderLen))
 	if err := fsys.ReadAt(ctx, name, head, 0); err != nil {
 		f.Problem = "cannot read: " + err.Error()
 		return f
 	}
-	h, err := ParseHeader(head, c.IndexHeaders())
+	h, err := ParseHeader(head, indexHeader)
 	if err != nil {
 		f.Problem = "header: " + err.Error()
 		return f
 	}
 	f.Header = h
-	if c.IndexHeaders() {
-		if !sameID(h.ID, seg.ID) {
-			f.Problem = fmt.Sprintf("header: segment id %x, the commit says %x (a file of another index or segment)", h.ID, seg.ID)
-			return f
-		}
-		if want := suffixOf(name, seg.Name); h.Suffix != want {
-			f.Problem = fmt.Sprintf("header: suffix %q, want %q", h.Suffix, want)
-			return f
-		}
-	}
-	if !c.Footers() {
+	if !footer {
 		return f
 	}
 	if size < int64(h.Len)+FooterLen {
@@ -287,9 +286,41 @@ func describe(ctx context.Context, fsys FS, c *Commit, seg SegmentRef, name stri
 	return f
 }
 
+// describe runs Stat and the checks that need the commit: the header's
+// segment id and suffix.
+func describe(ctx context.Context, fsys FS, c *Commit, seg SegmentRef, name string, present map[string]int64) File {
+	size, ok := present[name]
+	if !ok {
+		return File{Name: name, Segment: seg.Name, Size: -1, Problem: "missing"}
+	}
+	f := Stat(ctx, fsys, name, size, c.IndexHeaders(), c.Footers())
+	f.Segment = seg.Name
+	if f.Problem != "" || !c.IndexHeaders() {
+		return f
+	}
+	if !sameID(f.Header.ID, seg.ID) {
+		f.Problem = fmt.Sprintf("header: segment id %x, the commit says %x (a file of another index or segment)", f.Header.ID, seg.ID)
+	} else if want := suffixOf(name, seg.Name); f.Header.Suffix != want {
+		f.Problem = fmt.Sprintf("header: suffix %q, want %q", f.Header.Suffix, want)
+	}
+	return f
+}
+
 // suffixOf derives the index-header suffix Lucene writes into a file from
 // its name: "_3_1.liv" → "1", "_3_Lucene50_0.doc" → "Lucene50_0", "_3.fdt" → "".
 func suffixOf(name, seg string) string {
 	base := strings.TrimSuffix(name, path.Ext(name))
 	return strings.TrimPrefix(strings.TrimPrefix(base, seg), "_")
+}
+
+// liveDocsName names the deletions of seg in commit c: "_3_2.liv" (5+) or
+// "_3_2.del" (4.x); "" when the segment has none.
+func liveDocsName(c *Commit, seg SegmentRef) string {
+	if seg.DelGen == -1 {
+		return ""
+	}
+	if c.IndexHeaders() {
+		return seg.Name + "_" + FormatGen(seg.DelGen) + ".liv"
+	}
+	return seg.Name + "_" + FormatGen(seg.DelGen) + ".del"
 }

@@ -135,3 +135,21 @@ func CleanPath(p string) error {
 type Hasher interface {
 	HashFiles(ctx context.Context, paths []string, algo checksum.Algorithm, fn func(i int, sum checksum.Sum, err error)) error
 }
+
+// DirReader is implemented by stores that can list one directory; path ""
+// is the root.
+type DirReader interface {
+	ReadDir(ctx context.Context, path string) ([]Entry, error)
+}
+
+// RandomReader is implemented by stores that can read part of a file.
+type RandomReader interface {
+	// ReadAt fills p from offset off of the file at path.
+	ReadAt(ctx context.Context, path string, p []byte, off int64) error
+}
+
+// Renamer is implemented by stores that can move an entry within the root,
+// atomically replacing what newPath named.
+type Renamer interface {
+	Rename(ctx context.Context, oldPath, newPath string) error
+}
