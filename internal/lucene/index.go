@@ -2,6 +2,7 @@ package lucene
 
 import (
 	"bytes"
+	"encoding/binary"
 	"context"
 	"errors"
 	"fmt"
@@ -126,6 +127,22 @@ func Load(ctx context.Context, fsys FS) (*Index, error) {
 	if !ok {
 		return nil, ErrNoCommit
 	}
+	return loadCommit(ctx, fsys, name, present)
+}
+
+// LoadCommit is Load for a given commit (segments_N) rather than the latest.
+func LoadCommit(ctx context.Context, fsys FS, name string) (*Index, error) {
+	present, err := fsys.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := present[name]; !ok {
+		return nil, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
+	}
+	return loadCommit(ctx, fsys, name, present)
+}
+
+func loadCommit(ctx context.Context, fsys FS, name string, present map[string]int64) (*Index, error) {
 	var buf bytes.Buffer
 	if err := fsys.Stream(ctx, name, &buf); err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
@@ -259,11 +276,18 @@ func Stat(ctx context.Context, fsys FS, name string, size int64, indexHeader, fo
 		f.Problem = "cannot read: " + err.Error()
 		return f
 	}
-	h, err := ParseHeader(head, indexHeader)
+	// Lucene 4.x deletions (.del, a BitVector) start with the int -2 before
+	// their codec header.
+	skip := 0
+	if strings.HasSuffix(name, ".del") && len(head) >= 4 && binary.BigEndian.Uint32(head) == 0xfffffffe {
+		skip = 4
+	}
+	h, err := ParseHeader(head[skip:], indexHeader)
 	if err != nil {
 		f.Problem = "header: " + err.Error()
 		return f
 	}
+	h.Len += skip
 	f.Header = h
 	if !footer {
 		return f

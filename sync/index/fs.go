@@ -57,8 +57,20 @@ func (d dirFS) ReadAt(ctx context.Context, name string, p []byte, off int64) err
 	return d.st.(store.RandomReader).ReadAt(ctx, d.join(name), p, off)
 }
 
+// Stream reads a whole file; stores read by the size they are given, so it
+// is looked up first.
 func (d dirFS) Stream(ctx context.Context, name string, w io.Writer) error {
-	_, err := d.st.ReadFile(ctx, store.Entry{Path: d.join(name), Type: store.File}, w)
+	e, err := d.st.Lstat(ctx, d.join(name))
+	if err != nil {
+		return err
+	}
+	if e.Type != store.File {
+		return fmt.Errorf("%s is a %s, not a file", d.join(name), e.Type)
+	}
+	after, err := d.st.ReadFile(ctx, e, w)
+	if err == nil && after.Size != e.Size {
+		err = fmt.Errorf("%s changed size while read (%d → %d bytes)", d.join(name), e.Size, after.Size)
+	}
 	return err
 }
 

@@ -55,7 +55,8 @@ func rollbackOne(ctx context.Context, dp *place, rel string, o Options, res *Res
 	if err != nil {
 		return err
 	}
-	if _, ok := lucene.LatestCommit(prevNames); !ok {
+	commit, ok := lucene.LatestCommit(prevNames)
+	if !ok {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%s holds no commit: nothing to roll back", prev.dir))
 		return nil
 	}
@@ -63,9 +64,12 @@ func rollbackOne(ctx context.Context, dp *place, rel string, o Options, res *Res
 	if err != nil {
 		return err
 	}
-	rix, err := loadIndex(ctx, overlayFS{top: prev, base: dst}, res.Index+" (previous)")
+	rix, err := lucene.LoadCommit(ctx, overlayFS{top: prev, base: dst}, commit)
 	if err != nil {
-		return err
+		if errors.Is(err, lucene.ErrUnsupported) {
+			return errs.Fatalf("%s (previous): %w", res.Index, err)
+		}
+		return errs.Permanentf("cannot roll back %s to %s: %w", res.Index, commit, err)
 	}
 	if ps := rix.Problems(); len(ps) > 0 {
 		return errs.Permanentf("cannot roll back %s to %s: %s: %s", res.Index, rix.Commit.Name, ps[0].Name, ps[0].Problem)

@@ -346,6 +346,9 @@ func (j *job) transfer(ctx context.Context, files []lucene.File) error {
 			j.res.BytesShipped += f.Size
 			j.res.Shipped = append(j.res.Shipped, f.Name)
 			j.counter.FilesDone.Add(1)
+			if j.o.afterSend != nil {
+				j.o.afterSend(f.Name)
+			}
 		}(f)
 	}
 	wg.Wait()

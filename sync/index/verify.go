@@ -25,6 +25,8 @@ type Options struct {
 	Force       bool // ship: install although write.lock is held
 	Log         io.Writer
 	LogInterval time.Duration
+
+	afterSend func(name string) // tests: called after each file is staged
 }
 
 func (o *Options) logf(format string, a ...any) {
