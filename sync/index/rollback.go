@@ -89,11 +89,6 @@ func rollbackOne(ctx context.Context, dp *place, rel string, o Options, res *Res
 			res.FilesReused++
 			continue
 		}
-		if f.Segment == "" {
-			if err := syncStore(ctx, dp.St); err != nil {
-				return err
-			}
-		}
 		if _, ok := dstNames[f.Name]; ok {
 			if err := ren.Rename(ctx, dst.join(f.Name), swap.join(f.Name)); err != nil {
 				return fmt.Errorf("move aside %s: %w", f.Name, err)
@@ -119,9 +114,6 @@ func rollbackOne(ctx context.Context, dp *place, rel string, o Options, res *Res
 		res.FilesRetired++
 		res.Retired = append(res.Retired, n)
 	}
-	if err := syncStore(ctx, dp.St); err != nil {
-		return err
-	}
 	if err := removeDir(ctx, prev); err != nil {
 		return err
 	}
@@ -129,9 +121,6 @@ func rollbackOne(ctx context.Context, dp *place, rel string, o Options, res *Res
 		if err := ren.Rename(ctx, swap.dir, prev.dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("keep the displaced commit in %s: %w", prev.dir, err)
 		}
-	}
-	if err := syncStore(ctx, dp.St); err != nil {
-		return err
 	}
 	o.logf("index %s: rolled back to %s", res.Index, rix.Commit.Name)
 	after := newResult(rel)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
 	"io/fs"
@@ -377,8 +378,14 @@ func (j *job) sendAttempt(ctx context.Context, f lucene.File) error {
 	e := store.Entry{Path: j.stage.join(f.Name), Type: store.File, Size: f.Size, Mode: 0o644, ModTime: time.Now()}
 	return j.dp.St.Put(ctx, e, false, func(w io.Writer) (int64, error) {
 		crc := crc32.NewIEEE()
-		sha := sha256.New()
-		cw := &checkWriter{w: w, crc: crc, sha: sha, limit: f.Size - 8, progress: j.counter}
+		needSum := f.Segment == "" || !footers // identity by content: segments_N, pre-4.8 files
+		var sha hash.Hash
+		var shaW io.Writer = io.Discard
+		if needSum {
+			sha = sha256.New()
+			shaW = sha
+		}
+		cw := &checkWriter{w: w, crc: crc, sha: shaW, limit: f.Size - 8, progress: j.counter}
 		_, err := j.sp.St.ReadFile(ctx, store.Entry{Path: j.src.join(f.Name), Type: store.File, Size: f.Size}, cw)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -393,8 +400,8 @@ func (j *job) sendAttempt(ctx context.Context, f lucene.File) error {
 			return cw.n, errs.Permanentf("%s: the source file does not match its own footer (CRC %08x, footer %08x): the source index is damaged",
 				f.Name, crc.Sum32(), f.CRC)
 		}
-		sum := hex.EncodeToString(sha.Sum(nil))
-		if f.Segment == "" || !footers {
+		if needSum {
+			sum := hex.EncodeToString(sha.Sum(nil))
 			want, err := j.sourceSum(ctx, f.Name)
 			if err != nil {
 				return cw.n, err
@@ -429,13 +436,13 @@ func (c *checkWriter) Write(p []byte) (int, error) {
 
 // install switches the staged files into the index: data files first, then
 // segments_N, each displacing a same-named file into <dir>.previous; then
-// every file the new commit does not reference moves there too. Writes are
-// made durable before segments_N is switched in and after.
+// every file the new commit does not reference moves there too. Each staged
+// file was fsynced by Put, and each rename fsyncs the directories it
+// touches (on stores that can), so segments_N is durable only after every
+// file it references. (A filesystem-wide syncfs would also flush unrelated
+// dirty data, such as the source's fresh segments on a shared disk.)
 func (j *job) install(ctx context.Context, staged []lucene.File, dstNames map[string]int64) error {
 	st := j.dp.St
-	if err := syncStore(ctx, st); err != nil {
-		return err
-	}
 	if err := j.resetPrevious(ctx, dstNames); err != nil {
 		return err
 	}
@@ -448,11 +455,6 @@ func (j *job) install(ctx context.Context, staged []lucene.File, dstNames map[st
 	})
 	ren := st.(store.Renamer)
 	for _, f := range staged {
-		if f.Name == commit {
-			if err := syncStore(ctx, st); err != nil {
-				return err
-			}
-		}
 		if _, ok := dstNames[f.Name]; ok {
 			if err := ren.Rename(ctx, j.dst.join(f.Name), j.prev.join(f.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("move aside %s: %w", f.Name, err)
@@ -462,9 +464,6 @@ func (j *job) install(ctx context.Context, staged []lucene.File, dstNames map[st
 			return fmt.Errorf("install %s: %w", f.Name, err)
 		}
 	}
-	if err := syncStore(ctx, st); err != nil {
-		return err
-	}
 	if err := j.retire(ctx); err != nil {
 		return err
 	}
@@ -472,9 +471,6 @@ func (j *job) install(ctx context.Context, staged []lucene.File, dstNames map[st
 		if err := j.writeManifest(ctx); err != nil {
 			return err
 		}
-	}
-	if err := syncStore(ctx, st); err != nil {
-		return err
 	}
 	if err := st.Remove(ctx, j.stage.dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		j.res.Warnings = append(j.res.Warnings, fmt.Sprintf("could not remove %s: %v", j.stage.dir, err))
@@ -582,15 +578,6 @@ func (j *job) check(ctx context.Context) error {
 	}
 	if j.repair {
 		j.res.BytesChecked = after.BytesChecked
-	}
-	return nil
-}
-
-func syncStore(ctx context.Context, st store.Store) error {
-	if s, ok := st.(store.Syncer); ok {
-		if err := s.Sync(ctx); err != nil {
-			return fmt.Errorf("sync %s: %w", st, err)
-		}
 	}
 	return nil
 }

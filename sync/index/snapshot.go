@@ -101,7 +101,7 @@ func snapshot(ctx context.Context, dir, out string, o Options, rep *Report) erro
 	if err := os.WriteFile(filepath.Join(tmp, SnapshotManifestName), b, 0o644); err != nil {
 		return err
 	}
-	if err := store.NewLocal(tmp).Sync(ctx); err != nil {
+	if err := syncTree(tmp); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, out); err != nil {
@@ -193,4 +193,19 @@ func copyFile(from, to string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// syncTree fsyncs every directory under root (the links it holds) and root.
+func syncTree(root string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return f.Sync()
+	})
 }
