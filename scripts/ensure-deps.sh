@@ -3,10 +3,11 @@
 # installed. Idempotent: installs with apt-get only what is missing, and only
 # when run as root; otherwise prints exactly what to install and fails.
 #   scripts/ensure-deps.sh test    # OpenSSH server and client (real sshd for integration tests),
+#                                  # PostgreSQL (initdb/pg_ctl for two test clusters, pg_dump, psql),
 #                                  # Java and Lucene 8 (liblucene8-java: IndexFiles, CheckIndex), and the
 #                                  # Lucene 4.10 jars unpacked into .cache/lucene4.10 (the package conflicts
 #                                  # with liblucene8-java, so it is downloaded, not installed)
-#   scripts/ensure-deps.sh bench   # plus the peers: rsync, rclone, and GNU time
+#   scripts/ensure-deps.sh bench   # plus the peers: rsync, rclone, pgcopydb, and GNU time
 set -euo pipefail
 mode=${1:-test}
 
@@ -20,6 +21,9 @@ want ssh-keygen openssh-client
 want find findutils
 want sha256sum coreutils
 want java default-jre-headless
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+want psql postgresql-client
+want pg_dump postgresql-client
 for jar in core demo analyzers-common queryparser; do
   compgen -G "/usr/share/java/lucene-$jar-8*.jar" >/dev/null || need+=(liblucene8-java)
 done
@@ -29,6 +33,7 @@ if [ "$mode" = bench ]; then
   want /usr/bin/time time
   want bc bc
   want python3 python3
+  want pgcopydb pgcopydb
 fi
 
 # lucene4 unpacks Debian's Lucene 4.10 jars into .cache/lucene4.10 (idempotent).

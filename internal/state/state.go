@@ -68,6 +68,30 @@ var migrations = []string{
 		copy_seconds REAL NOT NULL DEFAULT 0,
 		pid INTEGER NOT NULL,
 		host TEXT NOT NULL);`,
+	`CREATE TABLE db_items (
+		pair_id INTEGER NOT NULL REFERENCES pairs(id),
+		kind TEXT NOT NULL,
+		name TEXT NOT NULL,
+		chunk INTEGER NOT NULL DEFAULT -1,
+		key_from TEXT NOT NULL DEFAULT '',
+		key_to TEXT NOT NULL DEFAULT '',
+		status TEXT NOT NULL,
+		rows INTEGER NOT NULL DEFAULT 0,
+		bytes INTEGER NOT NULL DEFAULT 0,
+		duration_s REAL NOT NULL DEFAULT 0,
+		run_id INTEGER NOT NULL,
+		PRIMARY KEY (pair_id, kind, name, chunk));
+	CREATE TABLE db_sums (
+		pair_id INTEGER NOT NULL REFERENCES pairs(id),
+		tbl TEXT NOT NULL,
+		chunk INTEGER NOT NULL,
+		key_from TEXT NOT NULL DEFAULT '',
+		key_to TEXT NOT NULL DEFAULT '',
+		side TEXT NOT NULL,
+		rows INTEGER NOT NULL,
+		sum TEXT NOT NULL,
+		run_id INTEGER NOT NULL,
+		PRIMARY KEY (pair_id, tbl, chunk, side));`,
 }
 
 // Open opens (creating if needed) the state in dir and locks it.
