@@ -3,6 +3,7 @@ package pgcopy
 import (
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -52,4 +53,11 @@ func loadJira(t *testing.T, p *testenv.PG, db, file string) {
 	t.Helper()
 	p.Psql(t, "postgres", "CREATE DATABASE "+db)
 	p.PsqlFile(t, db, filepath.Join("../../testdata/jira-db", file))
+}
+
+func writeScript(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
 }
