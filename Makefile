@@ -2,7 +2,7 @@ GO      ?= go
 BIN     := bin/cutover
 PKGS    := ./...
 
-.PHONY: build test deps demo bench bench-files bench-index lint clean
+.PHONY: build test deps demo bench bench-files bench-index bench-db lint clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/cutover
@@ -19,11 +19,16 @@ demo: build
 	./$(BIN) demo --dir ./demo-out
 
 ## bench: side-by-side benchmarks against the peer tools (see docs/benchmarks.md).
-bench: bench-files bench-index
+bench: bench-files bench-index bench-db
 
 bench-files: build
 	scripts/ensure-deps.sh bench
 	bench/files.sh
+
+## bench-db: `db copy` of pgbench scale 100 vs pg_dump/pg_restore and pgcopydb; db verify time.
+bench-db: build
+	scripts/ensure-deps.sh bench
+	bench/db.sh
 
 ## bench-index: delta `index ship` of a ~1 GB Lucene 8 index vs rsync and a full copy; verify throughput.
 bench-index: build

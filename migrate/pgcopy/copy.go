@@ -177,7 +177,7 @@ func (c *copier) run(ctx context.Context) (err error) {
 	c.rep.phase("analyze", t0)
 	if o.Verify == "all" {
 		t0 = time.Now()
-		v := &verifier{o: o, pair: c.pair, runID: c.runID, st: c.st, srcSnapshot: c.snapshot, rep: &VerifyReport{Checksum: checksumName}}
+		v := &verifier{o: o, pair: c.pair, runID: c.runID, st: c.st, srcSnapshot: c.snapshot, rep: &VerifyReport{}}
 		c.rep.Verify = v.rep
 		err := v.run(ctx)
 		c.rep.phase("verify", t0)

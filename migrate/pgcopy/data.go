@@ -1,6 +1,7 @@
 package pgcopy
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -92,7 +93,8 @@ func (c *copier) planChunks(ctx context.Context) ([]chunk, error) {
 			out = append(out, chunk{t: t, n: -1, estimate: t.Bytes})
 			continue
 		}
-		n = min(n, maxChunks)
+		// A multiple of the workers, so that none idles at the end.
+		n = min((n+c.o.Jobs-1)/c.o.Jobs*c.o.Jobs, maxChunks)
 		var cs []chunk
 		var err error
 		if t.Key != nil {
@@ -394,6 +396,9 @@ func (w *worker) open(ctx context.Context) error {
 	return nil
 }
 
+// copyBuffer is the size of the blocks streamed from source to target.
+const copyBuffer = 256 << 10
+
 // maxChunkAttempts bounds the retries of a chunk whose connection died.
 const maxChunkAttempts = 4
 
@@ -491,7 +496,13 @@ func (w *worker) attempt(ctx context.Context, ch chunk, counter *progress.Counte
 	pr, pw := io.Pipe()
 	srcDone := make(chan error, 1)
 	go func() {
-		_, err := w.src.PgConn().CopyTo(ctx, pw, out)
+		// CopyTo writes one message per row: buffer them, so the pipe hands
+		// the target large blocks instead of one goroutine switch per row.
+		bw := bufio.NewWriterSize(pw, copyBuffer)
+		_, err := w.src.PgConn().CopyTo(ctx, bw, out)
+		if err == nil {
+			err = bw.Flush()
+		}
 		pw.CloseWithError(err)
 		srcDone <- err
 	}()

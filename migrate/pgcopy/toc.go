@@ -37,7 +37,7 @@ func parseDump(dump []byte) (preamble string, entries []entry, err error) {
 	var body, pre strings.Builder
 	flush := func() {
 		if cur != nil {
-			cur.SQL = strings.TrimSpace(body.String())
+			cur.SQL = trimLeadingComments(body.String())
 			if cur.SQL != "" {
 				entries = append(entries, *cur)
 			}
@@ -60,6 +60,9 @@ func parseDump(dump []byte) (preamble string, entries []entry, err error) {
 			continue
 		}
 		if cur == nil {
+			if strings.HasPrefix(line, "--") {
+				continue
+			}
 			pre.WriteString(line)
 			pre.WriteByte('\n')
 		} else {
@@ -85,4 +88,20 @@ func indexTable(sql string) string {
 		return m[1]
 	}
 	return ""
+}
+
+// trimLeadingComments drops the blank and "--" lines that close an entry's
+// header, so that the SQL starts with its statement.
+func trimLeadingComments(s string) string {
+	for {
+		s = strings.TrimLeft(s, " \t\n")
+		if !strings.HasPrefix(s, "--") {
+			return strings.TrimSpace(s)
+		}
+		i := strings.IndexByte(s, '\n')
+		if i < 0 {
+			return ""
+		}
+		s = s[i+1:]
+	}
 }

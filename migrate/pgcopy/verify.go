@@ -19,7 +19,6 @@ import (
 	"github.com/cutover/cutover/internal/state"
 )
 
-const checksumName = pgsum.Algorithm
 
 // Verify runs `db verify`: both databases are read in consistent
 // snapshots and compared table by table, key range by key range, inside
@@ -27,7 +26,7 @@ const checksumName = pgsum.Algorithm
 func Verify(ctx context.Context, o Options) (*Report, error) {
 	o.defaults()
 	rep := newReport("db verify", o.Source.Redacted(), o.Target.Redacted())
-	rep.Verify = &VerifyReport{Checksum: checksumName}
+	rep.Verify = &VerifyReport{}
 	err := func() error {
 		st, err := state.Open(o.StateDir)
 		if err != nil {
@@ -57,6 +56,7 @@ type verifier struct {
 	st          *state.State
 	srcSnapshot string // set by db copy: compare exactly what was copied
 	rep         *VerifyReport
+	hash        pgsum.Hash
 	mu          sync.Mutex
 	sums        []state.ChunkSum
 }
@@ -123,6 +123,16 @@ func (v *verifier) run(ctx context.Context) error {
 		return err
 	}
 	defer dst.close(context.WithoutCancel(ctx))
+	sm, err := pg.ServerMajor(ctx, src.conn)
+	if err != nil {
+		return err
+	}
+	dm, err := pg.ServerMajor(ctx, dst.conn)
+	if err != nil {
+		return err
+	}
+	v.hash = pgsum.For(sm, dm)
+	v.rep.Checksum = v.hash.Name()
 	stables, err := pg.Tables(ctx, src.tx)
 	if err != nil {
 		return fmt.Errorf("source: %w", err)
@@ -259,16 +269,16 @@ func (v *verifier) compareChunks(ctx context.Context, srcSnap, dstSnap string, t
 }
 
 // checksum runs the checksum query of a range on both sides at once.
-func checksum(ctx context.Context, s, d *side, tk task) (sum, sum, error) {
+func checksum(ctx context.Context, s, d *side, tk task, h pgsum.Hash) (sum, sum, error) {
 	var a, b sum
 	var errA, errB error
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		errA = s.tx.QueryRow(ctx, pgsum.Query(tk.src, tk.r)).Scan(&a.rows, &a.a, &a.b)
+		errA = s.tx.QueryRow(ctx, pgsum.Query(tk.src, tk.r, h)).Scan(&a.rows, &a.a, &a.b)
 	}()
-	errB = d.tx.QueryRow(ctx, pgsum.Query(tk.src, tk.r)).Scan(&b.rows, &b.a, &b.b)
+	errB = d.tx.QueryRow(ctx, pgsum.Query(tk.src, tk.r, h)).Scan(&b.rows, &b.a, &b.b)
 	wg.Wait()
 	if errA != nil {
 		return a, b, fmt.Errorf("source: checksum %s: %w", tk.src, errA)
@@ -287,7 +297,7 @@ const (
 )
 
 func (v *verifier) check(ctx context.Context, s, d *side, tk task) error {
-	a, b, err := checksum(ctx, s, d, tk)
+	a, b, err := checksum(ctx, s, d, tk, v.hash)
 	if err != nil {
 		return err
 	}
