@@ -19,7 +19,6 @@ import (
 	"github.com/cutover/cutover/internal/state"
 )
 
-
 // Verify runs `db verify`: both databases are read in consistent
 // snapshots and compared table by table, key range by key range, inside
 // each server, then sequences and definitions.
