@@ -51,6 +51,18 @@ T_CUT=$(secs "$BIN" db copy --source "$SRC" --target "$(tgt t_cut)" --jobs "$JOB
 settle
 T_VERIFY=$(secs "$BIN" db verify --source "$SRC" --target "$(tgt t_cut)" --jobs "$JOBS" --state "$OUT/state" --report "$OUT/verify.json")
 
+if [ -n "${VARIANTS:-}" ]; then   # e.g. VARIANTS="--split-larger-than=100GB|--copy-format=binary"
+  IFS='|' read -ra vs <<< "$VARIANTS"
+  i=0
+  for v in "${vs[@]}"; do
+    i=$((i+1)); settle; newdb "t_var$i"
+    # shellcheck disable=SC2086
+    t=$(CUTOVER_CPUPROFILE="$OUT/var$i.prof" secs "$BIN" db copy --source "$SRC" --target "$(tgt t_var$i)" --jobs "$JOBS" --verify none --state "$OUT/state$i" --report "$OUT/var$i.json" $v)
+    echo "variant $v: $t s $(python3 -c "import json;r=json.load(open('$OUT/var$i.json'));print(r['phases_s'])")"
+  done
+  [ -n "${ONLY_VARIANTS:-}" ] && exit 0
+fi
+
 settle; newdb t_pgd
 dump_restore() {
   rm -rf "$OUT/dump"

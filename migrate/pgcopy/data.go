@@ -310,6 +310,7 @@ func (c *copier) copyData(ctx context.Context) error {
 				tp.pending--
 				if tp.pending == 0 {
 					tp.rep.DurationS = round(time.Since(tp.start).Seconds())
+					c.o.logf("db copy: table %s: %d rows, %d bytes in %.1fs (%d chunks)", tp.rep.Name, tp.rep.Rows, tp.rep.Bytes, tp.rep.DurationS, tp.rep.Chunks)
 				}
 				err = c.record(gctx, it)
 				mu.Unlock()
@@ -476,11 +477,13 @@ func (w *worker) attempt(ctx context.Context, ch chunk, counter *progress.Counte
 		}
 		return n, 0, true, tx.Commit(ctx)
 	}
-	sel := "SELECT " + t.ColumnList() + " FROM ONLY " + t.QName()
+	// A whole table is read with COPY table TO, which skips the executor
+	// (and, like ONLY, never includes inheritance children); a range needs
+	// a query.
+	out := "COPY " + t.QName() + " (" + t.ColumnList() + ") TO STDOUT"
 	if wh := ch.where(); wh != "" {
-		sel += " WHERE " + wh
+		out = "COPY (SELECT " + t.ColumnList() + " FROM ONLY " + t.QName() + " WHERE " + wh + ") TO STDOUT"
 	}
-	out := "COPY (" + sel + ") TO STDOUT"
 	in := "COPY " + t.QName() + " (" + t.ColumnList() + ") FROM STDIN"
 	var opts []string
 	if binary {
