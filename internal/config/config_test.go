@@ -1,0 +1,50 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cutover/cutover/internal/errs"
+)
+
+func TestTemplatesParse(t *testing.T) {
+	t.Setenv("HOME", "/home/u")
+	for _, p := range Products {
+		text, err := Template(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := Parse("/etc/cutover/cutover.yaml", []byte(text))
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", p, err, text)
+		}
+		if c.State != "/etc/cutover/.cutover" || len(c.Files) != 1 || len(c.Databases) != 1 || c.Files[0].SSHKey != "/home/u/.ssh/id_ed25519" {
+			t.Errorf("%s: %+v", p, c)
+		}
+		if IDMap(c.Files[0].ChownMap)[1001] != 2001 {
+			t.Errorf("%s: chown_map %v", p, c.Files[0].ChownMap)
+		}
+	}
+}
+
+func TestErrorsNameTheLine(t *testing.T) {
+	t.Setenv("DBPASS", "s3cret")
+	for _, c := range []struct{ text, want string }{
+		{"workers: 4\nfilez: []\n", "line 2: field filez not found"},
+		{"workers: many\n", "line 1: cannot unmarshal"},
+		{"files:\n  - name: a\n    source: /x\n    target: /y\n    bogus: 1\n", "line 5: field bogus not found"},
+		{"files:\n  - name: a\n    source: /x\n    target: /y\n  - name: a\n    source: /x\n    target: /z\n", "c.yaml:5: files \"a\": the name is already used on line 2"},
+		{"databases:\n  - name: d\n    source: postgres://u:${NOPE}@h/db\n    target: postgres://h/db\n", "c.yaml:3: ${NOPE} is not set"},
+		{"verify: sometimes\nfiles:\n  - {name: a, source: /x, target: /y}\n", "verify: \"sometimes\""},
+		{"files:\n  - name: a\n    source: /x\n", "c.yaml:2: files \"a\": source and target are required"},
+	} {
+		_, err := Parse("c.yaml", []byte(c.text))
+		if err == nil || errs.ExitCode(err) != errs.ExitUsage || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.text, err, c.want)
+		}
+	}
+	c, err := Parse("c.yaml", []byte("databases:\n  - name: d\n    source: postgres://u:${DBPASS}@h/db\n    target: postgres://h/db\n"))
+	if err != nil || !strings.Contains(c.Databases[0].Source, "s3cret") {
+		t.Fatalf("interpolation: %v %+v", err, c)
+	}
+}
