@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/cutover/cutover/checksum"
@@ -139,6 +141,34 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 		return nil, err
 	}
 	plan.SortEntries(out)
+	tops := map[string]*TopDir{}
+	for _, e := range out {
+		if e.ModTime.After(rep.NewestMtime) {
+			rep.NewestMtime = e.ModTime
+		}
+		if e.Type != store.File {
+			continue
+		}
+		top, _, found := strings.Cut(e.Path, "/")
+		if !found {
+			top = "."
+		}
+		t := tops[top]
+		if t == nil {
+			t = &TopDir{Dir: top}
+			tops[top] = t
+		}
+		t.Files++
+		t.Bytes += e.Size
+	}
+	rep.TopDirs = rep.TopDirs[:0]
+	for _, t := range tops {
+		rep.TopDirs = append(rep.TopDirs, *t)
+	}
+	sort.Slice(rep.TopDirs, func(i, j int) bool { return rep.TopDirs[i].Bytes > rep.TopDirs[j].Bytes })
+	if len(rep.TopDirs) > 50 {
+		rep.TopDirs = rep.TopDirs[:50]
+	}
 	return out, nil
 }
 

@@ -29,6 +29,17 @@ type FilesReport struct {
 	Files      FileCounts  `json:"files"`
 	Verify     VerifyStats `json:"verify"`
 	Throughput Throughput  `json:"throughput"`
+	// TopDirs sums the listed source by top-level directory; NewestMtime is
+	// the latest modification in it (final's quiet check).
+	TopDirs     []TopDir  `json:"top_dirs,omitempty"`
+	NewestMtime time.Time `json:"newest_mtime,omitempty"`
+}
+
+// TopDir is a top-level directory of the source and what it holds.
+type TopDir struct {
+	Dir   string `json:"dir"`
+	Files int64  `json:"files"`
+	Bytes int64  `json:"bytes"`
 }
 
 // FileCounts are the per-run file counts.

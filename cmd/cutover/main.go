@@ -54,7 +54,7 @@ nodes: rehearsals copy only what changed, the final cutover verifies every byte.
 		Version:       version,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return errs.Wrap(errs.Usage, err) })
-	root.AddCommand(newFilesCmd(), newDBCmd(), newIndexCmd(), newDemoCmd())
+	root.AddCommand(newInitCmd(), newPlanCmd(), newPresyncCmd(), newFinalCmd(), newStatusCmd(), newFilesCmd(), newDBCmd(), newIndexCmd(), newDemoCmd())
 	for _, c := range root.Commands() {
 		setUsageErrors(c)
 	}

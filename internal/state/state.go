@@ -92,6 +92,25 @@ var migrations = []string{
 		sum TEXT NOT NULL,
 		run_id INTEGER NOT NULL,
 		PRIMARY KEY (pair_id, tbl, chunk, side));`,
+	`CREATE TABLE flow_runs (
+		id INTEGER PRIMARY KEY,
+		phase TEXT NOT NULL,
+		started_at TEXT NOT NULL,
+		finished_at TEXT,
+		status TEXT NOT NULL,
+		predicted_s REAL NOT NULL DEFAULT 0,
+		actual_s REAL NOT NULL DEFAULT 0,
+		verdict TEXT NOT NULL DEFAULT '');
+	CREATE TABLE flow_parts (
+		flow_id INTEGER NOT NULL REFERENCES flow_runs(id),
+		kind TEXT NOT NULL,
+		name TEXT NOT NULL,
+		predicted_s REAL NOT NULL,
+		actual_s REAL NOT NULL,
+		status TEXT NOT NULL,
+		bytes INTEGER NOT NULL DEFAULT 0,
+		items INTEGER NOT NULL DEFAULT 0,
+		PRIMARY KEY (flow_id, kind, name));`,
 }
 
 // Open opens (creating if needed) the state in dir and locks it.

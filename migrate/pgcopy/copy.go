@@ -346,19 +346,19 @@ BEGIN
                                   WHEN 'f' THEN 'DROP FOREIGN TABLE IF EXISTS public.%I CASCADE'
                                   ELSE 'DROP TABLE IF EXISTS public.%I CASCADE' END, r.relname);
   END LOOP;
-  FOR r IN SELECT p.oid::regprocedure AS sig, p.prokind FROM pg_proc p
-           WHERE p.pronamespace = 'public'::regnamespace
-             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
-  LOOP
-    EXECUTE format(CASE r.prokind WHEN 'p' THEN 'DROP PROCEDURE IF EXISTS %s CASCADE' WHEN 'a' THEN 'DROP AGGREGATE IF EXISTS %s CASCADE'
-                                  ELSE 'DROP FUNCTION IF EXISTS %s CASCADE' END, r.sig);
-  END LOOP;
   FOR r IN SELECT t.typname FROM pg_type t
            WHERE t.typnamespace = 'public'::regnamespace AND t.typtype IN ('e','d','c','r','m') AND (t.typrelid = 0 OR
                  (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
-             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype IN ('e', 'i'))
   LOOP
     EXECUTE format('DROP TYPE IF EXISTS public.%I CASCADE', r.typname);
+  END LOOP;
+  FOR r IN SELECT p.oid::regprocedure AS sig, p.prokind FROM pg_proc p
+           WHERE p.pronamespace = 'public'::regnamespace
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype IN ('e', 'i'))
+  LOOP
+    EXECUTE format(CASE r.prokind WHEN 'p' THEN 'DROP PROCEDURE IF EXISTS %s CASCADE' WHEN 'a' THEN 'DROP AGGREGATE IF EXISTS %s CASCADE'
+                                  ELSE 'DROP FUNCTION IF EXISTS %s CASCADE' END, r.sig);
   END LOOP;
 END $$`
 

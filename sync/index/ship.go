@@ -45,7 +45,7 @@ func shipAll(ctx context.Context, src, dst string, o Options, repair bool, rep *
 		return err
 	}
 	defer sp.Close()
-	dp, err := openPlace(ctx, dst, o.SSH, true)
+	dp, err := openPlace(ctx, dst, o.SSH, !o.DryRun)
 	if err != nil {
 		return err
 	}
@@ -93,8 +93,10 @@ func (j *job) run(ctx context.Context) error {
 	j.src = dirFS{j.sp.St, j.sp.dir(j.rel)}
 	d := j.dp.dir(j.rel)
 	j.dst, j.stage, j.prev = dirFS{j.dp.St, d}, dirFS{j.dp.St, d + stagingSuffix}, dirFS{j.dp.St, d + previousSuffix}
-	if err := checkWriteLock(ctx, j.dp, d, j.o.Force, j.res); err != nil {
-		return err
+	if !j.o.DryRun {
+		if err := checkWriteLock(ctx, j.dp, d, j.o.Force, j.res); err != nil {
+			return err
+		}
 	}
 	var damaged map[string]bool
 	if j.repair {
@@ -179,6 +181,14 @@ func (j *job) ship(ctx context.Context, damaged map[string]bool) error {
 		return err
 	}
 	res.FilesReused = len(p.reuse)
+	if j.o.DryRun {
+		for _, f := range append(p.send, p.staged...) {
+			res.FilesShipped++
+			res.BytesShipped += f.Size
+			res.Shipped = append(res.Shipped, f.Name)
+		}
+		return nil
+	}
 	if len(p.send)+len(p.staged) == 0 && dstCommit(dstNames) == six.Commit.Name {
 		j.o.logf("index %s: up to date at %s (%d files reused)", res.Index, six.Commit.Name, len(p.reuse))
 		return j.check(ctx)

@@ -23,6 +23,7 @@ type Options struct {
 	Workers     int  // parallel file transfers and checks
 	Full        bool // verify: recompute every CRC32
 	Force       bool // ship: install although write.lock is held
+	DryRun      bool // ship: plan only (what would be shipped), change nothing
 	Log         io.Writer
 	LogInterval time.Duration
 

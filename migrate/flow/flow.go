@@ -1,0 +1,133 @@
+package flow
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/errs"
+	"github.com/cutover/cutover/internal/pg"
+	"github.com/cutover/cutover/internal/store"
+	"github.com/cutover/cutover/migrate/pgcopy"
+	"github.com/cutover/cutover/sync"
+	"github.com/cutover/cutover/sync/index"
+)
+
+// Options tune a flow command beyond the config.
+type Options struct {
+	Log         io.Writer
+	LogInterval time.Duration
+	Force       bool // final: start although the preflight failed
+	DropTarget  bool // final: drop the source's schemas on a non-empty target
+	Delete      bool // presync: mirror deletions too
+	// QuietCheck replaces the time source of final's quiet check (tests).
+	Now func() time.Time
+}
+
+func (o *Options) logf(format string, a ...any) {
+	if o.Log != nil {
+		fmt.Fprintf(o.Log, format+"\n", a...)
+	}
+}
+
+func (o *Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+// Runner runs flow commands for one config.
+type Runner struct {
+	Cfg *config.Config
+	Opt Options
+}
+
+func (r *Runner) filesState(name string) string { return filepath.Join(r.Cfg.State, "files", name) }
+func (r *Runner) dbState(name string) string    { return filepath.Join(r.Cfg.State, "db", name) }
+
+func sshOptions(key, known string, workers int) store.SSHOptions {
+	return store.SSHOptions{KeyFile: key, KnownHosts: known, Conns: min(max(workers/4, 1), 8)}
+}
+
+// filesOptions turns a file set into `files sync` options.
+func (r *Runner) filesOptions(f config.FileSet) (sync.FilesOptions, error) {
+	o := sync.FilesOptions{
+		Source: f.Source, Target: f.Target, StateDir: r.filesState(f.Name),
+		Workers: r.Cfg.Workers, MaxDelete: r.Cfg.MaxDelete, Verify: r.Cfg.Verify,
+		UIDMap: config.IDMap(f.ChownMap), GIDMap: config.IDMap(f.ChgrpMap),
+		SSH: sshOptions(f.SSHKey, f.KnownHosts, r.Cfg.Workers), Log: r.Opt.Log, LogInterval: r.Opt.LogInterval,
+	}
+	for _, p := range f.Include {
+		if err := o.Filter.Add(true, p); err != nil {
+			return o, errs.Usagef("files %q: include %q: %w", f.Name, p, err)
+		}
+	}
+	for _, p := range f.Exclude {
+		if err := o.Filter.Add(false, p); err != nil {
+			return o, errs.Usagef("files %q: exclude %q: %w", f.Name, p, err)
+		}
+	}
+	return o, nil
+}
+
+// dbOptions turns a database into `db copy` options toward its final
+// target or, for a rehearsal, its rehearsal target (each with its own state).
+func (r *Runner) dbOptions(d config.Database, rehearsal bool) (pgcopy.Options, error) {
+	target, kind := d.Target, "final"
+	if rehearsal {
+		target, kind = d.RehearsalTarget, "rehearsal"
+	}
+	o := pgcopy.Options{
+		Source:      pg.Endpoint{DSN: d.Source, IAMAuth: d.AWSIAMAuth, Region: d.AWSRegion},
+		Target:      pg.Endpoint{DSN: target, IAMAuth: d.AWSIAMAuth, Region: d.AWSRegion},
+		StateDir:    r.dbState(d.Name + "-" + kind),
+		Jobs:        r.Cfg.Jobs,
+		TargetOwner: d.TargetOwner,
+		CopyFormat:  d.CopyFormat,
+		Verify:      "all",
+		Log:         r.Opt.Log, LogInterval: r.Opt.LogInterval,
+	}
+	if d.SplitLargerThan != "" {
+		n, err := parseSize(d.SplitLargerThan)
+		if err != nil {
+			return o, errs.Usagef("databases %q: split_larger_than: %w", d.Name, err)
+		}
+		o.SplitLargerThan = n
+	}
+	return o, nil
+}
+
+func (r *Runner) indexOptions(x config.IndexSet) index.Options {
+	return index.Options{SSH: sshOptions(x.SSHKey, x.KnownHosts, r.Cfg.Workers), Workers: min(r.Cfg.Workers, 8),
+		Log: r.Opt.Log, LogInterval: r.Opt.LogInterval}
+}
+
+// parseSize parses "512MB", "2GiB" or a number of bytes.
+func parseSize(s string) (int64, error) {
+	var n float64
+	var unit string
+	if _, err := fmt.Sscanf(s, "%g%s", &n, &unit); err != nil {
+		if _, err2 := fmt.Sscanf(s, "%g", &n); err2 != nil {
+			return 0, fmt.Errorf("%q is not a size", s)
+		}
+	}
+	mult := map[string]float64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
+	m, ok := mult[upper(unit)]
+	if !ok || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size", s)
+	}
+	return int64(n * m), nil
+}
+
+func upper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 32
+		}
+	}
+	return string(b)
+}

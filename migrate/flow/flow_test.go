@@ -1,0 +1,169 @@
+package flow
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/errs"
+	"github.com/cutover/cutover/internal/gentree"
+	"github.com/cutover/cutover/internal/testenv"
+)
+
+// TestPlanPresyncFinalEndToEnd drives the whole flow against a real sshd,
+// two real PostgreSQL clusters and real Lucene indexes (Jira's).
+func TestPlanPresyncFinalEndToEnd(t *testing.T) {
+	s := testenv.StartSSHD(t, testenv.SSHDOptions{})
+	src, dst := testenv.StartPostgres(t, testenv.PGOptions{}), testenv.StartPostgres(t, testenv.PGOptions{})
+	dir := t.TempDir()
+	home := filepath.Join(s.Dir, "shared")
+	if _, err := gentree.Tree(home, gentree.Options{Files: 300, Seed: 5, MaxBytes: 2 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	idxSrc := filepath.Join(dir, "node0", "indexesV1")
+	if out, err := exec.Command("cp", "-a", "../../testdata/jira811-home/jira-home-node1/caches/indexesV1", idxSrc+"/").CombinedOutput(); err != nil {
+		os.MkdirAll(filepath.Dir(idxSrc), 0o755)
+		if out, err = exec.Command("cp", "-a", "../../testdata/jira811-home/jira-home-node1/caches/indexesV1", idxSrc).CombinedOutput(); err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+	}
+	src.Psql(t, "postgres", "CREATE DATABASE jiradb")
+	src.PsqlFile(t, "jiradb", "../../testdata/pg/nasty.sql")
+	for _, db := range []string{"jiradb", "rehearsal"} {
+		dst.Psql(t, "postgres", "CREATE DATABASE "+db)
+	}
+	cfgText := fmt.Sprintf(`state: ./state
+workers: 8
+jobs: 2
+max_delete: 100
+verify: transferred
+quiet_minutes: 10
+files:
+  - name: shared-home
+    source: %s
+    target: ./efs/shared
+    exclude: ["tmp/**"]
+    ssh_key: %s
+    known_hosts: %s
+databases:
+  - name: jira
+    source: %s
+    target: %s
+    rehearsal_target: %s
+indexes:
+  - name: node-1
+    source: %s
+    target: ./node1/indexesV1
+`, s.URL("", home), s.KeyFile, s.KnownHosts, src.AdminDSN("jiradb"), dst.AdminDSN("jiradb"), dst.AdminDSN("rehearsal"), idxSrc)
+	cfgPath := filepath.Join(dir, "cutover.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Cfg: cfg, Opt: Options{Log: io.Discard}}
+	ctx := context.Background()
+
+	plan, err := r.Plan(ctx)
+	if err != nil {
+		t.Fatalf("plan: %v\n%s", err, plan.Markdown())
+	}
+	if len(plan.Phases) != 3 || plan.Phases[0].Name != "bulk" || plan.Phases[0].Done || plan.WindowS <= 0 || plan.WindowHighS <= plan.WindowS {
+		t.Fatalf("first plan:\n%s", plan.Markdown())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "efs")); err == nil {
+		t.Error("plan created the files target")
+	}
+
+	for i := 1; i <= 2; i++ {
+		rep, err := r.Presync(ctx)
+		if err != nil {
+			t.Fatalf("presync %d: %v\n%s", i, err, rep.Markdown())
+		}
+		if len(rep.Parts) != 3 || rep.NextWindowS <= 0 {
+			t.Fatalf("presync %d:\n%s", i, rep.Markdown())
+		}
+		if i == 1 {
+			// Change the sources while the application "runs".
+			os.WriteFile(filepath.Join(home, "new-attachment.bin"), []byte("new"), 0o644)
+			mustRemoveOne(t, home)
+			src.Psql(t, "jiradb", "INSERT INTO jiraissue (id, pkey) VALUES (999999, 'NEW-1'); UPDATE jiraissue SET summary = 'changed' WHERE id = 10005; DELETE FROM jiraaction WHERE id < 10")
+		}
+	}
+	if d := testenv.TreeDiff(t, home, filepath.Join(dir, "efs", "shared"), true, nil); len(d) == 0 {
+		t.Fatal("presync mirrored a deletion (it should not without --delete)")
+	}
+
+	// A session of the application on the source database stops the final.
+	app, err := pgx.Connect(ctx, src.AdminDSN("jiradb")+"&application_name=JIRA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Opt.Now = func() time.Time { return time.Now().Add(time.Hour) } // the shared home has been quiet
+	rep, err := r.Final(ctx)
+	if errs.ExitCode(err) != errs.ExitFatal || !strings.Contains(err.Error(), "sessions on the source database") || rep.Verdict != "NO-GO" {
+		t.Fatalf("final with the application connected: exit %d (%v)\n%s", errs.ExitCode(err), err, rep.Markdown())
+	}
+	app.Close(ctx)
+	// A shared home changed a minute ago is not quiet either.
+	r.Opt.Now = nil
+	if _, err := r.Final(ctx); errs.ExitCode(err) != errs.ExitFatal || !strings.Contains(err.Error(), "quiet_minutes") {
+		t.Fatalf("final right after a change: %v", err)
+	}
+
+	r.Opt.Now = func() time.Time { return time.Now().Add(time.Hour) }
+	rep, err = r.Final(ctx)
+	if err != nil || rep.Verdict != "GO" {
+		t.Fatalf("final: %v\n%s", err, rep.Markdown())
+	}
+	if d := testenv.TreeDiff(t, home, filepath.Join(dir, "efs", "shared"), true, nil); len(d) > 0 {
+		t.Fatalf("after final the target differs:\n%s", strings.Join(d, "\n"))
+	}
+	if got := dst.Psql(t, "jiradb", "SELECT summary FROM jiraissue WHERE id = 10005"); got != "changed" {
+		t.Errorf("final database: %q", got)
+	}
+	for _, p := range rep.Parts {
+		if p.ActualS <= 0 || p.PredictedS <= 0 {
+			t.Errorf("%s %s: predicted %.2f, actual %.2f", p.Kind, p.Name, p.PredictedS, p.ActualS)
+		}
+	}
+	reports, _ := filepath.Glob(filepath.Join(dir, "state", "final-*.json"))
+	if len(reports) == 0 {
+		t.Error("final wrote no report into the state directory")
+	}
+	runs, err := r.Status(ctx)
+	if err != nil || len(runs) < 3 {
+		t.Fatalf("status: %v %+v", err, runs)
+	}
+	// After two presyncs the window comes from history.
+	plan, err = r.Plan(ctx)
+	if err != nil || !strings.HasPrefix(plan.WindowBasis, "history") || !plan.Phases[0].Done {
+		t.Fatalf("plan after the flow: %v\n%s", err, plan.Markdown())
+	}
+}
+
+func mustRemoveOne(t *testing.T, root string) {
+	t.Helper()
+	var victim string
+	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		rel, _ := filepath.Rel(root, p)
+		if err == nil && fi.Mode().IsRegular() && victim == "" && !strings.HasPrefix(rel, "tmp/") {
+			victim = p
+		}
+		return nil
+	})
+	if err := os.Remove(victim); err != nil {
+		t.Fatal(err)
+	}
+}

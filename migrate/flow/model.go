@@ -1,0 +1,312 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+
+	"github.com/cutover/cutover/internal/state"
+	"github.com/cutover/cutover/internal/store"
+	"github.com/cutover/cutover/sync"
+)
+
+// filesModel predicts a file sync: listing costs PerEntry seconds per
+// source entry, copying PerFile seconds per file plus PerByte per byte.
+type filesModel struct {
+	PerEntry float64 `json:"per_entry_s"`
+	PerFile  float64 `json:"per_file_s"`
+	PerByte  float64 `json:"per_byte_s"`
+	Basis    string  `json:"basis"` // "history (N runs)" or "probe (…)"
+}
+
+func (m filesModel) estimate(scanned, files, bytes int64) float64 {
+	return m.PerEntry*float64(scanned) + m.PerFile*float64(files) + m.PerByte*float64(bytes)
+}
+
+// fitFiles fits the model to the runs of a file set (newest last). It
+// needs two runs that copied different mixes of file counts and bytes; it
+// returns false otherwise.
+func fitFiles(runs []state.Run) (filesModel, bool) {
+	var ok []state.Run
+	for _, r := range runs {
+		if r.Status == "ok" && r.FilesScanned > 0 && r.Duration > 0 {
+			ok = append(ok, r)
+		}
+	}
+	if len(ok) > 6 {
+		ok = ok[len(ok)-6:]
+	}
+	if len(ok) < 2 {
+		return filesModel{}, false
+	}
+	m := filesModel{Basis: fmt.Sprintf("history (%d runs)", len(ok))}
+	// Listing and planning: what the run spent outside copying, per entry.
+	var over, entries float64
+	for _, r := range ok {
+		over += math.Max(r.Duration-r.CopySeconds, 0)
+		entries += float64(r.FilesScanned)
+	}
+	m.PerEntry = over / entries
+	// Copying: least squares of copy_s = PerFile·files + PerByte·bytes,
+	// without intercept and never negative.
+	var sff, sfb, sbb, sft, sbt float64
+	for _, r := range ok {
+		f, b, t := float64(r.FilesCopied), float64(r.BytesCopied), r.CopySeconds
+		sff += f * f
+		sfb += f * b
+		sbb += b * b
+		sft += f * t
+		sbt += b * t
+	}
+	det := sff*sbb - sfb*sfb
+	if det > 1e-9*sff*sbb && det > 0 {
+		m.PerFile = (sft*sbb - sbt*sfb) / det
+		m.PerByte = (sbt*sff - sft*sfb) / det
+	}
+	if m.PerFile < 0 || m.PerByte < 0 || det <= 1e-9*sff*sbb {
+		// Degenerate mix: one rate for both, per byte-equivalent of a file.
+		var work, secs float64
+		for _, r := range ok {
+			work += float64(r.BytesCopied) + float64(r.FilesCopied)*fileBytesEquivalent
+			secs += r.CopySeconds
+		}
+		if work == 0 {
+			return filesModel{}, false
+		}
+		m.PerByte = secs / work
+		m.PerFile = m.PerByte * fileBytesEquivalent
+	}
+	return m, true
+}
+
+// fileBytesEquivalent weighs one file's fixed cost in bytes when the runs
+// cannot tell per-file and per-byte costs apart: the probe measures it.
+var fileBytesEquivalent float64 = 64 << 10
+
+// probeFiles measures a file set: a partial listing of the source, then a
+// few small and a few large files copied into a scratch directory at the
+// target, which is removed. It only reads the source.
+func probeFiles(ctx context.Context, o sync.FilesOptions) (filesModel, error) {
+	src, err := openStore(ctx, o.Source, o, false)
+	if err != nil {
+		return filesModel{}, err
+	}
+	defer src.Close()
+	const want = 400
+	var sample []store.Entry
+	t0 := time.Now()
+	listed := 0
+	stop := errors.New("enough")
+	err = src.Walk(ctx, func(e store.Entry) error {
+		listed++
+		if e.Type == store.File && o.Filter.Included(e.Path, false) {
+			sample = append(sample, e)
+		}
+		if listed >= 5000 || len(sample) >= want {
+			return stop
+		}
+		return nil
+	}, func(string, error) {})
+	if err != nil && !errors.Is(err, stop) {
+		return filesModel{}, err
+	}
+	listS := time.Since(t0).Seconds()
+	m := filesModel{PerEntry: listS / math.Max(float64(listed), 1)}
+	if len(sample) == 0 {
+		m.Basis = "probe (no files)"
+		return m, nil
+	}
+	dst, err := openStore(ctx, existingAncestor(o.Target), o, false)
+	if err != nil {
+		return filesModel{}, err
+	}
+	defer dst.Close()
+	scratch := fmt.Sprintf(".cutover-probe-%d", os.Getpid())
+	defer removeScratch(context.WithoutCancel(ctx), dst, scratch)
+	// Small files give the per-file cost, the largest ones the byte rate.
+	small, big := splitSample(sample)
+	ts, bs, err := copySample(ctx, src, dst, scratch+"/s", small)
+	if err != nil {
+		return filesModel{}, err
+	}
+	tb, bb, err := copySample(ctx, src, dst, scratch+"/b", big)
+	if err != nil {
+		return filesModel{}, err
+	}
+	if bb > 0 {
+		m.PerByte = tb / float64(bb)
+	}
+	if len(small) > 0 {
+		m.PerFile = math.Max(ts-m.PerByte*float64(bs), 0) / float64(len(small))
+	}
+	if m.PerFile > 0 && m.PerByte > 0 {
+		fileBytesEquivalent = m.PerFile / m.PerByte
+	}
+	m.Basis = fmt.Sprintf("probe (%d entries listed, %d small files, %d large files, %d bytes)", listed, len(small), len(big), bs+bb)
+	return m, nil
+}
+
+func splitSample(s []store.Entry) (small, big []store.Entry) {
+	var bigBytes int64
+	for _, e := range s {
+		switch {
+		case e.Size < 64<<10 && len(small) < 60:
+			small = append(small, e)
+		case e.Size >= 64<<10 && bigBytes < 64<<20:
+			big = append(big, e)
+			bigBytes += e.Size
+		}
+	}
+	return small, big
+}
+
+func copySample(ctx context.Context, src, dst store.Store, dir string, files []store.Entry) (float64, int64, error) {
+	t0 := time.Now()
+	var n int64
+	for i, e := range files {
+		pe := store.Entry{Path: fmt.Sprintf("%s/%d", dir, i), Type: store.File, Size: e.Size, Mode: 0o600, ModTime: e.ModTime}
+		err := dst.Put(ctx, pe, false, func(w io.Writer) (int64, error) {
+			cw := &countWriter{w: w}
+			_, err := src.ReadFile(ctx, e, cw)
+			return cw.n, err
+		})
+		if err != nil {
+			continue // a file that changed or vanished: the sample goes on
+		}
+		n += e.Size
+	}
+	return time.Since(t0).Seconds(), n, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func removeScratch(ctx context.Context, st store.Store, dir string) {
+	var files, dirs []string
+	dr, ok := st.(store.DirReader)
+	if !ok {
+		return
+	}
+	var walk func(string)
+	walk = func(d string) {
+		ents, err := dr.ReadDir(ctx, d)
+		if err != nil {
+			return
+		}
+		dirs = append(dirs, d)
+		for _, e := range ents {
+			if e.Type == store.Dir {
+				walk(e.Path)
+			} else {
+				files = append(files, e.Path)
+			}
+		}
+	}
+	walk(dir)
+	for _, f := range files {
+		st.Remove(ctx, f)
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		st.Remove(ctx, dirs[i])
+	}
+	_ = path.Clean
+}
+
+// existingAncestor returns a local target itself when it exists, else its
+// nearest existing parent, so that a probe creates nothing that stays
+// behind. Remote targets are returned as they are.
+func existingAncestor(target string) string {
+	loc, err := store.ParseLocation(target)
+	if err != nil || loc.Scheme != "local" {
+		return target
+	}
+	p := loc.Path
+	for {
+		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+			return p
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return p
+		}
+		p = parent
+	}
+}
+
+func openStore(ctx context.Context, arg string, o sync.FilesOptions, create bool) (store.Store, error) {
+	loc, err := store.ParseLocation(arg)
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, loc, o.SSH, create)
+}
+
+// dbModel predicts a database part (copy and verify together) in seconds
+// per byte of the data that bounds the parallel copy: the largest table, or
+// the total spread over the jobs, whichever is more.
+type dbModel struct {
+	PerByte float64 `json:"per_byte_s"`
+	Fixed   float64 `json:"fixed_s"` // schema, sequences, connections
+	Basis   string  `json:"basis"`
+}
+
+func parBytes(total, largest int64, jobs int) int64 {
+	return max(largest, total/int64(max(jobs, 1)))
+}
+
+func (m dbModel) estimate(par int64) float64 { return m.Fixed + m.PerByte*float64(par) }
+
+// fitParts fits seconds per byte (plus a fixed cost) to earlier flow parts
+// of one kind and name; it needs two runs.
+func fitParts(flows []state.FlowRun, kind, name string) (perByte, fixed float64, n int, ok bool) {
+	var xs, ys []float64
+	for _, f := range flows {
+		for _, p := range f.Parts {
+			if p.Kind == kind && p.Name == name && p.Status == "ok" && p.ActualS > 0 {
+				xs = append(xs, float64(p.Bytes))
+				ys = append(ys, p.ActualS)
+			}
+		}
+	}
+	if len(xs) > 6 {
+		xs, ys = xs[len(xs)-6:], ys[len(ys)-6:]
+	}
+	if len(xs) == 0 {
+		return 0, 0, 0, false
+	}
+	var mx, my float64
+	for i := range xs {
+		mx += xs[i]
+		my += ys[i]
+	}
+	mx /= float64(len(xs))
+	my /= float64(len(xs))
+	var sxy, sxx float64
+	for i := range xs {
+		sxy += (xs[i] - mx) * (ys[i] - my)
+		sxx += (xs[i] - mx) * (xs[i] - mx)
+	}
+	if len(xs) >= 2 && sxx > 0 && sxy > 0 {
+		perByte = sxy / sxx
+		fixed = math.Max(my-perByte*mx, 0)
+	} else if mx > 0 {
+		perByte = my / mx // one point, or no spread in size: proportional
+	} else {
+		fixed = my
+	}
+	return perByte, fixed, len(xs), true
+}
