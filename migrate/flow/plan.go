@@ -65,17 +65,17 @@ type Inventory struct {
 
 // FilesInventory describes one file set.
 type FilesInventory struct {
-	Name             string       `json:"name"`
-	Source           string       `json:"source"`
-	Entries          int64        `json:"entries"`
-	Bytes            int64        `json:"bytes"`
+	Name             string        `json:"name"`
+	Source           string        `json:"source"`
+	Entries          int64         `json:"entries"`
+	Bytes            int64         `json:"bytes"`
 	TopDirs          []sync.TopDir `json:"top_dirs"`
-	ChangedFiles     int64        `json:"changed_files"`
-	ChangedBytes     int64        `json:"changed_bytes"`
-	PendingDeletions int64        `json:"pending_deletions"`
-	ListS            float64      `json:"list_s"`
-	FirstCopy        bool         `json:"first_copy"`
-	NewestMtime      time.Time    `json:"newest_mtime"`
+	ChangedFiles     int64         `json:"changed_files"`
+	ChangedBytes     int64         `json:"changed_bytes"`
+	PendingDeletions int64         `json:"pending_deletions"`
+	ListS            float64       `json:"list_s"`
+	FirstCopy        bool          `json:"first_copy"`
+	NewestMtime      time.Time     `json:"newest_mtime"`
 	model            filesModel
 }
 
