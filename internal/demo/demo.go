@@ -1,7 +1,9 @@
-// Package demo runs cutover's main job end to end on generated data: a
-// shared home served by an in-process SFTP server is synced into a local
-// target, changed, synced again (only the delta travels), and verified.
-// It is what `make demo` and `cutover demo` run; it is not used by anything else.
+// Package demo runs cutover's whole flow on generated data: a shared home
+// served by an in-process SFTP server, throwaway PostgreSQL clusters (when
+// PostgreSQL is installed) and a Lucene index made by real Lucene (when Java
+// and Lucene 8 are), driven from a generated cutover.yaml through plan,
+// presync, presync and final to a GO/NO-GO report. It is what `make demo`
+// and `cutover demo` run; it is not used by anything else.
 package demo
 
 import (
@@ -10,13 +12,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/gentree"
 	"github.com/cutover/cutover/internal/report"
 	"github.com/cutover/cutover/internal/sftpserver"
-	"github.com/cutover/cutover/internal/store"
-	"github.com/cutover/cutover/sync"
+	"github.com/cutover/cutover/migrate/flow"
 )
 
 // Options configure the demo.
@@ -27,15 +30,22 @@ type Options struct {
 	Log   io.Writer // progress
 }
 
-// Run runs the demo.
+// Run runs the whole flow on generated data: plan → presync → the
+// application writes → presync → final, with a GO/NO-GO report. The
+// database part needs PostgreSQL's binaries and the index part Java with
+// Lucene 8; each is skipped, with a line saying how to enable it, when its
+// programs are missing.
 func Run(ctx context.Context, o Options) error {
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
 		return err
 	}
 	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	src := filepath.Join(dir, "vm-shared-home")
-	fmt.Fprintf(o.Out, "== generating a Jira-like shared home with %d files in %s\n", o.Files, src)
+	fmt.Fprintf(o.Out, "== a Jira-like shared home with %d files in %s\n", o.Files, src)
 	n, err := gentree.Tree(src, gentree.Options{Files: o.Files, Seed: 1})
 	if err != nil {
 		return err
@@ -43,63 +53,107 @@ func Run(ctx context.Context, o Options) error {
 	if err := gentree.Nasty(src); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.Out, "   %.1f MB generated (with nasty names, symlinks and hard links)\n", float64(n)/1e6)
+	fmt.Fprintf(o.Out, "   %.1f MB (with nasty names, symlinks and hard links), served by an in-process SFTP server\n", float64(n)/1e6)
 	srv, err := sftpserver.Start(dir)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	source := "sftp://demo@" + srv.Addr + src
-	target := filepath.Join(dir, "efs-shared-home")
-	base := sync.FilesOptions{Source: source, Target: target, StateDir: filepath.Join(dir, "state"), Workers: 16,
-		MaxDelete: 1000, Verify: "transferred", Log: o.Log, LogInterval: 2 * time.Second,
-		SSH: store.SSHOptions{KeyFile: srv.KeyFile, KnownHosts: srv.KnownHosts, Conns: 4}}
-	base.Filter.Add(false, "tmp/**")
-	base.Filter.Add(false, "log/**")
-
-	step := func(title, name string, o2 sync.FilesOptions) error {
-		fmt.Fprintf(o.Out, "\n== %s\n   cutover files sync %s %s --exclude 'tmp/**' --exclude 'log/**'%s\n", title, source, target, flags(o2))
-		rep, err := sync.SyncFiles(ctx, o2)
-		report.WriteJSON(filepath.Join(dir, name+".json"), rep)
-		report.WriteText(filepath.Join(dir, name+".md"), rep.Markdown())
-		f := rep.Files
-		fmt.Fprintf(o.Out, "   %s in %.2fs: scanned %d, copied %d (%.1f MB), unchanged %d, deleted %d, verified %d, failed %d\n   reports: %s.json, %s.md\n",
-			rep.Status, rep.DurationS, f.Scanned, f.Copied, float64(f.BytesCopied)/1e6, f.Unchanged, f.Deleted, rep.Verify.Checked, f.FailedCount,
-			filepath.Join(dir, name), filepath.Join(dir, name))
-		return err
-	}
-	if err := step("rehearsal 1: full copy while the application runs", "report-1", base); err != nil {
-		return err
-	}
-	if err := step("rehearsal 2: nothing changed", "report-2", base); err != nil {
-		return err
-	}
-	fmt.Fprintf(o.Out, "\n== the application writes: 30 new attachments, 20 changed, 10 deleted\n")
-	if err := mutate(src); err != nil {
-		return err
-	}
-	final := base
-	final.Delete = true
-	if err := step("final: last delta with deletions", "report-final", final); err != nil {
-		return err
-	}
-	fmt.Fprintf(o.Out, "\n== cutover files verify (every byte, both sides)\n")
-	vo := base
-	vrep, err := sync.VerifyFiles(ctx, vo)
-	report.WriteJSON(filepath.Join(dir, "verify.json"), vrep)
-	fmt.Fprintf(o.Out, "   %s: %d entries checked, %d mismatched\n", vrep.Status, vrep.Verify.Checked, vrep.Verify.MismatchedCount)
+	cfg := fmt.Sprintf(`state: ./state
+workers: 16
+jobs: 2
+max_delete: 1000
+verify: transferred
+quiet_minutes: 0   # the demo's "application" stops right before the final
+files:
+  - name: shared-home
+    source: sftp://demo@%s%s
+    target: ./efs/shared
+    exclude: ["tmp/**", "log/**"]
+    ssh_key: %s
+    known_hosts: %s
+`, srv.Addr, src, srv.KeyFile, srv.KnownHosts)
+	db, err := startDatabases(dir, o.Out)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.Out, "\nGO: the target equals the source. Markdown report: %s\n", filepath.Join(dir, "report-final.md"))
-	return nil
+	if db != nil {
+		defer db.stop()
+		cfg += fmt.Sprintf("databases:\n  - name: jira\n    source: %s\n    target: %s\n    rehearsal_target: %s\n",
+			db.src.AdminDSN("jiradb"), db.dst.AdminDSN("jiradb"), db.dst.AdminDSN("rehearsal"))
+	}
+	lucene := findLucene()
+	if lucene != "" {
+		fmt.Fprintf(o.Out, "== a Lucene index made by real Lucene 8 on node 0\n")
+		if err := indexDocs(lucene, dir, 0); err != nil {
+			return err
+		}
+		cfg += fmt.Sprintf("indexes:\n  - name: node-1\n    source: %s\n    target: ./node1/indexesV1\n", filepath.Join(dir, "node0", "indexesV1"))
+	} else {
+		fmt.Fprintf(o.Out, "== index part skipped: install Java and Lucene 8 to include it (apt-get install default-jre-headless liblucene8-java)\n")
+	}
+	cfgPath := filepath.Join(dir, "cutover.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	c, err := config.Load(cfgPath)
+	if err != nil {
+		return err
+	}
+	r := &flow.Runner{Cfg: c, Opt: flow.Options{Log: o.Log, LogInterval: 2 * time.Second}}
+	fmt.Fprintf(o.Out, "\n== cutover plan -c %s\n", cfgPath)
+	plan, err := r.Plan(ctx)
+	if err != nil {
+		return err
+	}
+	report.WriteJSON(filepath.Join(dir, "plan.json"), plan)
+	fmt.Fprintf(o.Out, "   phases: bulk %.1fs, presync %.1fs, final %.1fs; predicted window %.1fs (%.1f–%.1fs); pending deletions %d\n",
+		plan.Phases[0].EstimateS, plan.Phases[1].EstimateS, plan.Phases[2].EstimateS, plan.WindowS, plan.WindowLowS, plan.WindowHighS, plan.PendingDeletions)
+	presync := func(i int) error {
+		fmt.Fprintf(o.Out, "\n== cutover presync -c %s   (rehearsal %d, the application runs)\n", cfgPath, i)
+		rep, err := r.Presync(ctx)
+		report.WriteJSON(filepath.Join(dir, fmt.Sprintf("presync-%d.json", i)), rep)
+		for _, p := range rep.Parts {
+			fmt.Fprintf(o.Out, "   %-8s %-12s %-7s predicted %5.1fs, actual %5.1fs\n", p.Kind, p.Name, p.Status, p.PredictedS, p.ActualS)
+		}
+		fmt.Fprintf(o.Out, "   the final window predicted now: %.1fs (%.1f–%.1fs)\n", rep.NextWindowS, rep.WindowLowS, rep.WindowHighS)
+		return err
+	}
+	if err := presync(1); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Out, "\n== the application writes: 30 new attachments, 20 changed, 10 deleted")
+	if err := mutate(src); err != nil {
+		return err
+	}
+	if db != nil {
+		fmt.Fprintf(o.Out, "; 500 rows updated, 100 inserted, 50 deleted")
+		if err := db.mutate(); err != nil {
+			return err
+		}
+	}
+	if lucene != "" {
+		fmt.Fprintf(o.Out, "; 20 documents re-indexed")
+		if err := indexDocs(lucene, dir, 1); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(o.Out)
+	if err := presync(2); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Out, "\n== the application stops. cutover final -c %s\n", cfgPath)
+	rep, err := r.Final(ctx)
+	report.WriteText(filepath.Join(dir, "final.md"), rep.Markdown())
+	report.WriteJSON(filepath.Join(dir, "final.json"), rep)
+	fmt.Fprintf(o.Out, "%s\n", indent(rep.Markdown()))
+	fmt.Fprintf(o.Out, "%s: reports in %s (final.md, final.json, plan.json, presync-*.json); history: cutover status -c %s\n",
+		rep.Verdict, dir, cfgPath)
+	return err
 }
 
-func flags(o sync.FilesOptions) string {
-	if o.Delete {
-		return " --delete"
-	}
-	return ""
+func indent(s string) string {
+	return "   " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n   ")
 }
 
 func mutate(src string) error {

@@ -201,11 +201,12 @@ func (r *Runner) plan(ctx context.Context, rep *PlanReport) error {
 	}
 	rep.Phases = []Phase{bulk, pre, fin}
 	rep.WindowS = fin.EstimateS
-	spread, basis := 0.30, "probe: ±30%, until two rehearsals give history"
+	spread, basis := 0.30, "probe: ×/÷1.3, until two rehearsals give history"
 	if fromHistory {
 		spread, basis = windowSpread(flows)
 	}
-	rep.WindowLowS, rep.WindowHighS, rep.WindowBasis = rep.WindowS*(1-spread), rep.WindowS*(1+spread), basis
+	// The range is symmetric in ratio: an error of +x% or its inverse.
+	rep.WindowLowS, rep.WindowHighS, rep.WindowBasis = rep.WindowS/(1+spread), rep.WindowS*(1+spread), basis
 	return nil
 }
 
@@ -218,7 +219,7 @@ func windowSpread(flows []state.FlowRun) (float64, string) {
 			n++
 		}
 	}
-	return spread, fmt.Sprintf("history: ±%.0f%%, the largest error of %d earlier predictions (at least 10%%)", spread*100, n)
+	return spread, fmt.Sprintf("history: ×/÷%.2f, the largest error of %d earlier predictions (at least 10%%)", 1+spread, n)
 }
 
 // inventoryFiles lists a file set and diffs it against the state (a dry

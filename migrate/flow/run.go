@@ -352,7 +352,7 @@ func (r *Runner) preflight(ctx context.Context, plan *PlanReport) []Check {
 	quiet := time.Duration(r.Cfg.QuietMinutes * float64(time.Minute))
 	for _, f := range plan.Inventory.Files {
 		age := r.Opt.now().Sub(f.NewestMtime)
-		c := Check{Name: "files " + f.Name + " quiet", OK: f.NewestMtime.IsZero() || age >= quiet}
+		c := Check{Name: "files " + f.Name + " quiet", OK: quiet <= 0 || f.NewestMtime.IsZero() || age >= quiet}
 		c.Detail = fmt.Sprintf("newest change %s ago (quiet_minutes %g)", age.Round(time.Second), r.Cfg.QuietMinutes)
 		if !c.OK {
 			c.Detail = fmt.Sprintf("a file changed %s ago, within quiet_minutes %g: is the application stopped?", age.Round(time.Second), r.Cfg.QuietMinutes)
