@@ -19,7 +19,7 @@ data: a Jira-like shared home served by an in-process SFTP server, throwaway
 PostgreSQL clusters when PostgreSQL is installed, and a Lucene index made by
 real Lucene when Java and Lucene 8 are (each part is skipped with a line saying
 how to enable it otherwise). Ends with the go/no-go report.`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return demo.Run(cmd.Context(), demo.Options{Dir: dir, Files: files, Out: os.Stdout, Log: os.Stderr})
 		},
