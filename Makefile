@@ -2,7 +2,7 @@ GO      ?= go
 BIN     := bin/cutover
 PKGS    := ./...
 
-.PHONY: build test deps demo bench bench-files bench-index bench-db lint clean
+.PHONY: build test deps demo bench bench-files bench-index bench-db bench-plan lint clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/cutover
@@ -19,11 +19,16 @@ demo: build
 	./$(BIN) demo --dir ./demo-out
 
 ## bench: side-by-side benchmarks against the peer tools (see docs/benchmarks.md).
-bench: bench-files bench-index bench-db
+bench: bench-files bench-index bench-db bench-plan
 
 bench-files: build
 	scripts/ensure-deps.sh bench
 	bench/files.sh
+
+## bench-plan: the planner's predicted final window against the measured one (20,000 files + pgbench 50).
+bench-plan: build
+	scripts/ensure-deps.sh bench
+	bench/plan.sh
 
 ## bench-db: `db copy` of pgbench scale 100 vs pg_dump/pg_restore and pgcopydb; db verify time.
 bench-db: build

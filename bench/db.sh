@@ -11,29 +11,11 @@ SCALE=${SCALE:-100}
 JOBS=${JOBS:-2}
 OUT=${OUT:-$PWD/bench/out/db}
 BIN=$PWD/bin/cutover
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-export PATH="$PGBIN:$PATH"
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-
+. bench/lib.sh
 rm -rf "$OUT"; mkdir -p "$OUT"; chmod 755 "$OUT"
-[ "$(id -u)" -eq 0 ] && chown postgres "$OUT"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start_cluster() { # name port
-  as_pg initdb -D "$OUT/$1" -U postgres --auth=trust -E UTF8 --locale C.UTF-8 > /dev/null
-  cat >> "$OUT/$1/postgresql.conf" <<CONF
-port = $2
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$OUT'
-shared_buffers = 512MB
-max_wal_size = 8GB
-checkpoint_timeout = 30min
-max_connections = 50
-CONF
-  as_pg pg_ctl -D "$OUT/$1" -l "$OUT/$1.log" -w start > /dev/null
-}
-P1=$(free_port); start_cluster src "$P1"
-P2=$(free_port); start_cluster dst "$P2"
-trap 'as_pg pg_ctl -D "$OUT/src" -m fast stop >/dev/null 2>&1; as_pg pg_ctl -D "$OUT/dst" -m fast stop >/dev/null 2>&1' EXIT
+P1=$(free_port); start_pg "$OUT/pg/src" "$P1"
+P2=$(free_port); start_pg "$OUT/pg/dst" "$P2"
+trap stop_pgs EXIT
 SRC="postgres://postgres@127.0.0.1:$P1/bench?sslmode=disable"
 tgt() { echo "postgres://postgres@127.0.0.1:$P2/$1?sslmode=disable"; }
 psql -X -q -d "postgres://postgres@127.0.0.1:$P1/postgres" -c "CREATE DATABASE bench"
@@ -42,8 +24,6 @@ pgbench -i -q -s "$SCALE" --foreign-keys "$SRC" > "$OUT/pgbench.log" 2>&1
 psql -X -q -d "$SRC" -c "VACUUM ANALYZE"
 SIZE=$(psql -X -At -d "$SRC" -c "SELECT pg_database_size('bench')")
 newdb() { psql -X -q -d "postgres://postgres@127.0.0.1:$P2/postgres" -c "CREATE DATABASE $1"; }
-secs() { local t0 t1; t0=$(date +%s.%N); "$@" > "$OUT/last.log" 2>&1 || { echo "FAILED: $*" >&2; tail -30 "$OUT/last.log" >&2; exit 1; }; t1=$(date +%s.%N); echo "$t1 - $t0" | bc -l | xargs printf '%.1f'; }
-ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
 settle() { sync; psql -X -q -d "postgres://postgres@127.0.0.1:$P2/postgres" -c "CHECKPOINT"; psql -X -q -d "$SRC" -c "CHECKPOINT"; }
 
 settle; newdb t_cut

@@ -17,38 +17,15 @@ SRC=$OUT/src
 go run ./bench/gentree -out "$SRC" -files "$FILES"
 
 # A loopback sshd with fresh keys.
-S=$OUT/sshd; mkdir -p "$S"; chmod 755 "$S"; mkdir -p /run/sshd
-ssh-keygen -q -t ed25519 -N '' -f "$S/host_key"
-ssh-keygen -q -t ed25519 -N '' -f "$S/client_key"
-cp "$S/client_key.pub" "$S/authorized_keys"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$S/sshd_config" <<CFG
-Port $PORT
-ListenAddress 127.0.0.1
-HostKey $S/host_key
-PidFile $S/sshd.pid
-AuthorizedKeysFile $S/authorized_keys
-StrictModes no
-UsePAM no
-PasswordAuthentication no
-PermitRootLogin prohibit-password
-Subsystem sftp internal-sftp
-MaxSessions 100
-MaxStartups 100:30:200
-LogLevel ERROR
-CFG
-/usr/sbin/sshd -D -e -f "$S/sshd_config" & SSHD=$!
+. bench/lib.sh
+start_sshd "$OUT/sshd"
 trap 'kill $SSHD 2>/dev/null || true' EXIT
-sleep 0.5
-echo "[127.0.0.1]:$PORT $(cut -d' ' -f1-2 "$S/host_key.pub")" > "$S/known_hosts"
-USER_NAME=$(id -un)
 SSH="ssh -p $PORT -i $S/client_key -o UserKnownHostsFile=$S/known_hosts -o BatchMode=yes"
 RCLONE_REMOTE=":sftp,host=127.0.0.1,port=$PORT,user=$USER_NAME,key_file=$S/client_key,known_hosts_file=$S/known_hosts:"
 
 # Warm the page cache once so that every tool reads the source from memory.
 cat $(find "$SRC" -type f) > /dev/null 2>&1 || find "$SRC" -type f -exec cat {} + > /dev/null
 
-secs() { local t0 t1; t0=$(date +%s.%N); "$@" > "$OUT/last.log" 2>&1 || { echo "FAILED: $*" >&2; tail -20 "$OUT/last.log" >&2; exit 1; }; t1=$(date +%s.%N); echo "$t1 - $t0" | bc -l | xargs printf '%.2f'; }
 cut_sync() { "$BIN" files sync "sftp://$USER_NAME@127.0.0.1:$PORT$SRC" "$1" --state "$2" --ssh-key "$S/client_key" --known-hosts "$S/known_hosts" "${@:3}"; }
 rsync_sync() { rsync -a --delete -e "$SSH" "$USER_NAME@127.0.0.1:$SRC/" "$1/"; }
 rclone_sync() { rclone copy "$RCLONE_REMOTE$SRC" "$1" --transfers 16 --checkers 16 --sftp-disable-hashcheck --links -q; }
@@ -67,7 +44,6 @@ done
 "$BIN" files verify "$SRC" "$OUT/dst-cutover" > /dev/null || { echo "cutover's target differs from the source" >&2; exit 1; }
 
 BYTES=$(du -sb "$SRC" | cut -f1)
-ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
 {
   echo "### files sync: $FILES files, $(echo "$BYTES/1000000000" | bc -l | xargs printf '%.2f') GB, loopback sshd, $(nproc) cores ($(date -u +%Y-%m-%d))"
   echo

@@ -300,13 +300,18 @@ func fitParts(flows []state.FlowRun, kind, name string) (perByte, fixed float64,
 		sxy += (xs[i] - mx) * (ys[i] - my)
 		sxx += (xs[i] - mx) * (xs[i] - mx)
 	}
-	if len(xs) >= 2 && sxx > 0 && sxy > 0 {
+	last := len(xs) - 1
+	switch {
+	case len(xs) >= 2 && sxx > 0.01*mx*mx && sxy > 0:
 		perByte = sxy / sxx
 		fixed = math.Max(my-perByte*mx, 0)
-	} else if mx > 0 {
-		perByte = my / mx // one point, or no spread in size: proportional
-	} else {
-		fixed = my
+	case xs[last] > 0:
+		// One run, or runs of the same size: the latest is the best guide,
+		// since it ran under the load of a rehearsal like the next one (the
+		// first copied every file at the same time).
+		perByte = ys[last] / xs[last]
+	default:
+		fixed = ys[last]
 	}
 	return perByte, fixed, len(xs), true
 }

@@ -210,9 +210,14 @@ func (r *Runner) plan(ctx context.Context, rep *PlanReport) error {
 	return nil
 }
 
-// windowSpread is the relative error of earlier predictions (at least 10%).
+// windowSpread is the relative error of earlier predictions (at least
+// 10%). The first run's prediction came from a probe, not from history, so
+// it is left out once later runs exist.
 func windowSpread(flows []state.FlowRun) (float64, string) {
 	spread, n := 0.10, 0
+	if len(flows) >= 2 {
+		flows = flows[1:]
+	}
 	for _, f := range flows {
 		if f.Status == "ok" && f.PredictedS > 0 && f.ActualS > 0 {
 			spread = math.Max(spread, math.Abs(f.ActualS-f.PredictedS)/f.PredictedS)
