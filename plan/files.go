@@ -25,19 +25,19 @@ func (k Kind) String() string {
 
 // Action is one step of a run.
 type Action struct {
-	Kind  Kind
 	Entry store.Entry // the source entry (for Delete: the recorded one)
 	// LinkTo is the path a HardLink points at.
 	LinkTo string
-	// Replace: an entry of another type is in the way and is removed first.
-	Replace bool
 	// IfHashDiffers (with --checksum): copy only when the source content's
 	// hash differs from this recorded hash; otherwise just fix metadata.
 	IfHashDiffers string
-	// TypeChange: a Delete that clears the way for an entry of another type.
-	TypeChange bool
 	// Hash is the recorded content hash of an unchanged entry.
 	Hash string
+	Kind Kind
+	// Replace: an entry of another type is in the way and is removed first.
+	Replace bool
+	// TypeChange: a Delete that clears the way for an entry of another type.
+	TypeChange bool
 }
 
 // Prev is one entry of the previous state.
@@ -94,6 +94,10 @@ func SortEntries(es []store.Entry) {
 // of the target rather than a record.
 func Diff(src []store.Entry, prev func(func(Prev) error) error, adopt bool, opt Options) (*Files, error) {
 	p := &Files{touched: map[string]bool{}}
+	// Room for every file to be copied (a first run): memory that a rerun
+	// with few copies never touches costs address space, not RSS, and a
+	// first run saves the copies of append's doublings.
+	p.Copies = make([]Action, 0, len(src))
 	i := 0
 	emitNew := func(e store.Entry, replace bool) {
 		p.touch(e.Path)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -231,6 +232,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	if err != nil {
 		return err
 	}
+	raiseMemoryLimit(len(entries))
 	lister := listerOf(src)
 	rep.Lister = lister
 	rep.Throughput.ListS = time.Since(t0).Seconds()
@@ -405,4 +407,19 @@ func recordResult(mw *state.ManifestWriter, run int64, r migrate.Result, rep *Fi
 
 func partial(rep *FilesReport) error {
 	return &errs.PartialError{Failed: int(rep.Files.FailedCount), Mismatched: int(rep.Verify.MismatchedCount)}
+}
+
+// bytesPerEntry is about what a sync holds per listed entry at its peak
+// (the entry, its action, its path).
+const bytesPerEntry = 400
+
+// raiseMemoryLimit lifts the process's soft memory limit (set low by the
+// CLI to keep GC headroom small) to what a listing of n entries needs, so
+// that a tree of 10^7 files does not make the collector run without pause.
+// It never lowers the limit.
+func raiseMemoryLimit(n int) {
+	want := int64(n) * bytesPerEntry
+	if cur := debug.SetMemoryLimit(-1); want > cur {
+		debug.SetMemoryLimit(want)
+	}
 }

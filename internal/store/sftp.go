@@ -233,6 +233,18 @@ func (s *SFTP) ReadFile(ctx context.Context, e Entry, w io.Writer) (Entry, error
 }
 
 func (s *SFTP) readFile(ctx context.Context, sc *sftp.Client, e Entry, w io.Writer) (Entry, error) {
+	if e.Size == 0 && e.Type == File {
+		// An empty file has nothing to read: one LSTAT round trip instead
+		// of open, read, fstat and close. If it grew since the listing, it
+		// is read as usual.
+		fi, err := sc.Lstat(s.abs(e.Path))
+		if err != nil {
+			return Entry{}, err
+		}
+		if after, ok := sftpEntry(e.Path, fi); ok && after.Type == File && after.Size == 0 {
+			return after, nil
+		}
+	}
 	f, err := sc.Open(s.abs(e.Path))
 	if err != nil {
 		return Entry{}, err

@@ -42,17 +42,19 @@ func (t EntryType) String() string {
 }
 
 // Entry describes one file, directory or symlink.
+//
+// Fields are ordered to pack tightly: a sync of 10^6 files holds 10^6 of them.
 type Entry struct {
 	Path    string // relative to the root, slash-separated, never "" or absolute
-	Type    EntryType
-	Size    int64
+	Target  string // symlink target, verbatim
 	ModTime time.Time
-	Mode    fs.FileMode // permission bits incl. setuid/setgid/sticky
+	Size    int64
+	Inode   uint64 // 0 when the lister cannot tell
 	UID     int
 	GID     int
-	Target  string // symlink target, verbatim
-	Inode   uint64 // 0 when the lister cannot tell
-	Nlink   uint32 // 0 when the lister cannot tell
+	Mode    fs.FileMode // permission bits incl. setuid/setgid/sticky
+	Nlink   uint32      // 0 when the lister cannot tell
+	Type    EntryType
 }
 
 // Store is one side of a copy. Methods are safe for concurrent use.
