@@ -28,6 +28,9 @@ type Options struct {
 	Files int
 	Out   io.Writer // summaries
 	Log   io.Writer // progress
+	// Serve keeps the SFTP server and the clusters running after the flow,
+	// until ctx ends, so that the config can be driven by hand.
+	Serve bool
 }
 
 // Run runs the whole flow on generated data: plan → presync → the
@@ -149,6 +152,12 @@ files:
 	fmt.Fprintf(o.Out, "%s\n", indent(rep.Markdown()))
 	fmt.Fprintf(o.Out, "%s: reports in %s (final.md, final.json, plan.json, presync-*.json); history: cutover status -c %s\n",
 		rep.Verdict, dir, cfgPath)
+	if o.Serve && err == nil {
+		fmt.Fprintf(o.Out, "\nThe demo's servers keep running until Ctrl-C. In another terminal, change %s and try:\n"+
+			"  ./bin/cutover plan -c %[2]s\n  ./bin/cutover presync -c %[2]s\n  ./bin/cutover final -c %[2]s\n  ./bin/cutover status -c %[2]s\n", src, cfgPath)
+		<-ctx.Done()
+		return nil
+	}
 	return err
 }
 
