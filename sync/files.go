@@ -125,21 +125,37 @@ func listerOf(s store.Store) string {
 // listSource lists and filters a store into a sorted slice.
 func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *FilesReport) ([]store.Entry, error) {
 	var out []store.Entry
-	err := s.Walk(ctx, func(e store.Entry) error {
-		if store.IsTemp(path.Base(e.Path)) {
+	type bad struct{ path, why string }
+	var bads []bad
+	var excluded int64
+	// A connection lost while listing restarts the listing (the store
+	// reconnects), a few times, as a lost connection while copying does.
+	for attempt := 1; ; attempt++ {
+		out, bads, excluded = out[:0], bads[:0], 0
+		err := s.Walk(ctx, func(e store.Entry) error {
+			if store.IsTemp(path.Base(e.Path)) {
+				return nil
+			}
+			if !f.Included(e.Path, e.Type == store.Dir) {
+				excluded++
+				return nil
+			}
+			out = append(out, e)
 			return nil
+		}, func(p string, err error) {
+			bads = append(bads, bad{p, "list: " + err.Error()})
+		})
+		if err == nil {
+			break
 		}
-		if !f.Included(e.Path, e.Type == store.Dir) {
-			rep.Files.Excluded++
-			return nil
+		if errs.KindOf(err) != errs.Retryable || attempt == listAttempts || ctx.Err() != nil {
+			return nil, err
 		}
-		out = append(out, e)
-		return nil
-	}, func(p string, err error) {
-		rep.fail(p, "list: "+err.Error())
-	})
-	if err != nil {
-		return nil, err
+		time.Sleep(time.Duration(attempt*attempt) * 200 * time.Millisecond)
+	}
+	rep.Files.Excluded += excluded
+	for _, b := range bads {
+		rep.fail(b.path, b.why)
 	}
 	plan.SortEntries(out)
 	tops := map[string]*TopDir{}
@@ -408,6 +424,9 @@ func recordResult(mw *state.ManifestWriter, run int64, r migrate.Result, rep *Fi
 func partial(rep *FilesReport) error {
 	return &errs.PartialError{Failed: int(rep.Files.FailedCount), Mismatched: int(rep.Verify.MismatchedCount)}
 }
+
+// listAttempts bounds the restarts of a listing whose connection was lost.
+const listAttempts = 4
 
 // bytesPerEntry is about what a sync holds per listed entry at its peak
 // (the entry, its action, its path).
