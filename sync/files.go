@@ -128,16 +128,21 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 	type bad struct{ path, why string }
 	var bads []bad
 	var excluded int64
+	var excludedDirs map[string]store.Entry
 	// A connection lost while listing restarts the listing (the store
 	// reconnects), a few times, as a lost connection while copying does.
 	for attempt := 1; ; attempt++ {
 		out, bads, excluded = out[:0], bads[:0], 0
+		excludedDirs = map[string]store.Entry{}
 		err := s.Walk(ctx, func(e store.Entry) error {
 			if store.IsTemp(path.Base(e.Path)) {
 				return nil
 			}
 			if !f.Included(e.Path, e.Type == store.Dir) {
 				excluded++
+				if e.Type == store.Dir {
+					excludedDirs[e.Path] = e
+				}
 				return nil
 			}
 			out = append(out, e)
@@ -152,6 +157,24 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 			return nil, err
 		}
 		time.Sleep(time.Duration(attempt*attempt) * 200 * time.Millisecond)
+	}
+	// A directory that a rule excludes but that holds included entries
+	// (--include 'caches/indexesV1/**' --exclude 'caches/**' excludes the
+	// directory caches/indexesV1 itself) is taken too, so the target gets
+	// its mode, owner and mtime rather than a default.
+	if len(excludedDirs) > 0 {
+		n := len(out)
+		for i := 0; i < n; i++ {
+			for dir := path.Dir(out[i].Path); dir != "."; dir = path.Dir(dir) {
+				e, ok := excludedDirs[dir]
+				if !ok {
+					break
+				}
+				out = append(out, e)
+				delete(excludedDirs, dir)
+				excluded--
+			}
+		}
 	}
 	rep.Files.Excluded += excluded
 	for _, b := range bads {

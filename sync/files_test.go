@@ -263,3 +263,32 @@ func TestSyncLocalToSFTPTarget(t *testing.T) {
 		t.Fatalf("rerun copied %d", rep.Files.Copied)
 	}
 }
+
+func TestExcludedDirectoryWithIncludedChildrenKeepsItsMode(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	for _, d := range []string{"caches/indexesV1/issues", "caches/other"} {
+		if err := os.MkdirAll(filepath.Join(src, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(src, "caches/indexesV1/issues/segments_1"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(src, "caches/other/junk"), []byte("y"), 0o644)
+	os.Chmod(filepath.Join(src, "caches/indexesV1"), 0o710)
+	o := FilesOptions{Source: src, Target: dst, StateDir: filepath.Join(dir, "state"), Workers: 2, MaxDelete: 10, Verify: "transferred", Log: io.Discard}
+	o.Filter.Add(true, "caches/indexesV1/**")
+	o.Filter.Add(false, "caches/**")
+	if _, err := SyncFiles(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dst, "caches/indexesV1"))
+	if err != nil || fi.Mode().Perm() != 0o710 {
+		t.Fatalf("caches/indexesV1 on the target: %v %v, want mode 0710 from the source", fi.Mode(), err)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "caches/other")); err == nil {
+		t.Error("the excluded caches/other was copied")
+	}
+	if _, err := os.Stat(filepath.Join(dst, "caches/indexesV1/issues/segments_1")); err != nil {
+		t.Error(err)
+	}
+}
