@@ -548,3 +548,28 @@ func TestInterruptedShipLeavesTheOldCommitAndResumes(t *testing.T) {
 		t.Errorf("staging directory left behind: %v", err)
 	}
 }
+
+func TestConfluenceJournalMarkerTravelsWithTheIndex(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "node0", "index")
+	os.MkdirAll(filepath.Dir(src), 0o755)
+	if out, err := exec.Command("cp", "-a", filepath.Join(jiraIndexes, "issues"), src).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	os.MkdirAll(filepath.Join(dir, "node0", "journal"), 0o755)
+	write(t, filepath.Join(dir, "node0", "journal", "main_index"), []byte("1234\n"))
+	dst := filepath.Join(dir, "node1", "index")
+	rep := mustShip(t, src, dst)
+	if rep.JournalMarker != "journal/main_index" {
+		t.Fatalf("journal marker not reported: %+v", rep)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "node1", "journal", "main_index")); err != nil || string(b) != "1234\n" {
+		t.Fatalf("journal marker on the target: %q %v", b, err)
+	}
+	// A Jira index directory (not named "index") carries nothing else.
+	other := filepath.Join(dir, "node2", "indexesV1")
+	mustShip(t, jiraIndexes, other)
+	if _, err := os.Stat(filepath.Join(dir, "node2", "journal")); err == nil {
+		t.Error("a journal directory appeared beside a Jira index")
+	}
+}

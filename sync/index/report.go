@@ -22,6 +22,9 @@ type Report struct {
 	DurationS  float64   `json:"duration_s"`
 	Totals     Counts    `json:"totals"`
 	Indexes    []*Result `json:"indexes"`
+	// JournalMarker names Confluence's journal marker when it was copied
+	// along with the index (journal/main_index beside the index directory).
+	JournalMarker string `json:"journal_marker,omitempty"`
 }
 
 // Counts are what a ship moved.

@@ -57,6 +57,7 @@ func shipAll(ctx context.Context, src, dst string, o Options, repair bool, rep *
 	counter := &progress.Counter{}
 	disp := progress.Start(o.Log, "ship", counter, o.LogInterval)
 	defer disp.Stop()
+	failed := false
 	for _, rel := range rels {
 		res := newResult(rel)
 		rep.Indexes = append(rep.Indexes, res)
@@ -66,8 +67,51 @@ func shipAll(ctx context.Context, src, dst string, o Options, repair bool, rep *
 		if err != nil && (errs.Interrupted(err) || errs.KindOf(err) == errs.Fatal) {
 			return err
 		}
+		failed = failed || err != nil || len(res.Problems) > 0
+	}
+	if !failed && !o.DryRun {
+		return shipJournalMarker(ctx, sp, dp, rep)
 	}
 	return nil
+}
+
+// journalMarker is where Confluence records how far its index has applied
+// the journal: <local-home>/journal/main_index, beside <local-home>/index.
+// An index that travels without it is re-indexed from the wrong point.
+const journalMarker = "journal/main_index"
+
+// shipJournalMarker copies Confluence's journal marker along with an index
+// directory named "index", once every index of it was installed.
+func shipJournalMarker(ctx context.Context, sp, dp *place, rep *Report) error {
+	if sp.Base != "index" {
+		return nil
+	}
+	e, err := sp.St.Lstat(ctx, journalMarker)
+	if err != nil || e.Type != store.File {
+		return nil // not Confluence, or no marker: nothing to carry
+	}
+	e.Mode = 0o644
+	err = dp.St.Put(ctx, e, false, func(w io.Writer) (int64, error) {
+		cw := &countOnly{w: w}
+		_, err := sp.St.ReadFile(ctx, e, cw)
+		return cw.n, err
+	})
+	if err != nil {
+		return fmt.Errorf("copy Confluence's %s: %w", journalMarker, err)
+	}
+	rep.JournalMarker = journalMarker
+	return nil
+}
+
+type countOnly struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countOnly) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // job ships one index.
