@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path"
 	"path/filepath"
 	"time"
 
@@ -223,7 +222,6 @@ func removeScratch(ctx context.Context, st store.Store, dir string) {
 	for i := len(dirs) - 1; i >= 0; i-- {
 		st.Remove(ctx, dirs[i])
 	}
-	_ = path.Clean
 }
 
 // existingAncestor returns a local target itself when it exists, else its
