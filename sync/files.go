@@ -315,6 +315,19 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	if err != nil {
 		return err
 	}
+	if o.Delete && has {
+		// A mirror removes what the target holds beyond the source, also
+		// what no run recorded (put there by hand or by another tool).
+		extra, err := untracked(ctx, dst, entries, p, &o.Filter)
+		if err != nil {
+			return err
+		}
+		if len(extra) > 0 {
+			o.logf("%d entries at the target were not put there by cutover and are not in the source: they are deleted too", len(extra))
+			p.Deletes = append(p.Deletes, extra...)
+			sort.Slice(p.Deletes, func(a, b int) bool { return p.Deletes[a].Entry.Path > p.Deletes[b].Entry.Path })
+		}
+	}
 	entries = nil // the plan holds what is needed from here on
 	rep.Files.Scanned, rep.Files.BytesTotal, rep.Files.Unchanged = p.Scanned, p.BytesTotal, p.Unchanged
 	deletes := 0
@@ -464,4 +477,42 @@ func raiseMemoryLimit(n int) {
 	if cur := debug.SetMemoryLimit(-1); want > cur {
 		debug.SetMemoryLimit(want)
 	}
+}
+
+// untracked lists the target and returns a delete for every entry that is
+// neither in the source listing src (sorted) nor already deleted by the
+// plan. What the filter excludes stays, and so does every directory that
+// holds something that stays.
+func untracked(ctx context.Context, dst store.Store, src []store.Entry, p *plan.Files, f *filter.Filter) ([]plan.Action, error) {
+	tl, err := listSource(ctx, dst, &filter.Filter{}, &FilesReport{})
+	if err != nil {
+		return nil, fmt.Errorf("list the target for --delete: %w", err)
+	}
+	known := make(map[string]bool, len(p.Deletes))
+	for _, a := range p.Deletes {
+		known[a.Entry.Path] = true
+	}
+	var cands []store.Entry
+	stays := map[string]bool{} // directories holding something that stays
+	i := 0
+	for _, t := range tl {
+		for i < len(src) && src[i].Path < t.Path {
+			i++
+		}
+		inSource := i < len(src) && src[i].Path == t.Path
+		if inSource || known[t.Path] || !f.Included(t.Path, t.Type == store.Dir) {
+			for d := path.Dir(t.Path); d != "." && !stays[d]; d = path.Dir(d) {
+				stays[d] = true
+			}
+			continue
+		}
+		cands = append(cands, t)
+	}
+	var out []plan.Action
+	for _, t := range cands {
+		if !stays[t.Path] {
+			out = append(out, plan.Action{Kind: plan.Delete, Entry: t})
+		}
+	}
+	return out, nil
 }

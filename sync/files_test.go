@@ -292,3 +292,48 @@ func TestExcludedDirectoryWithIncludedChildrenKeepsItsMode(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestDeleteRemovesWhatNoRunRecorded(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	os.MkdirAll(filepath.Join(src, "data"), 0o755)
+	os.WriteFile(filepath.Join(src, "data", "a"), []byte("a"), 0o644)
+	o := FilesOptions{Source: src, Target: dst, StateDir: filepath.Join(dir, "state"), Workers: 2, MaxDelete: 10, Verify: "transferred", Log: io.Discard}
+	o.Filter.Add(false, "tmp/**")
+	if _, err := SyncFiles(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	// Someone puts files at the target by hand.
+	os.MkdirAll(filepath.Join(dst, "stray", "deep"), 0o755)
+	os.WriteFile(filepath.Join(dst, "stray", "deep", "x"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(dst, "data", "extra"), []byte("e"), 0o644)
+	os.MkdirAll(filepath.Join(dst, "tmp"), 0o755)
+	os.WriteFile(filepath.Join(dst, "tmp", "scratch"), []byte("s"), 0o644)
+	if _, err := SyncFiles(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "data", "extra")); err != nil {
+		t.Fatal("a sync without --delete removed a file")
+	}
+	o.Delete = true
+	rep, err := SyncFiles(context.Background(), o)
+	if err != nil {
+		t.Fatal(err, rep.Files.Failed)
+	}
+	for _, gone := range []string{"stray", "data/extra"} {
+		if _, err := os.Stat(filepath.Join(dst, gone)); err == nil {
+			t.Errorf("%s survived --delete", gone)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dst, "tmp", "scratch")); err != nil {
+		t.Error("--delete removed an excluded path")
+	}
+	if rep.Files.Deleted != 4 {
+		t.Errorf("deleted %d, want 4 (stray, stray/deep, stray/deep/x, data/extra)", rep.Files.Deleted)
+	}
+	o.MaxDelete = 0
+	os.WriteFile(filepath.Join(dst, "data", "extra2"), []byte("e"), 0o644)
+	if _, err := SyncFiles(context.Background(), o); err == nil {
+		t.Error("--max-delete 0 did not stop an untracked deletion")
+	}
+}
