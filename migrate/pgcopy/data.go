@@ -274,6 +274,13 @@ func (c *copier) copyData(ctx context.Context) error {
 				}
 				ch.redo = false
 				kept = append(kept, ch)
+				// The table is emptied below: no chunk of it is done any
+				// more, should this run be killed too.
+				it := ch.item()
+				it.Status = "planned"
+				if err := c.record(ctx, it); err != nil {
+					return err
+				}
 			}
 		}
 		for name := range ctidRedo {
