@@ -324,3 +324,29 @@ func TestTLSVerifyFullAndIAMTokens(t *testing.T) {
 		t.Error("pg_stat_ssl unreadable")
 	}
 }
+
+func TestInterruptedPageChunkedTableStartsOverOnResume(t *testing.T) {
+	e := newEnv(t)
+	loadNasty(t, e, "shop")
+	e.src.Psql(t, "shop", "INSERT INTO nokey SELECT i % 100, repeat('y', 200) FROM generate_series(1, 60000) i; ANALYZE nokey")
+	o := e.opts(t, "shop")
+	o.SplitLargerThan = 1 << 20 // nokey (no key: pages) and the numeric-key tables are cut
+	ctx, cancel := context.WithCancel(context.Background())
+	var nokeyDone atomic.Int32
+	o.afterChunk = func(table string, chunk int) {
+		if table == "public.nokey" && nokeyDone.Add(1) == 2 {
+			cancel()
+		}
+	}
+	if _, err := Copy(ctx, o); !errs.Interrupted(err) {
+		t.Fatalf("err = %v, want interrupted", err)
+	}
+	o.afterChunk, o.Resume = nil, true
+	rep := mustCopy(t, o)
+	if rep.Verify.differences() != 0 {
+		t.Fatal(rep.Markdown())
+	}
+	if got, want := e.dst.Psql(t, "shop", "SELECT count(*) FROM nokey"), e.src.Psql(t, "shop", "SELECT count(*) FROM nokey"); got != want {
+		t.Fatalf("nokey: %s rows on the target, %s on the source", got, want)
+	}
+}
