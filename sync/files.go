@@ -462,7 +462,7 @@ func partial(rep *FilesReport) error {
 }
 
 // listAttempts bounds the restarts of a listing whose connection was lost.
-const listAttempts = 4
+const listAttempts = 6
 
 // bytesPerEntry is about what a sync holds per listed entry at its peak
 // (the entry, its action, its path).

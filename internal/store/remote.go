@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -40,7 +41,7 @@ func (s *SFTP) startRemote(ctx context.Context, cmd string, stdin io.Reader) (*r
 	}
 	sess, err := cl.NewSession()
 	if err != nil {
-		return nil, ErrNoExec
+		return nil, s.noExecOrLost(c, err)
 	}
 	rc := &remoteCmd{sess: sess, stop: context.AfterFunc(ctx, func() { sess.Close() })}
 	sess.Stdin = stdin
@@ -58,9 +59,28 @@ func (s *SFTP) startRemote(ctx context.Context, cmd string, stdin io.Reader) (*r
 	if head, err := rc.out.ReadString(0); err != nil || head != remoteHeader+"\x00" {
 		io.Copy(io.Discard, rc.out)
 		rc.Close()
-		return nil, ErrNoExec
+		if err == nil {
+			err = errors.New("no header")
+		}
+		return nil, s.noExecOrLost(c, err)
 	}
 	return rc, nil
+}
+
+// noExecOrLost tells a server that cannot run commands (ErrNoExec, so the
+// caller falls back to SFTP alone) from a connection that died, which is
+// dropped and reported as retryable: a keepalive request answers which.
+func (s *SFTP) noExecOrLost(c *sshConn, cause error) error {
+	c.mu.Lock()
+	cl, sc := c.ssh, c.sc
+	c.mu.Unlock()
+	if cl != nil {
+		if _, _, err := cl.SendRequest("keepalive@openssh.com", true, nil); err == nil {
+			return ErrNoExec
+		}
+	}
+	c.drop(sc)
+	return errs.Retryablef("connection to %s lost: %w", s.loc.Host, cause)
 }
 
 // Wait waits for the command to exit; stderr is complete afterwards.
