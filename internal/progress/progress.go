@@ -18,6 +18,9 @@ import (
 
 // Counter holds the live totals of a run. Safe for concurrent use.
 type Counter struct {
+	// Unit names what FilesTotal counts ("files" when empty): "chunks" for
+	// a database copy, "ranges" for its verify.
+	Unit       string
 	FilesTotal atomic.Int64
 	FilesDone  atomic.Int64
 	BytesTotal atomic.Int64
@@ -63,7 +66,7 @@ func (d *Display) bar(w io.Writer, label string, c *Counter) {
 	defer t.Stop()
 	for {
 		bar.ChangeMax64(max(c.BytesTotal.Load(), 1))
-		bar.Describe(fmt.Sprintf("%s %d/%d files", label, c.FilesDone.Load(), c.FilesTotal.Load()))
+		bar.Describe(fmt.Sprintf("%s %d/%d %s", label, c.FilesDone.Load(), c.FilesTotal.Load(), c.unit()))
 		bar.Set64(c.BytesDone.Load())
 		select {
 		case <-d.stop:
@@ -100,7 +103,7 @@ func Line(label string, c *Counter, elapsed time.Duration) string {
 	if rate > 0 && total >= done {
 		eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
 	}
-	return fmt.Sprintf("%s %s files %d/%d bytes %s/%s rate %s/s eta %s", time.Now().Format("15:04:05"), label,
+	return fmt.Sprintf("%s %s %s %d/%d bytes %s/%s rate %s/s eta %s", time.Now().Format("15:04:05"), label, c.unit(),
 		c.FilesDone.Load(), c.FilesTotal.Load(), Bytes(done), Bytes(total), Bytes(int64(rate)), eta)
 }
 
@@ -122,4 +125,11 @@ func Bytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func (c *Counter) unit() string {
+	if c.Unit == "" {
+		return "files"
+	}
+	return c.Unit
 }

@@ -220,7 +220,7 @@ func (c *copier) copyData(ctx context.Context) error {
 		return err
 	}
 	byTable := map[string]*tableProgress{}
-	counter := &progress.Counter{}
+	counter := &progress.Counter{Unit: "chunks"}
 	var todo []chunk
 	ctidRedo := map[string]bool{}
 	for _, ch := range chunks {

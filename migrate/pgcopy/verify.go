@@ -226,7 +226,7 @@ type sum struct {
 }
 
 func (v *verifier) compareChunks(ctx context.Context, srcSnap, dstSnap string, tasks []task) error {
-	counter := &progress.Counter{}
+	counter := &progress.Counter{Unit: "ranges"}
 	counter.FilesTotal.Store(int64(len(tasks)))
 	disp := progress.Start(v.o.Log, "verify", counter, v.o.LogInterval)
 	defer disp.Stop()
