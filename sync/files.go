@@ -35,7 +35,8 @@ type FilesOptions struct {
 	BWLimit        int64
 	UIDMap, GIDMap map[int]int
 	Checksum       bool
-	Verify         string // none, transferred, all
+	Verify         string  // none, transferred, all
+	VerifySample   float64 // files verify: the fraction of files whose content is compared (0: all)
 	SSH            store.SSHOptions
 	Log            io.Writer // progress and log lines (stderr)
 	LogInterval    time.Duration

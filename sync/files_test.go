@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -335,5 +336,41 @@ func TestDeleteRemovesWhatNoRunRecorded(t *testing.T) {
 	os.WriteFile(filepath.Join(dst, "data", "extra2"), []byte("e"), 0o644)
 	if _, err := SyncFiles(context.Background(), o); err == nil {
 		t.Error("--max-delete 0 did not stop an untracked deletion")
+	}
+}
+
+func TestVerifySampleComparesAFixedShareOfContents(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	os.MkdirAll(src, 0o755)
+	for i := 0; i < 200; i++ {
+		os.WriteFile(filepath.Join(src, fmt.Sprintf("f%03d", i)), []byte(fmt.Sprintf("content %03d", i)), 0o644)
+	}
+	o := FilesOptions{Source: src, Target: dst, StateDir: filepath.Join(dir, "state"), Workers: 2, MaxDelete: 10, Verify: "transferred", Log: io.Discard}
+	if _, err := SyncFiles(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	var in, out string
+	for i := 0; i < 200 && (in == "" || out == ""); i++ {
+		name := fmt.Sprintf("f%03d", i)
+		if sampled(name, 0.1) {
+			in = name
+		} else {
+			out = name
+		}
+	}
+	os.WriteFile(filepath.Join(dst, in), []byte("CONTENT XXX"), 0o644)  // same size, other bytes
+	os.WriteFile(filepath.Join(dst, out), []byte("CONTENT YYY"), 0o644) // same size, not in the sample
+	o.VerifySample = 0.1
+	rep, err := VerifyFiles(context.Background(), o)
+	if err == nil || rep.Verify.MismatchedCount != 1 || rep.Verify.Mismatched[0].Path != in {
+		t.Fatalf("sampled verify: %v %+v", err, rep.Verify)
+	}
+	if rep.Verify.Checked+rep.Verify.MismatchedCount < 200 {
+		t.Errorf("checked %d entries, want all 200 for presence, type and size", rep.Verify.Checked)
+	}
+	o.VerifySample = 0
+	if rep, _ := VerifyFiles(context.Background(), o); rep.Verify.MismatchedCount != 2 {
+		t.Fatalf("full verify: %+v", rep.Verify)
 	}
 }

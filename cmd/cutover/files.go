@@ -220,6 +220,7 @@ missing, extra, type, size, symlink target, content. Exit 1 on any difference.
 	}
 	addCommonFileFlags(c, &o, &ff)
 	c.Flags().IntVar(&o.Workers, "workers", 8, "parallel hashing")
+	c.Flags().Float64Var(&o.VerifySample, "sample", 0, "compare the content of only this `FRACTION` of the files, the same ones every run (presence, type and size are checked for all); 0 compares all")
 	rf.add(c)
 	return c
 }

@@ -22,6 +22,7 @@ type Config struct {
 	Jobs         int        `yaml:"jobs"`
 	MaxDelete    int        `yaml:"max_delete"`
 	Verify       string     `yaml:"verify"`
+	VerifySample float64    `yaml:"verify_sample"` // final: also compare this fraction of all files (with verify: transferred)
 	QuietMinutes float64    `yaml:"quiet_minutes"`
 	Files        []FileSet  `yaml:"files"`
 	Databases    []Database `yaml:"databases"`
@@ -196,6 +197,9 @@ func (c *Config) check() error {
 	case "none", "transferred", "all":
 	default:
 		at(0, "verify: %q, want none, transferred or all", c.Verify)
+	}
+	if c.VerifySample < 0 || c.VerifySample > 1 {
+		at(0, "verify_sample: %g, want a fraction between 0 and 1", c.VerifySample)
 	}
 	names := map[string]int{}
 	unique := func(line int, kind, name string) {

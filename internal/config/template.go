@@ -51,6 +51,7 @@ workers: 16                # parallel file transfers and index ships
 jobs: 4                    # database workers (tables, chunks, indexes, checksums)
 max_delete: 1000           # the final mirror stops (nothing deleted) above this many deletions; 'cutover plan' says how many are pending
 verify: transferred        # files: none | transferred (read back what was written) | all (every recorded file)
+verify_sample: 0.02        # final, with verify: transferred: also compare the content of 2%% of all files
 quiet_minutes: 10          # final's preflight: no shared-home change for this long
 
 files:

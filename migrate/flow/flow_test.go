@@ -46,6 +46,7 @@ workers: 8
 jobs: 2
 max_delete: 100
 verify: transferred
+verify_sample: 0.5
 quiet_minutes: 10
 files:
   - name: shared-home

@@ -209,8 +209,13 @@ func (r *Runner) runPart(ctx context.Context, p *Part, final bool) error {
 		o.Delete = final || r.Opt.Delete
 		rep, err := sync.SyncFiles(ctx, o)
 		p.Report, p.bytes, p.items = rep, rep.Files.BytesCopied, rep.Files.Copied
-		if err != nil || !final || r.Cfg.Verify != "all" {
+		if err != nil || !final || (r.Cfg.Verify != "all" && r.Cfg.VerifySample <= 0) {
 			return err
+		}
+		// After the final delta: every entry's presence, type and size, and
+		// the content of all files (verify: all) or of a fixed sample.
+		if r.Cfg.Verify != "all" {
+			o.VerifySample = r.Cfg.VerifySample
 		}
 		vrep, err := sync.VerifyFiles(ctx, o)
 		p.Report = map[string]any{"sync": rep, "verify": vrep}
