@@ -63,26 +63,13 @@ func SyncFiles(ctx context.Context, o FilesOptions) (*FilesReport, error) {
 func finish(rep *FilesReport, err error) {
 	rep.FinishedAt = time.Now().UTC()
 	rep.DurationS = rep.FinishedAt.Sub(rep.StartedAt).Seconds()
-	rep.Status = statusOf(err)
+	rep.Status = errs.Status(err)
 	switch rep.Status {
 	case "interrupted":
 		rep.Error = "interrupted by signal"
 	case "failed":
 		rep.Error = err.Error()
 	}
-}
-
-// statusOf names a run's outcome, in reports and in the state's runs.
-func statusOf(err error) string {
-	switch {
-	case err == nil:
-		return "ok"
-	case errs.Interrupted(err):
-		return "interrupted"
-	case errs.ExitCode(err) == errs.ExitPartial:
-		return "partial"
-	}
-	return "failed"
 }
 
 func openStores(ctx context.Context, o *FilesOptions, createTarget bool) (src, dst store.Store, err error) {
@@ -258,7 +245,7 @@ func syncFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	}
 	err = syncPair(ctx, o, st, pair, run, src, dst, rep)
 	if !o.DryRun {
-		st.FinishRun(context.WithoutCancel(ctx), state.Run{ID: run, Status: statusOf(err), FilesScanned: rep.Files.Scanned, FilesCopied: rep.Files.Copied,
+		st.FinishRun(context.WithoutCancel(ctx), state.Run{ID: run, Status: errs.Status(err), FilesScanned: rep.Files.Scanned, FilesCopied: rep.Files.Copied,
 			BytesCopied: rep.Files.BytesCopied, FilesDeleted: rep.Files.Deleted, FilesFailed: rep.Files.FailedCount,
 			Duration: time.Since(rep.StartedAt).Seconds(), CopySeconds: rep.Throughput.CopyS})
 	}

@@ -113,6 +113,21 @@ func Interrupted(err error) bool {
 	return errors.Is(err, context.Canceled)
 }
 
+// Status names a run's outcome in reports and in the state: "ok",
+// "interrupted", "partial" (finished, some items failed or did not match)
+// or "failed".
+func Status(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case Interrupted(err):
+		return "interrupted"
+	case ExitCode(err) == ExitPartial:
+		return "partial"
+	}
+	return "failed"
+}
+
 // ExitCode maps an error returned by a command to the process exit code.
 func ExitCode(err error) int {
 	switch {

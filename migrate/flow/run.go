@@ -191,7 +191,7 @@ func (r *Runner) runParts(ctx context.Context, parts []*Part, final bool) {
 			p.ActualS = time.Since(t0).Seconds()
 			p.Status = "ok"
 			if err != nil {
-				p.Status, p.Error = statusOf(err), err.Error()
+				p.Status, p.Error = errs.Status(err), err.Error()
 			}
 			r.Opt.logf("%s %s: %s in %.1fs (predicted %.1fs)", p.Kind, p.Name, p.Status, p.ActualS, p.PredictedS)
 		}(p)
@@ -255,18 +255,6 @@ func (r *Runner) runPart(ctx context.Context, p *Part, final bool) error {
 		return err
 	}
 	return fmt.Errorf("unknown part kind %q", p.Kind)
-}
-
-func statusOf(err error) string {
-	switch {
-	case err == nil:
-		return "ok"
-	case errs.Interrupted(err):
-		return "interrupted"
-	case errs.ExitCode(err) == errs.ExitPartial:
-		return "partial"
-	}
-	return "failed"
 }
 
 // collect gathers the exact list of what failed or did not match.
@@ -344,7 +332,7 @@ func (r *Runner) finishFlow(rep *FlowReport, err error) error {
 	if err == nil && len(rep.Mismatches) > 0 {
 		err = &errs.PartialError{Failed: len(rep.Mismatches)}
 	}
-	rep.Status = statusOf(err)
+	rep.Status = errs.Status(err)
 	if err != nil {
 		rep.Error = err.Error()
 	}

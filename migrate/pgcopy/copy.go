@@ -111,7 +111,7 @@ func (c *copier) run(ctx context.Context) (err error) {
 		return err
 	}
 	defer func() {
-		c.st.FinishRun(context.WithoutCancel(ctx), state.Run{ID: c.runID, Status: statusOf(err), Duration: time.Since(c.rep.StartedAt).Seconds(),
+		c.st.FinishRun(context.WithoutCancel(ctx), state.Run{ID: c.runID, Status: errs.Status(err), Duration: time.Since(c.rep.StartedAt).Seconds(),
 			CopySeconds: c.rep.SnapshotHeld})
 	}()
 	if c.coord, err = o.Source.Connect(ctx, pg.SourceParams()); err != nil {
@@ -186,18 +186,6 @@ func (c *copier) run(ctx context.Context) (err error) {
 		}
 	}
 	return nil
-}
-
-func statusOf(err error) string {
-	switch {
-	case err == nil:
-		return "ok"
-	case errs.Interrupted(err):
-		return "interrupted"
-	case errs.ExitCode(err) == errs.ExitPartial:
-		return "partial"
-	}
-	return "failed"
 }
 
 // preflight checks, before anything is written, what would make the copy

@@ -127,15 +127,12 @@ func (r *Report) finish(err error) error {
 		}
 		err = &errs.PartialError{Failed: failed, Mismatched: n}
 	}
-	switch {
-	case err == nil:
-		r.Status = "ok"
-	case errs.Interrupted(err):
-		r.Status, r.Error = "interrupted", "interrupted by signal"
-	case errs.ExitCode(err) == errs.ExitPartial:
-		r.Status, r.Error = "partial", err.Error()
-	default:
-		r.Status, r.Error = "failed", err.Error()
+	r.Status = errs.Status(err)
+	if err != nil {
+		r.Error = err.Error()
+		if errs.Interrupted(err) {
+			r.Error = "interrupted by signal"
+		}
 	}
 	return err
 }

@@ -42,7 +42,7 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 		}
 		v := &verifier{o: o, pair: pair, runID: run, st: st, rep: rep.Verify}
 		err = v.run(ctx)
-		st.FinishRun(context.WithoutCancel(ctx), state.Run{ID: run, Status: statusOf(err), Duration: time.Since(rep.StartedAt).Seconds()})
+		st.FinishRun(context.WithoutCancel(ctx), state.Run{ID: run, Status: errs.Status(err), Duration: time.Since(rep.StartedAt).Seconds()})
 		return err
 	}()
 	return rep, rep.finish(err)

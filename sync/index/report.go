@@ -87,7 +87,7 @@ func (r *Result) describe(ix *lucene.Index) {
 func (r *Result) done(err error) {
 	r.DurationS = time.Since(r.started).Seconds()
 	if err != nil {
-		r.Status, r.Error = statusOf(err), err.Error()
+		r.Status, r.Error = errs.Status(err), err.Error()
 	} else if len(r.Problems) > 0 {
 		r.Status = "partial"
 	}
@@ -114,7 +114,7 @@ func (rep *Report) finish(err error) error {
 	if err == nil && (failed > 0 || bad > 0) {
 		err = &errs.PartialError{Failed: failed, Mismatched: bad}
 	}
-	rep.Status = statusOf(err)
+	rep.Status = errs.Status(err)
 	if err != nil {
 		rep.Error = err.Error()
 		if errs.Interrupted(err) {
@@ -122,18 +122,6 @@ func (rep *Report) finish(err error) error {
 		}
 	}
 	return err
-}
-
-func statusOf(err error) string {
-	switch {
-	case err == nil:
-		return "ok"
-	case errs.Interrupted(err):
-		return "interrupted"
-	case errs.ExitCode(err) == errs.ExitPartial:
-		return "partial"
-	}
-	return "failed"
 }
 
 // Markdown renders the report for a change ticket.
