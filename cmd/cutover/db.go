@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cutover/cutover/internal/errs"
-	"github.com/cutover/cutover/internal/report"
 	"github.com/cutover/cutover/migrate/pgcopy"
 )
 
@@ -58,12 +57,7 @@ func (f *dbFlags) prepare() error {
 }
 
 func (f *dbFlags) finish(rep *pgcopy.Report, runErr error) error {
-	if err := report.WriteJSON(f.rf.json, rep); err != nil && runErr == nil {
-		runErr = err
-	}
-	if err := report.WriteText(f.rf.md, rep.Markdown()); err != nil && runErr == nil {
-		runErr = err
-	}
+	runErr = f.rf.write(rep, runErr)
 	printDBSummary(rep)
 	return runErr
 }

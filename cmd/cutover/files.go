@@ -21,11 +21,17 @@ func (r *reportFlags) add(c *cobra.Command) {
 	c.Flags().StringVar(&r.md, "report-md", "", "write a Markdown report to `FILE` (also on errors)")
 }
 
-func (r *reportFlags) write(rep *sync.FilesReport) error {
-	if err := report.WriteJSON(r.json, rep); err != nil {
-		return err
+// write writes the JSON and Markdown reports of a run that ended with
+// runErr, and returns the error that decides the exit code: runErr, else
+// a failure to write a report.
+func (r *reportFlags) write(rep interface{ Markdown() string }, runErr error) error {
+	if err := report.WriteJSON(r.json, rep); err != nil && runErr == nil {
+		runErr = err
 	}
-	return report.WriteText(r.md, rep.Markdown())
+	if err := report.WriteText(r.md, rep.Markdown()); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
 }
 
 func newFilesCmd() *cobra.Command {
@@ -96,9 +102,7 @@ and record it in the state so the next run copies only the delta.
 				o.SSH.Conns = min(max(o.Workers/4, 1), 8)
 			}
 			rep, runErr := sync.SyncFiles(cmd.Context(), o)
-			if err := rf.write(rep); err != nil && runErr == nil {
-				runErr = err
-			}
+			runErr = rf.write(rep, runErr)
 			printSummary(rep)
 			return runErr
 		},
@@ -211,9 +215,7 @@ missing, extra, type, size, symlink target, content. Exit 1 on any difference.
 			}
 			o.Log = os.Stderr
 			rep, runErr := sync.VerifyFiles(cmd.Context(), o)
-			if err := rf.write(rep); err != nil && runErr == nil {
-				runErr = err
-			}
+			runErr = rf.write(rep, runErr)
 			printSummary(rep)
 			return runErr
 		},

@@ -10,7 +10,6 @@ import (
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/errs"
-	"github.com/cutover/cutover/internal/report"
 	"github.com/cutover/cutover/migrate/flow"
 )
 
@@ -95,12 +94,7 @@ final mirror would make. Changes nothing.
 				return err
 			}
 			rep, runErr := r.Plan(cmd.Context())
-			if err := report.WriteJSON(f.rf.json, rep); err != nil && runErr == nil {
-				runErr = err
-			}
-			if err := report.WriteText(f.rf.md, rep.Markdown()); err != nil && runErr == nil {
-				runErr = err
-			}
+			runErr = f.rf.write(rep, runErr)
 			fmt.Print(rep.Markdown())
 			return runErr
 		},
@@ -167,12 +161,7 @@ state directory). Exit 0 only on GO; 1 is NO-GO.
 }
 
 func writeFlow(f *flowFlags, rep *flow.FlowReport, runErr error) error {
-	if err := report.WriteJSON(f.rf.json, rep); err != nil && runErr == nil {
-		runErr = err
-	}
-	if err := report.WriteText(f.rf.md, rep.Markdown()); err != nil && runErr == nil {
-		runErr = err
-	}
+	runErr = f.rf.write(rep, runErr)
 	fmt.Print(rep.Markdown())
 	return runErr
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cutover/cutover/internal/errs"
-	"github.com/cutover/cutover/internal/report"
 	"github.com/cutover/cutover/sync/index"
 )
 
@@ -57,12 +56,7 @@ func (f *indexFlags) run(do func(o index.Options) (*index.Report, error)) error 
 	f.o.Log = os.Stderr
 	f.o.SSH.Conns = min(max(f.o.Workers/2, 1), 4)
 	rep, runErr := do(f.o)
-	if err := report.WriteJSON(f.rf.json, rep); err != nil && runErr == nil {
-		runErr = err
-	}
-	if err := report.WriteText(f.rf.md, rep.Markdown()); err != nil && runErr == nil {
-		runErr = err
-	}
+	runErr = f.rf.write(rep, runErr)
 	printIndexSummary(rep)
 	return runErr
 }
