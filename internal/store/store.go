@@ -155,3 +155,25 @@ type RandomReader interface {
 type Renamer interface {
 	Rename(ctx context.Context, oldPath, newPath string) error
 }
+
+// CopyFile writes the file e of src into dst as to (atomically, as Put
+// does), streaming it without a second read.
+func CopyFile(ctx context.Context, src Store, e Entry, dst Store, to Entry) error {
+	return dst.Put(ctx, to, false, func(w io.Writer) (int64, error) {
+		cw := &countWriter{w: w}
+		_, err := src.ReadFile(ctx, e, cw)
+		return cw.n, err
+	})
+}
+
+// countWriter passes writes on and counts the bytes.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -170,28 +169,12 @@ func copySample(ctx context.Context, src, dst store.Store, dir string, files []s
 	var n int64
 	for i, e := range files {
 		pe := store.Entry{Path: fmt.Sprintf("%s/%d", dir, i), Type: store.File, Size: e.Size, Mode: 0o600, ModTime: e.ModTime}
-		err := dst.Put(ctx, pe, false, func(w io.Writer) (int64, error) {
-			cw := &countWriter{w: w}
-			_, err := src.ReadFile(ctx, e, cw)
-			return cw.n, err
-		})
-		if err != nil {
+		if err := store.CopyFile(ctx, src, e, dst, pe); err != nil {
 			continue // a file that changed or vanished: the sample goes on
 		}
 		n += e.Size
 	}
 	return time.Since(t0).Seconds(), n, nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 func removeScratch(ctx context.Context, st store.Store, dir string) {

@@ -57,8 +57,7 @@ func probeDB(ctx context.Context, src, dst pg.Endpoint, tables []*pg.Table) (dbM
 		pw.CloseWithError(err)
 		done <- err
 	}()
-	cr := &countReader{r: pr}
-	_, err = tc.PgConn().CopyFrom(ctx, cr, "COPY cutover_probe FROM STDIN")
+	_, err = tc.PgConn().CopyFrom(ctx, pr, "COPY cutover_probe FROM STDIN")
 	pr.CloseWithError(errors.New("done"))
 	if serr := <-done; serr != nil && err == nil {
 		err = serr
@@ -84,15 +83,4 @@ func probeDB(ctx context.Context, src, dst pg.Endpoint, tables []*pg.Table) (dbM
 	return dbModel{PerByte: (copyS + verifyS) / sampleBytes, Fixed: fixed,
 		Basis: fmt.Sprintf("probe (%d rows of %s: copy %.0f MB/s, checksum %.0f MB/s; index builds not sampled)",
 			n, big, sampleBytes/copyS/1e6, sampleBytes/verifyS/1e6)}, nil
-}
-
-type countReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }

@@ -90,28 +90,13 @@ func shipJournalMarker(ctx context.Context, sp, dp *place, rep *Report) error {
 	if err != nil || e.Type != store.File {
 		return nil // not Confluence, or no marker: nothing to carry
 	}
-	e.Mode = 0o644
-	err = dp.St.Put(ctx, e, false, func(w io.Writer) (int64, error) {
-		cw := &countOnly{w: w}
-		_, err := sp.St.ReadFile(ctx, e, cw)
-		return cw.n, err
-	})
-	if err != nil {
+	to := e
+	to.Mode = 0o644
+	if err := store.CopyFile(ctx, sp.St, e, dp.St, to); err != nil {
 		return fmt.Errorf("copy Confluence's %s: %w", journalMarker, err)
 	}
 	rep.JournalMarker = journalMarker
 	return nil
-}
-
-type countOnly struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countOnly) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // job ships one index.
