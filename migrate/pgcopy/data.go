@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/cutover/cutover/internal/errs"
 	"github.com/cutover/cutover/internal/pg"
@@ -295,55 +294,40 @@ func (c *copier) copyData(ctx context.Context) error {
 	disp := progress.Start(c.o.Log, "copy", counter, c.o.LogInterval)
 	defer disp.Stop()
 
-	queue := make(chan chunk)
-	g, gctx := errgroup.WithContext(ctx)
 	var mu sync.Mutex
-	for w := 0; w < min(c.o.Jobs, max(len(todo), 1)); w++ {
+	err = parallel(ctx, c.o.Jobs, todo, func(gctx context.Context, queue <-chan chunk) error {
 		wk := &worker{c: c}
-		g.Go(func() error {
-			defer wk.close(context.WithoutCancel(gctx))
-			for ch := range queue {
-				start := time.Now()
-				rows, bytes, err := wk.copyChunk(gctx, ch, counter)
-				if err != nil {
-					return err
-				}
-				it := ch.item()
-				it.Status, it.Rows, it.Bytes, it.DurationS = "done", rows, bytes, time.Since(start).Seconds()
-				mu.Lock()
-				tp := byTable[ch.t.String()]
-				tp.rep.Rows += rows
-				tp.rep.Bytes += bytes
-				tp.pending--
-				if tp.pending == 0 {
-					tp.rep.DurationS = round(time.Since(tp.start).Seconds())
-					c.o.logf("db copy: table %s: %d rows, %d bytes in %.1fs (%d chunks)", tp.rep.Name, tp.rep.Rows, tp.rep.Bytes, tp.rep.DurationS, tp.rep.Chunks)
-				}
-				err = c.record(gctx, it)
-				mu.Unlock()
-				if err != nil {
-					return err
-				}
-				counter.FilesDone.Add(1)
-				if c.o.afterChunk != nil {
-					c.o.afterChunk(ch.t.String(), ch.n)
-				}
+		defer wk.close(context.WithoutCancel(gctx))
+		for ch := range queue {
+			start := time.Now()
+			rows, bytes, err := wk.copyChunk(gctx, ch, counter)
+			if err != nil {
+				return err
 			}
-			return nil
-		})
-	}
-	g.Go(func() error {
-		defer close(queue)
-		for _, ch := range todo {
-			select {
-			case queue <- ch:
-			case <-gctx.Done():
-				return gctx.Err()
+			it := ch.item()
+			it.Status, it.Rows, it.Bytes, it.DurationS = "done", rows, bytes, time.Since(start).Seconds()
+			mu.Lock()
+			tp := byTable[ch.t.String()]
+			tp.rep.Rows += rows
+			tp.rep.Bytes += bytes
+			tp.pending--
+			if tp.pending == 0 {
+				tp.rep.DurationS = round(time.Since(tp.start).Seconds())
+				c.o.logf("db copy: table %s: %d rows, %d bytes in %.1fs (%d chunks)", tp.rep.Name, tp.rep.Rows, tp.rep.Bytes, tp.rep.DurationS, tp.rep.Chunks)
+			}
+			err = c.record(gctx, it)
+			mu.Unlock()
+			if err != nil {
+				return err
+			}
+			counter.FilesDone.Add(1)
+			if c.o.afterChunk != nil {
+				c.o.afterChunk(ch.t.String(), ch.n)
 			}
 		}
 		return nil
 	})
-	if err := g.Wait(); err != nil {
+	if err != nil {
 		return err
 	}
 	c.o.logf("db copy: data copied: %d chunks", len(todo))

@@ -11,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/cutover/cutover/internal/errs"
 	"github.com/cutover/cutover/internal/pg"
@@ -230,65 +229,49 @@ func (c *copier) runSteps(ctx context.Context, preamble string, steps []step, jo
 	if len(todo) == 0 {
 		return nil
 	}
-	queue := make(chan step)
-	g, gctx := errgroup.WithContext(ctx)
 	var mu sync.Mutex
-	for w := 0; w < min(jobs, len(todo)); w++ {
-		g.Go(func() error {
-			var conn *pgx.Conn
-			defer func() {
-				if conn != nil {
-					conn.Close(context.WithoutCancel(gctx))
-				}
-			}()
-			for s := range queue {
-				for attempt := 1; ; attempt++ {
-					if conn == nil {
-						var err error
-						if conn, err = c.o.Target.Connect(gctx, pg.TargetParams(c.o.MaintenanceWorkMem)); err != nil {
-							return err
-						}
-						if err := c.session(gctx, conn, preamble); err != nil {
-							return err
-						}
-					}
-					start := time.Now()
-					_, err := conn.PgConn().Exec(gctx, s.sql).ReadAll()
-					if err == nil {
-						mu.Lock()
-						err = c.record(gctx, state.DBItem{Kind: "post-data", Name: s.key, Chunk: -1, Status: "done", DurationS: time.Since(start).Seconds()})
-						mu.Unlock()
-						if err != nil {
-							return err
-						}
-						break
-					}
-					if gctx.Err() != nil {
-						return gctx.Err()
-					}
-					if !pg.Retryable(err) || attempt == 4 {
-						return errs.Fatalf("target: %s %s: %w", kind, s.what, err)
-					}
-					conn.Close(context.WithoutCancel(gctx))
-					conn = nil
-					time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
-				}
+	return parallel(ctx, jobs, todo, func(gctx context.Context, queue <-chan step) error {
+		var conn *pgx.Conn
+		defer func() {
+			if conn != nil {
+				conn.Close(context.WithoutCancel(gctx))
 			}
-			return nil
-		})
-	}
-	g.Go(func() error {
-		defer close(queue)
-		for _, s := range todo {
-			select {
-			case queue <- s:
-			case <-gctx.Done():
-				return gctx.Err()
+		}()
+		for s := range queue {
+			for attempt := 1; ; attempt++ {
+				if conn == nil {
+					var err error
+					if conn, err = c.o.Target.Connect(gctx, pg.TargetParams(c.o.MaintenanceWorkMem)); err != nil {
+						return err
+					}
+					if err := c.session(gctx, conn, preamble); err != nil {
+						return err
+					}
+				}
+				start := time.Now()
+				_, err := conn.PgConn().Exec(gctx, s.sql).ReadAll()
+				if err == nil {
+					mu.Lock()
+					err = c.record(gctx, state.DBItem{Kind: "post-data", Name: s.key, Chunk: -1, Status: "done", DurationS: time.Since(start).Seconds()})
+					mu.Unlock()
+					if err != nil {
+						return err
+					}
+					break
+				}
+				if gctx.Err() != nil {
+					return gctx.Err()
+				}
+				if !pg.Retryable(err) || attempt == 4 {
+					return errs.Fatalf("target: %s %s: %w", kind, s.what, err)
+				}
+				conn.Close(context.WithoutCancel(gctx))
+				conn = nil
+				time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
 			}
 		}
 		return nil
 	})
-	return g.Wait()
 }
 
 // refreshMatviews fills the materialized views the source has populated

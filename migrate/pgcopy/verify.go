@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/cutover/cutover/checksum/pgsum"
 	"github.com/cutover/cutover/internal/errs"
@@ -230,41 +229,25 @@ func (v *verifier) compareChunks(ctx context.Context, srcSnap, dstSnap string, t
 	counter.FilesTotal.Store(int64(len(tasks)))
 	disp := progress.Start(v.o.Log, "verify", counter, v.o.LogInterval)
 	defer disp.Stop()
-	queue := make(chan task)
-	g, gctx := errgroup.WithContext(ctx)
-	for w := 0; w < min(v.o.Jobs, max(len(tasks), 1)); w++ {
-		g.Go(func() error {
-			s, err := openSide(gctx, v.o.Source, srcSnap)
-			if err != nil {
+	return parallel(ctx, v.o.Jobs, tasks, func(gctx context.Context, queue <-chan task) error {
+		s, err := openSide(gctx, v.o.Source, srcSnap)
+		if err != nil {
+			return err
+		}
+		defer s.close(context.WithoutCancel(gctx))
+		d, err := openSide(gctx, v.o.Target, dstSnap)
+		if err != nil {
+			return err
+		}
+		defer d.close(context.WithoutCancel(gctx))
+		for tk := range queue {
+			if err := v.check(gctx, s, d, tk); err != nil {
 				return err
 			}
-			defer s.close(context.WithoutCancel(gctx))
-			d, err := openSide(gctx, v.o.Target, dstSnap)
-			if err != nil {
-				return err
-			}
-			defer d.close(context.WithoutCancel(gctx))
-			for tk := range queue {
-				if err := v.check(gctx, s, d, tk); err != nil {
-					return err
-				}
-				counter.FilesDone.Add(1)
-			}
-			return nil
-		})
-	}
-	g.Go(func() error {
-		defer close(queue)
-		for _, tk := range tasks {
-			select {
-			case queue <- tk:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
+			counter.FilesDone.Add(1)
 		}
 		return nil
 	})
-	return g.Wait()
 }
 
 // checksum runs the checksum query of a range on both sides at once.
