@@ -214,6 +214,36 @@ func findIndexes(ctx context.Context, p *place) ([]string, error) {
 	return out, nil
 }
 
+// openIndexes opens the directory arg and finds the indexes at or below it.
+// The caller closes the place.
+func openIndexes(ctx context.Context, arg string, ssh store.SSHOptions) (*place, []string, error) {
+	p, err := openPlace(ctx, arg, ssh, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	rels, err := findIndexes(ctx, p)
+	if err != nil {
+		p.Close()
+		return nil, nil, err
+	}
+	return p, rels, nil
+}
+
+// eachIndex runs one for every index, each with its own Result in rep. An
+// interrupt or a fatal error stops the rest; other errors are the index's.
+func (rep *Report) eachIndex(rels []string, one func(rel string, res *Result) error) error {
+	for _, rel := range rels {
+		res := newResult(rel)
+		rep.Indexes = append(rep.Indexes, res)
+		err := one(rel, res)
+		res.done(err)
+		if err != nil && (errs.Interrupted(err) || errs.KindOf(err) == errs.Fatal) {
+			return err
+		}
+	}
+	return nil
+}
+
 // loadIndex loads the latest commit of one index, turning format errors
 // into the exit codes users see: an unknown format is a refused
 // precondition (exit 3).

@@ -205,15 +205,11 @@ func exportSnapshot(ctx context.Context, src, out string, o Options, rep *Report
 	if _, err := os.Lstat(out); err == nil {
 		return errs.Fatalf("%s already exists", out)
 	}
-	sp, err := openPlace(ctx, src, o.SSH, false)
+	sp, rels, err := openIndexes(ctx, src, o.SSH)
 	if err != nil {
 		return err
 	}
 	defer sp.Close()
-	rels, err := findIndexes(ctx, sp)
-	if err != nil {
-		return err
-	}
 	tmp := out + ".tmp-cutover"
 	defer os.Remove(tmp)
 	for attempt := 1; ; attempt++ {

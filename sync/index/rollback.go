@@ -24,25 +24,14 @@ func Rollback(ctx context.Context, dst string, o Options) (*Report, error) {
 }
 
 func rollbackAll(ctx context.Context, dst string, o Options, rep *Report) error {
-	dp, err := openPlace(ctx, dst, o.SSH, false)
+	dp, rels, err := openIndexes(ctx, dst, o.SSH)
 	if err != nil {
 		return err
 	}
 	defer dp.Close()
-	rels, err := findIndexes(ctx, dp)
-	if err != nil {
-		return err
-	}
-	for _, rel := range rels {
-		res := newResult(rel)
-		rep.Indexes = append(rep.Indexes, res)
-		err := rollbackOne(ctx, dp, rel, o, res)
-		res.done(err)
-		if err != nil && (errs.Interrupted(err) || errs.KindOf(err) == errs.Fatal) {
-			return err
-		}
-	}
-	return nil
+	return rep.eachIndex(rels, func(rel string, res *Result) error {
+		return rollbackOne(ctx, dp, rel, o, res)
+	})
 }
 
 func rollbackOne(ctx context.Context, dp *place, rel string, o Options, res *Result) error {

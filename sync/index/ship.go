@@ -58,16 +58,14 @@ func shipAll(ctx context.Context, src, dst string, o Options, repair bool, rep *
 	disp := progress.Start(o.Log, "ship", counter, o.LogInterval)
 	defer disp.Stop()
 	failed := false
-	for _, rel := range rels {
-		res := newResult(rel)
-		rep.Indexes = append(rep.Indexes, res)
+	err = rep.eachIndex(rels, func(rel string, res *Result) error {
 		j := &job{o: o, sp: sp, dp: dp, rel: rel, repair: repair, res: res, counter: counter}
 		err := j.run(ctx)
-		res.done(err)
-		if err != nil && (errs.Interrupted(err) || errs.KindOf(err) == errs.Fatal) {
-			return err
-		}
 		failed = failed || err != nil || len(res.Problems) > 0
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if !failed && !o.DryRun {
 		return shipJournalMarker(ctx, sp, dp, rep)

@@ -68,15 +68,11 @@ func snapshot(ctx context.Context, dir, out string, o Options, rep *Report) erro
 	if _, err := os.Lstat(out); err == nil {
 		return errs.Fatalf("%s already exists: give --out a new directory", out)
 	}
-	p, err := openPlace(ctx, dir, o.SSH, false)
+	p, rels, err := openIndexes(ctx, dir, o.SSH)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	rels, err := findIndexes(ctx, p)
-	if err != nil {
-		return err
-	}
 	tmp := out + ".tmp-cutover"
 	if err := os.RemoveAll(tmp); err != nil {
 		return err

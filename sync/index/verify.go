@@ -49,28 +49,17 @@ func Verify(ctx context.Context, dir string, o Options) (*Report, error) {
 }
 
 func verifyAll(ctx context.Context, dir string, o Options, rep *Report) error {
-	p, err := openPlace(ctx, dir, o.SSH, false)
+	p, rels, err := openIndexes(ctx, dir, o.SSH)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	rels, err := findIndexes(ctx, p)
-	if err != nil {
-		return err
-	}
 	counter := &progress.Counter{}
 	disp := progress.Start(o.Log, "verify", counter, o.LogInterval)
 	defer disp.Stop()
-	for _, rel := range rels {
-		res := newResult(rel)
-		rep.Indexes = append(rep.Indexes, res)
-		err := verifyOne(ctx, dirFS{p.St, p.dir(rel)}, o.Full, o.workers(), counter, res)
-		res.done(err)
-		if err != nil && (errs.Interrupted(err) || errs.KindOf(err) == errs.Fatal) {
-			return err
-		}
-	}
-	return nil
+	return rep.eachIndex(rels, func(rel string, res *Result) error {
+		return verifyOne(ctx, dirFS{p.St, p.dir(rel)}, o.Full, o.workers(), counter, res)
+	})
 }
 
 // verifyOne verifies one index into res. A commit that cannot be read is a
