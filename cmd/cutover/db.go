@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cutover/cutover/internal/errs"
+	"github.com/cutover/cutover/internal/progress"
 	"github.com/cutover/cutover/migrate/pgcopy"
 )
 
@@ -182,8 +183,8 @@ from their binary form: it sees numeric scale (1.5 vs 1.50) and -0.
 
 // parseSize parses "512MB", "2GiB", "100000" (bytes).
 func parseSize(s string) (int64, error) {
-	n, err := parseRate(s)
-	if err != nil || n <= 0 {
+	n, err := progress.ParseBytes(s)
+	if err != nil {
 		return 0, errs.Usagef("size %q: want a size like 512MB or 2GiB", s)
 	}
 	return n, nil

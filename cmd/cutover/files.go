@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cutover/cutover/internal/errs"
+	"github.com/cutover/cutover/internal/progress"
 	"github.com/cutover/cutover/internal/report"
 	"github.com/cutover/cutover/sync"
 )
@@ -160,23 +161,11 @@ func parseRate(s string) (int64, error) {
 	if s == "" || s == "0" {
 		return 0, nil
 	}
-	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "/S"), "B")
-	mult := 1.0
-	units := []struct {
-		suf string
-		m   float64
-	}{{"KI", 1 << 10}, {"MI", 1 << 20}, {"GI", 1 << 30}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}}
-	for _, u := range units {
-		if strings.HasSuffix(t, u.suf) {
-			mult, t = u.m, strings.TrimSuffix(t, u.suf)
-			break
-		}
-	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v <= 0 {
+	n, err := progress.ParseBytes(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "/S"))
+	if err != nil {
 		return 0, errs.Usagef("--bwlimit %q: want a rate like 50MB or 200KiB", s)
 	}
-	return int64(v * mult), nil
+	return n, nil
 }
 
 func parseIDMap(pairs []string, flag string) (map[int]int, error) {

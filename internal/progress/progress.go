@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,4 +134,26 @@ func (c *Counter) unit() string {
 		return "files"
 	}
 	return c.Unit
+}
+
+// ParseBytes parses a size as people write it: "512MB", "2GiB", "1.5G",
+// "64 KiB" or a plain number of bytes (decimal units are powers of 1000,
+// binary ones of 1024). The size must be positive.
+func ParseBytes(s string) (int64, error) {
+	t := strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B")
+	mult := 1.0
+	for _, u := range []struct {
+		suf string
+		m   float64
+	}{{"KI", 1 << 10}, {"MI", 1 << 20}, {"GI", 1 << 30}, {"TI", 1 << 40}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}} {
+		if strings.HasSuffix(t, u.suf) {
+			mult, t = u.m, strings.TrimSuffix(t, u.suf)
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(t), 64)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("%q is not a size like 512MB or 2GiB", s)
+	}
+	return int64(v * mult), nil
 }

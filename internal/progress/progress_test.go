@@ -20,3 +20,16 @@ func TestLineShowsRateAndETA(t *testing.T) {
 		}
 	}
 }
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{"512MB": 512e6, "2GiB": 2 << 30, "1.5G": 1.5e9, "64 KiB": 64 << 10, "1000": 1000, "1tb": 1e12, "200kib": 200 << 10} {
+		if got, err := ParseBytes(in); err != nil || got != want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "0", "-1MB", "fast", "MB"} {
+		if _, err := ParseBytes(bad); err == nil {
+			t.Errorf("ParseBytes(%q) accepted", bad)
+		}
+	}
+}

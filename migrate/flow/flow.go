@@ -9,6 +9,7 @@ import (
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/errs"
 	"github.com/cutover/cutover/internal/pg"
+	"github.com/cutover/cutover/internal/progress"
 	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/migrate/pgcopy"
 	"github.com/cutover/cutover/sync"
@@ -91,7 +92,7 @@ func (r *Runner) dbOptions(d config.Database, rehearsal bool) (pgcopy.Options, e
 		Log:         r.Opt.Log, LogInterval: r.Opt.LogInterval,
 	}
 	if d.SplitLargerThan != "" {
-		n, err := parseSize(d.SplitLargerThan)
+		n, err := progress.ParseBytes(d.SplitLargerThan)
 		if err != nil {
 			return o, errs.Usagef("databases %q: split_larger_than: %w", d.Name, err)
 		}
@@ -103,31 +104,4 @@ func (r *Runner) dbOptions(d config.Database, rehearsal bool) (pgcopy.Options, e
 func (r *Runner) indexOptions(x config.IndexSet) index.Options {
 	return index.Options{SSH: sshOptions(x.SSHKey, x.KnownHosts, r.Cfg.Workers), Workers: min(r.Cfg.Workers, 8),
 		Log: r.Opt.Log, LogInterval: r.Opt.LogInterval}
-}
-
-// parseSize parses "512MB", "2GiB" or a number of bytes.
-func parseSize(s string) (int64, error) {
-	var n float64
-	var unit string
-	if _, err := fmt.Sscanf(s, "%g%s", &n, &unit); err != nil {
-		if _, err2 := fmt.Sscanf(s, "%g", &n); err2 != nil {
-			return 0, fmt.Errorf("%q is not a size", s)
-		}
-	}
-	mult := map[string]float64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
-	m, ok := mult[upper(unit)]
-	if !ok || n <= 0 {
-		return 0, fmt.Errorf("%q is not a size", s)
-	}
-	return int64(n * m), nil
-}
-
-func upper(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'a' && c <= 'z' {
-			b[i] = c - 32
-		}
-	}
-	return string(b)
 }
