@@ -322,7 +322,7 @@ func describe(ctx context.Context, fsys FS, c *Commit, seg SegmentRef, name stri
 	if f.Problem != "" || !c.IndexHeaders() {
 		return f
 	}
-	if !sameID(f.Header.ID, seg.ID) {
+	if !bytes.Equal(f.Header.ID, seg.ID) {
 		f.Problem = fmt.Sprintf("header: segment id %x, the commit says %x (a file of another index or segment)", f.Header.ID, seg.ID)
 	} else if want := suffixOf(name, seg.Name); f.Header.Suffix != want {
 		f.Problem = fmt.Sprintf("header: suffix %q, want %q", f.Header.Suffix, want)

@@ -1,7 +1,6 @@
 package lucene
 
 import (
-	"bytes"
 	"fmt"
 	"hash/crc32"
 	"strings"
@@ -312,6 +311,3 @@ func belongsTo(file, seg string) bool {
 	}
 	return rest[0] == '.' || rest[0] == '_'
 }
-
-// sameID compares two ids; a nil id (4.x) matches nothing but nil.
-func sameID(a, b []byte) bool { return bytes.Equal(a, b) }

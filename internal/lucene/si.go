@@ -1,8 +1,10 @@
 package lucene
 
 import (
+	"bytes"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"strings"
 )
 
@@ -71,7 +73,7 @@ func parseSegmentInfo(seg SegmentRef, b []byte) (*SegmentInfo, error) {
 		if h, err = ParseHeader(body, true); err != nil {
 			return nil, err
 		}
-		if seg.ID != nil && !sameID(h.ID, seg.ID) {
+		if seg.ID != nil && !bytes.Equal(h.ID, seg.ID) {
 			return nil, fmt.Errorf("%w: segment id in .si does not match the commit's", ErrCorrupt)
 		}
 	}
@@ -153,19 +155,10 @@ func parseSI(body []byte, off int, seg string, lay siLayout, old bool) (*Segment
 			return nil, fmt.Errorf("%w: file %q in the set of segment %s", ErrCorrupt, f, seg)
 		}
 	}
-	if !contains(si.Files, seg+".si") {
+	if !slices.Contains(si.Files, seg+".si") {
 		si.Files = append(si.Files, seg+".si")
 	}
 	return si, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // checkWholeCRC checks the footer of a file held in memory.
@@ -232,7 +225,7 @@ func parseCFE(seg SegmentRef, b []byte) ([]CFEntry, error) {
 		if h, err = ParseHeader(body, true); err != nil {
 			return nil, err
 		}
-		if seg.ID != nil && !sameID(h.ID, seg.ID) {
+		if seg.ID != nil && !bytes.Equal(h.ID, seg.ID) {
 			return nil, fmt.Errorf("%w: segment id in .cfe does not match the commit's", ErrCorrupt)
 		}
 	}

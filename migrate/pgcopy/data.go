@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -485,7 +486,7 @@ func (w *worker) attempt(ctx context.Context, ch chunk, counter *progress.Counte
 		opts = append(opts, "FREEZE")
 	}
 	if len(opts) > 0 {
-		in += " WITH (" + join(opts) + ")"
+		in += " WITH (" + strings.Join(opts, ", ") + ")"
 	}
 	pr, pw := io.Pipe()
 	srcDone := make(chan error, 1)
@@ -531,15 +532,4 @@ func (w *worker) copyNoColumns(ctx context.Context, tx pgx.Tx, ch chunk) (int64,
 	}
 	_, err := tx.Exec(ctx, "INSERT INTO "+ch.t.QName()+" SELECT FROM generate_series(1, $1)", n)
 	return n, err
-}
-
-func join(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += x
-	}
-	return out
 }

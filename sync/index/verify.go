@@ -1,6 +1,7 @@
 package index
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -123,20 +124,16 @@ type manifestEntry struct {
 }
 
 func readManifest(ctx context.Context, fsys lucene.FS) (*manifest, error) {
-	var buf bytesWriter
+	var buf bytes.Buffer
 	if err := fsys.Stream(ctx, manifestName, &buf); err != nil {
 		return nil, err
 	}
 	var m manifest
-	if err := json.Unmarshal(buf, &m); err != nil {
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
 		return nil, fmt.Errorf("%s: %w", manifestName, err)
 	}
 	return &m, nil
 }
-
-type bytesWriter []byte
-
-func (b *bytesWriter) Write(p []byte) (int, error) { *b = append(*b, p...); return len(p), nil }
 
 // checkManifest compares the files of a pre-4.8 commit with the sidecar
 // manifest, when there is one for this commit.
