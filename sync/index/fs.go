@@ -75,28 +75,27 @@ func (d dirFS) Stream(ctx context.Context, name string, w io.Writer) error {
 }
 
 // overlayFS reads from top where a file is present there, else from base.
-type overlayFS struct{ top, base lucene.FS }
+// topNames is top's listing, taken once by the caller (top does not change
+// while the overlay is read).
+type overlayFS struct {
+	top, base lucene.FS
+	topNames  map[string]int64
+}
 
 func (o overlayFS) List(ctx context.Context) (map[string]int64, error) {
 	b, err := o.base.List(ctx)
 	if err != nil {
 		return nil, err
 	}
-	t, err := o.top.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for n, s := range t {
+	for n, s := range o.topNames {
 		b[n] = s
 	}
 	return b, nil
 }
 
-func (o overlayFS) pick(ctx context.Context, name string) lucene.FS {
-	if t, err := o.top.List(ctx); err == nil {
-		if _, ok := t[name]; ok {
-			return o.top
-		}
+func (o overlayFS) pick(_ context.Context, name string) lucene.FS {
+	if _, ok := o.topNames[name]; ok {
+		return o.top
 	}
 	return o.base
 }

@@ -53,7 +53,7 @@ func rollbackOne(ctx context.Context, dp *place, rel string, o Options, res *Res
 	if err != nil {
 		return err
 	}
-	rix, err := lucene.LoadCommit(ctx, overlayFS{top: prev, base: dst}, commit)
+	rix, err := lucene.LoadCommit(ctx, overlayFS{top: prev, topNames: prevNames, base: dst}, commit)
 	if err != nil {
 		if errors.Is(err, lucene.ErrUnsupported) {
 			return errs.Fatalf("%s (previous): %w", res.Index, err)
