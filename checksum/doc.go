@@ -2,7 +2,8 @@
 // never reads its source twice, and names the algorithm with every hash so
 // that hashes of different algorithms are never compared by mistake.
 //
-// File content is hashed with BLAKE3 (the manifest records "blake3");
+// File content is hashed with XXH3-128 (the manifest records "xxh3-128";
+// manifests written with "blake3" are still read and checked with it);
 // `files verify` may use SHA-256 when the remote host has sha256sum.
 // Table chunk checksums and Lucene footers live in their own packages.
 package checksum

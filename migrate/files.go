@@ -37,7 +37,11 @@ type FileOptions struct {
 	// file that changes while read is retried (default 3).
 	Retries        int
 	ChangedRetries int
-	Progress       *progress.Counter
+	// Streams is how many tar streams copy files from a source that can
+	// stream (an SFTP host with GNU tar); 0 picks one, -1 copies every
+	// file with its own SFTP requests.
+	Streams  int
+	Progress *progress.Counter
 }
 
 // Result is the outcome of one action, passed to the recorder in order of
@@ -103,19 +107,27 @@ func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOpt
 		}
 	}()
 
+	copies := largestFirst(p.Copies)
 	stages := []struct {
-		actions []plan.Action
+		actions *[]plan.Action
 		limit   int
+		stream  bool
 	}{
-		{p.Deletes, 1}, // ordered: children before parents
-		{p.Dirs, opt.Workers},
-		{largestFirst(p.Copies), opt.Workers},
-		{p.Links, opt.Workers},
-		{p.Meta, opt.Workers},
+		{&p.Deletes, 1, false}, // ordered: children before parents
+		{&p.Dirs, opt.Workers, false},
+		{&copies, opt.Workers, true},
+		{&p.Links, opt.Workers, false},
+		{&p.Meta, opt.Workers, false},
 	}
 	var runErr error
 	for _, st := range stages {
-		if runErr = x.stage(ctx, st.actions, st.limit, results); runErr != nil {
+		actions := *st.actions
+		if sr, ok := src.(store.Streamer); ok && st.stream && opt.Streams >= 0 {
+			if actions, runErr = x.streamCopies(ctx, sr, actions, results); runErr != nil {
+				break
+			}
+		}
+		if runErr = x.stage(ctx, actions, st.limit, results); runErr != nil {
 			break
 		}
 	}
@@ -297,7 +309,7 @@ func (x *fileExec) sameAsListed(e, after store.Entry) bool {
 func (x *fileExec) copyOnce(ctx context.Context, a plan.Action, e store.Entry) Result {
 	r := Result{Action: a, Entry: e}
 	if a.IfHashDiffers != "" {
-		sum, after, err := x.hashSource(ctx, e)
+		sum, after, err := x.hashSource(ctx, e, checksum.Sum(a.IfHashDiffers).Algorithm())
 		if err != nil {
 			r.Err = x.srcErr(e, err)
 			return r
@@ -315,7 +327,7 @@ func (x *fileExec) copyOnce(ctx context.Context, a plan.Action, e store.Entry) R
 	var sum checksum.Sum
 	var srcErr error
 	err := x.dst.Put(ctx, x.mapped(e), x.opt.Owner, func(w io.Writer) (int64, error) {
-		hw := checksum.NewWriter(checksum.BLAKE3, &progressWriter{w: w, x: x, ctx: ctx})
+		hw := checksum.NewWriter(checksum.Content, &progressWriter{w: w, x: x, ctx: ctx})
 		after, err := x.src.ReadFile(ctx, e, hw)
 		if err != nil {
 			srcErr = err
@@ -341,19 +353,26 @@ func (x *fileExec) copyOnce(ctx context.Context, a plan.Action, e store.Entry) R
 		return r
 	}
 	r.Hash, r.Bytes = string(sum), e.Size
-	if x.opt.Verify {
-		got, _, err := checksum.Reader(checksum.BLAKE3, readerFrom(ctx, x.dst, x.mapped(e)))
-		if err != nil {
-			r.Err = errs.Retryablef("verify %s: %w", e.Path, err)
-			return r
-		}
-		if got != sum {
-			r.Err = errs.Retryablef("verify %s: corrupted on transfer: source %s, target %s", e.Path, sum, got)
-			return r
-		}
-		r.Verified = true
-	}
+	r.Verified, r.Err = x.verifyWritten(ctx, e, sum)
 	return r
+}
+
+// verifyWritten reads back a file just written, when asked to, and
+// compares it with the hash computed while it streamed from the source.
+func (x *fileExec) verifyWritten(ctx context.Context, e store.Entry, sum checksum.Sum) (bool, error) {
+	if !x.opt.Verify {
+		return false, nil
+	}
+	hw := checksum.NewWriter(sum.Algorithm(), nil)
+	_, err := x.dst.ReadFile(ctx, x.mapped(e), hw)
+	got := hw.Sum()
+	if err != nil {
+		return false, errs.Retryablef("verify %s: %w", e.Path, err)
+	}
+	if got != sum {
+		return false, errs.Retryablef("verify %s: corrupted on transfer: source %s, target %s", e.Path, sum, got)
+	}
+	return true, nil
 }
 
 func (x *fileExec) srcErr(e store.Entry, err error) error {
@@ -364,20 +383,12 @@ func (x *fileExec) srcErr(e store.Entry, err error) error {
 	return fmt.Errorf("read %s: %w", e.Path, err)
 }
 
-func (x *fileExec) hashSource(ctx context.Context, e store.Entry) (checksum.Sum, store.Entry, error) {
-	hw := checksum.NewWriter(checksum.BLAKE3, nil)
+// hashSource hashes a source file with algo, the algorithm of the hash it
+// is compared with.
+func (x *fileExec) hashSource(ctx context.Context, e store.Entry, algo checksum.Algorithm) (checksum.Sum, store.Entry, error) {
+	hw := checksum.NewWriter(algo, nil)
 	after, err := x.src.ReadFile(ctx, e, &progressWriter{w: hw, x: x, ctx: ctx})
 	return hw.Sum(), after, err
-}
-
-// readerFrom streams a store file as an io.Reader.
-func readerFrom(ctx context.Context, s store.Store, e store.Entry) io.Reader {
-	pr, pw := io.Pipe()
-	go func() {
-		_, err := s.ReadFile(ctx, e, pw)
-		pw.CloseWithError(err)
-	}()
-	return pr
 }
 
 // progressWriter counts bytes and applies the bandwidth limit.
@@ -388,18 +399,26 @@ type progressWriter struct {
 }
 
 func (p *progressWriter) Write(b []byte) (int, error) {
-	if l := p.x.limiter; l != nil {
-		for rest := len(b); rest > 0; {
-			n := min(rest, l.Burst())
-			if err := l.WaitN(p.ctx, n); err != nil {
-				return 0, err
+	if err := p.x.account(p.ctx, len(b)); err != nil {
+		return 0, err
+	}
+	return p.w.Write(b)
+}
+
+// account waits for the bandwidth limit to allow n bytes read from the
+// source, and counts them in the progress.
+func (x *fileExec) account(ctx context.Context, n int) error {
+	if l := x.limiter; l != nil {
+		for rest := n; rest > 0; {
+			m := min(rest, l.Burst())
+			if err := l.WaitN(ctx, m); err != nil {
+				return err
 			}
-			rest -= n
+			rest -= m
 		}
 	}
-	n, err := p.w.Write(b)
-	p.x.opt.Progress.BytesDone.Add(int64(n))
-	return n, err
+	x.opt.Progress.BytesDone.Add(int64(n))
+	return nil
 }
 
 // dirMeta applies directory metadata last, since writing inside a directory

@@ -54,7 +54,7 @@ func (o *FilesOptions) logf(format string, a ...any) {
 // the run got, with an error that maps to the exit code.
 func SyncFiles(ctx context.Context, o FilesOptions) (*FilesReport, error) {
 	rep := &FilesReport{Command: "files sync", Source: o.Source, Target: o.Target, StartedAt: time.Now().UTC(),
-		DryRun: o.DryRun, Hash: string(checksum.BLAKE3), Verify: VerifyStats{Mode: o.Verify}}
+		DryRun: o.DryRun, Hash: string(checksum.Content), Verify: VerifyStats{Mode: o.Verify}}
 	err := syncFiles(ctx, o, rep)
 	finish(rep, err)
 	return rep, err

@@ -31,6 +31,7 @@ var (
 	_ Linker     = (*Local)(nil)
 	_ FreeSpacer = (*Local)(nil)
 	_ Syncer     = (*Local)(nil)
+	_ Stager     = (*Local)(nil)
 )
 
 // NewLocal returns a store rooted at the absolute directory root.
@@ -175,11 +176,27 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
+// ensureDir makes sure dir exists: one mkdir when its parent exists, as it
+// does when directories are created parents first.
 func (l *Local) ensureDir(dir string) error {
 	if _, ok := l.dirs.Load(dir); ok {
 		return nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	err := os.Mkdir(dir, 0o755)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		fi, serr := os.Lstat(dir)
+		if serr != nil {
+			return serr
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("mkdir %s: a %v is in the way", dir, fi.Mode().Type())
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	case err != nil:
 		return err
 	}
 	l.dirs.Store(dir, true)
@@ -187,22 +204,31 @@ func (l *Local) ensureDir(dir string) error {
 }
 
 func (l *Local) Mkdir(_ context.Context, p string) error {
-	full := l.abs(p)
-	if fi, err := os.Lstat(full); err == nil && !fi.IsDir() {
-		return fmt.Errorf("mkdir %s: a %v is in the way", p, fi.Mode().Type())
+	if err := l.ensureDir(l.abs(p)); err != nil {
+		return fmt.Errorf("mkdir %s: %w", p, err)
 	}
-	return l.ensureDir(full)
+	return nil
 }
 
-func (l *Local) Put(ctx context.Context, e Entry, owner bool, fill func(io.Writer) (int64, error)) (err error) {
+func (l *Local) Put(ctx context.Context, e Entry, owner bool, fill func(io.Writer) (int64, error)) error {
+	st, err := l.Stage(ctx, e, owner, fill)
+	if err != nil {
+		return err
+	}
+	return st.Commit()
+}
+
+// Stage writes e under a temporary name next to e.Path, with its metadata;
+// Commit renames it into place.
+func (l *Local) Stage(_ context.Context, e Entry, owner bool, fill func(io.Writer) (int64, error)) (st Staged, err error) {
 	full := l.abs(e.Path)
 	dir := filepath.Dir(full)
 	if err := l.ensureDir(dir); err != nil {
-		return fmt.Errorf("put %s: %w", e.Path, err)
+		return nil, fmt.Errorf("put %s: %w", e.Path, err)
 	}
 	f, err := os.CreateTemp(dir, TempPrefix+"*.part")
 	if err != nil {
-		return fmt.Errorf("put %s: %w", e.Path, err)
+		return nil, fmt.Errorf("put %s: %w", e.Path, err)
 	}
 	tmp := f.Name()
 	defer func() {
@@ -213,26 +239,32 @@ func (l *Local) Put(ctx context.Context, e Entry, owner bool, fill func(io.Write
 	}()
 	n, err := fill(f)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if n != e.Size {
-		return errs.Retryablef("put %s: wrote %d bytes, want %d", e.Path, n, e.Size)
+		return nil, errs.Retryablef("put %s: wrote %d bytes, want %d", e.Path, n, e.Size)
+	}
+	if err := setMetaFile(f, e, owner); err != nil {
+		return nil, fmt.Errorf("put %s: %w", e.Path, err)
 	}
 	if !l.BatchSync {
 		if err := f.Sync(); err != nil {
-			return fmt.Errorf("put %s: fsync: %w", e.Path, err)
+			return nil, fmt.Errorf("put %s: fsync: %w", e.Path, err)
 		}
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("put %s: close: %w", e.Path, err)
+		return nil, fmt.Errorf("put %s: close: %w", e.Path, err)
 	}
-	if err := setMetaLocal(tmp, e, owner); err != nil {
-		return fmt.Errorf("put %s: %w", e.Path, err)
-	}
-	if err := os.Rename(tmp, full); err != nil {
-		return fmt.Errorf("put %s: rename: %w", e.Path, err)
-	}
-	return nil
+	return &staged{
+		commit: func() error {
+			if err := os.Rename(tmp, full); err != nil {
+				os.Remove(tmp)
+				return fmt.Errorf("put %s: rename: %w", e.Path, err)
+			}
+			return nil
+		},
+		abort: func() { os.Remove(tmp) },
+	}, nil
 }
 
 func setMetaLocal(full string, e Entry, owner bool) error {
@@ -248,6 +280,24 @@ func setMetaLocal(full string, e Entry, owner bool) error {
 	}
 	ts := []unix.Timespec{unix.NsecToTimespec(e.ModTime.UnixNano()), unix.NsecToTimespec(e.ModTime.UnixNano())}
 	if err := unix.UtimesNanoAt(unix.AT_FDCWD, full, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set mtime: %w", err)
+	}
+	return nil
+}
+
+// setMetaFile applies e's owner, mode and mtime through an open file: no
+// path lookups.
+func setMetaFile(f *os.File, e Entry, owner bool) error {
+	if owner {
+		if err := f.Chown(e.UID, e.GID); err != nil {
+			return fmt.Errorf("chown: %w", err)
+		}
+	}
+	if err := f.Chmod(toOSMode(e.Mode)); err != nil {
+		return fmt.Errorf("chmod: %w", err)
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(e.ModTime.UnixNano()), unix.NsecToTimespec(e.ModTime.UnixNano())}
+	if err := unix.UtimesNanoAt(int(f.Fd()), "", ts, unix.AT_EMPTY_PATH); err != nil {
 		return fmt.Errorf("set mtime: %w", err)
 	}
 	return nil

@@ -39,6 +39,7 @@ var (
 	_ Store      = (*SFTP)(nil)
 	_ Linker     = (*SFTP)(nil)
 	_ FreeSpacer = (*SFTP)(nil)
+	_ Stager     = (*SFTP)(nil)
 )
 
 type sshConn struct {
@@ -304,23 +305,45 @@ func tempName(dir string) string {
 }
 
 func (s *SFTP) Put(ctx context.Context, e Entry, owner bool, fill func(io.Writer) (int64, error)) error {
-	c, sc, err := s.pick(ctx)
+	st, err := s.Stage(ctx, e, owner, fill)
 	if err != nil {
 		return err
 	}
-	return s.classify(c, sc, s.put(sc, e, owner, fill))
+	return st.Commit()
 }
 
-func (s *SFTP) put(sc *sftp.Client, e Entry, owner bool, fill func(io.Writer) (int64, error)) (err error) {
-	full := s.abs(e.Path)
-	dir := path.Dir(full)
+// Stage writes e under a temporary name next to e.Path, with its metadata;
+// Commit renames it into place.
+func (s *SFTP) Stage(ctx context.Context, e Entry, owner bool, fill func(io.Writer) (int64, error)) (Staged, error) {
+	c, sc, err := s.pick(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := s.stage(sc, e, owner, fill)
+	if err != nil {
+		return nil, s.classify(c, sc, err)
+	}
+	return &staged{
+		commit: func() error {
+			if err := sc.PosixRename(tmp, s.abs(e.Path)); err != nil {
+				sc.Remove(tmp)
+				return s.classify(c, sc, fmt.Errorf("put %s: rename: %w", e.Path, err))
+			}
+			return nil
+		},
+		abort: func() { sc.Remove(tmp) },
+	}, nil
+}
+
+func (s *SFTP) stage(sc *sftp.Client, e Entry, owner bool, fill func(io.Writer) (int64, error)) (_ string, err error) {
+	dir := path.Dir(s.abs(e.Path))
 	if err := s.mkdirAll(sc, dir); err != nil {
-		return fmt.Errorf("put %s: %w", e.Path, err)
+		return "", fmt.Errorf("put %s: %w", e.Path, err)
 	}
 	tmp := tempName(dir)
 	f, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
-		return fmt.Errorf("put %s: %w", e.Path, err)
+		return "", fmt.Errorf("put %s: %w", e.Path, err)
 	}
 	defer func() {
 		if err != nil {
@@ -331,27 +354,24 @@ func (s *SFTP) put(sc *sftp.Client, e Entry, owner bool, fill func(io.Writer) (i
 	bw := bufio.NewWriterSize(f, 1<<20)
 	n, err := fill(bw)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("put %s: %w", e.Path, err)
+		return "", fmt.Errorf("put %s: %w", e.Path, err)
 	}
 	if n != e.Size {
-		return errs.Retryablef("put %s: wrote %d bytes, want %d", e.Path, n, e.Size)
+		return "", errs.Retryablef("put %s: wrote %d bytes, want %d", e.Path, n, e.Size)
 	}
 	if err := f.Sync(); err != nil && !isUnsupported(err) {
-		return fmt.Errorf("put %s: fsync: %w", e.Path, err)
+		return "", fmt.Errorf("put %s: fsync: %w", e.Path, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("put %s: close: %w", e.Path, err)
+		return "", fmt.Errorf("put %s: close: %w", e.Path, err)
 	}
 	if err := s.setMeta(sc, tmp, e, owner); err != nil {
-		return fmt.Errorf("put %s: %w", e.Path, err)
+		return "", fmt.Errorf("put %s: %w", e.Path, err)
 	}
-	if err := sc.PosixRename(tmp, full); err != nil {
-		return fmt.Errorf("put %s: rename: %w", e.Path, err)
-	}
-	return nil
+	return tmp, nil
 }
 
 func isUnsupported(err error) bool {

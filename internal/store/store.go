@@ -108,6 +108,51 @@ type Syncer interface {
 	Sync(ctx context.Context) error
 }
 
+// Stager is implemented by stores that can write a file in two steps, so a
+// caller can hold several written files back until it knows their source
+// was consistent. Put is Stage followed by Commit.
+type Stager interface {
+	// Stage writes e as Put does, under a temporary name next to e.Path.
+	Stage(ctx context.Context, e Entry, owner bool, fill func(io.Writer) (int64, error)) (Staged, error)
+}
+
+// Staged is a file written under a temporary name.
+type Staged interface {
+	// Commit renames it to its real name; on failure it is removed.
+	Commit() error
+	// Abort removes it.
+	Abort()
+}
+
+type staged struct {
+	commit func() error
+	abort  func()
+}
+
+func (s *staged) Commit() error { return s.commit() }
+func (s *staged) Abort()        { s.abort() }
+
+// Streamer is implemented by stores that can send many files in one
+// stream (GNU tar over an SSH exec channel), without the request per file
+// and per chunk that SFTP needs.
+type Streamer interface {
+	// OpenStream starts a stream; ErrNoExec says the store cannot stream.
+	OpenStream(ctx context.Context) (FileStream, error)
+}
+
+// FileStream sends batches of files, one batch at a time.
+type FileStream interface {
+	// ReadFiles calls fn, in order, for each file of es it could read, with
+	// its index in es, the entry as it stood when reading began (size,
+	// mtime, mode, owner) and its content. Files it could not read are left
+	// out: the caller reads them one by one to learn why. ErrStreamChanged
+	// says some file changed while it was read, or one could not be read,
+	// without saying which: the caller discards all that fn received. After
+	// any error the stream must be closed.
+	ReadFiles(ctx context.Context, es []Entry, fn func(i int, at Entry, r io.Reader) error) error
+	Close() error
+}
+
 // TempPrefix starts the name of every temporary file a Store writes.
 const TempPrefix = ".cutover-tmp-"
 

@@ -1,0 +1,287 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cutover/cutover/checksum"
+	"github.com/cutover/cutover/internal/errs"
+	"github.com/cutover/cutover/internal/store"
+	"github.com/cutover/cutover/plan"
+)
+
+// Batches of a stream: at most this many files or bytes (a larger file
+// goes alone), so that the streams share the work evenly.
+const (
+	batchFiles = 512
+	batchBytes = 32 << 20
+	// Files up to bufferedFile are read whole from the stream and written
+	// by the stream's writers, several at once, since a high-latency target
+	// (EFS: milliseconds per create, chmod, rename) needs parallel writes to
+	// keep up with one stream; larger files are written as they stream.
+	bufferedFile = 1 << 20
+)
+
+var fileBufs = sync.Pool{New: func() any { b := make([]byte, bufferedFile); return &b }}
+
+// streamCopies copies files through src's streams, several at once: one
+// remote tar per batch instead of SFTP's requests per file and per 32 KiB.
+// Every file of a batch is written under a temporary name and renamed into
+// place only once the whole stream ended well, since tar tells that some
+// file changed while it was read but not which. It returns the actions it
+// did not complete (a file that changed, could not be read, or a batch that
+// failed), which the caller copies one by one; only fatal errors and
+// interruptions are returned as errors.
+func (x *fileExec) streamCopies(ctx context.Context, sr store.Streamer, actions []plan.Action, results chan<- Result) ([]plan.Action, error) {
+	var streamable, rest []plan.Action
+	for _, a := range actions {
+		if a.Kind == plan.Copy && a.IfHashDiffers == "" && a.Entry.Type == store.File {
+			streamable = append(streamable, a)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	var batches [][]plan.Action
+	for lo := 0; lo < len(streamable); {
+		hi, bytes := lo, int64(0)
+		for hi < len(streamable) && hi-lo < batchFiles && (hi == lo || bytes+streamable[hi].Entry.Size <= batchBytes) {
+			bytes += streamable[hi].Entry.Size
+			hi++
+		}
+		batches = append(batches, streamable[lo:hi])
+		lo = hi
+	}
+	streams := x.opt.Streams
+	if streams == 0 {
+		streams = min(x.opt.Workers, 4)
+	}
+	writers := max(1, x.opt.Workers/streams)
+	var (
+		off     atomic.Bool // the source cannot stream: the rest goes one by one
+		failed  = make(chan []plan.Action, len(batches))
+		g, gctx = errgroup.WithContext(ctx)
+		queue   = make(chan []plan.Action)
+	)
+	g.Go(func() error {
+		defer close(queue)
+		for _, b := range batches {
+			select {
+			case queue <- b:
+			case <-gctx.Done():
+				return nil
+			}
+		}
+		return nil
+	})
+	for range streams {
+		g.Go(func() error {
+			var fs store.FileStream
+			defer func() {
+				if fs != nil {
+					fs.Close()
+				}
+			}()
+			for b := range queue {
+				if fs == nil && !off.Load() {
+					var err error
+					if fs, err = sr.OpenStream(gctx); errors.Is(err, store.ErrNoExec) {
+						off.Store(true)
+					} else if err != nil && (errs.KindOf(err) == errs.Fatal || gctx.Err() != nil) {
+						return err
+					}
+				}
+				if fs == nil {
+					failed <- b
+					continue
+				}
+				left, err := x.streamBatch(gctx, fs, b, writers, results)
+				if err != nil {
+					fs.Close()
+					fs = nil
+				}
+				if errs.KindOf(err) == errs.Fatal || errs.Interrupted(err) || gctx.Err() != nil {
+					return err
+				}
+				failed <- left
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	close(failed)
+	for b := range failed {
+		rest = append(rest, b...)
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	return rest, err
+}
+
+// streamBatch copies one batch through one stream, writing with up to
+// writers goroutines, and returns what it left for the caller. After an
+// error the stream must be closed; the whole batch is then left to the
+// caller, who copies it file by file.
+func (x *fileExec) streamBatch(ctx context.Context, fs store.FileStream, batch []plan.Action, writers int, results chan<- Result) ([]plan.Action, error) {
+	type written struct {
+		st  store.Staged
+		sum checksum.Sum
+	}
+	done := make([]*written, len(batch)) // each index is set by one writer
+	var counted atomic.Int64
+	entries := make([]store.Entry, len(batch))
+	for i, a := range batch {
+		entries[i] = a.Entry
+	}
+	stage := x.stager()
+	wg, wctx := errgroup.WithContext(ctx)
+	wg.SetLimit(writers)
+	// write stages one file; a fatal error (a full disk) stops the batch,
+	// any other leaves the file to the caller.
+	write := func(i int, fill func(io.Writer) (int64, checksum.Sum, error)) error {
+		var sum checksum.Sum
+		st, err := stage(wctx, x.mapped(batch[i].Entry), func(w io.Writer) (n int64, err error) {
+			n, sum, err = fill(w)
+			return n, err
+		})
+		if err != nil {
+			if errs.KindOf(err) == errs.Fatal || errs.Interrupted(err) {
+				return err
+			}
+			return nil
+		}
+		done[i] = &written{st: st, sum: sum}
+		return nil
+	}
+	err := fs.ReadFiles(wctx, entries, func(i int, at store.Entry, r io.Reader) error {
+		e := batch[i].Entry
+		if at.Size != e.Size || !x.sameAsListed(e, at) {
+			return nil // changed since the listing: copied alone, after a fresh look
+		}
+		if e.Size > bufferedFile {
+			return write(i, func(w io.Writer) (int64, checksum.Sum, error) {
+				buf := copyBufs.Get().(*[]byte)
+				defer copyBufs.Put(buf)
+				hw := checksum.NewWriter(checksum.Content, w)
+				n, err := io.CopyBuffer(hw, x.metered(wctx, r, &counted), *buf)
+				return n, hw.Sum(), err
+			})
+		}
+		bp := fileBufs.Get().(*[]byte)
+		b := (*bp)[:e.Size]
+		if _, err := io.ReadFull(x.metered(wctx, r, &counted), b); err != nil {
+			fileBufs.Put(bp)
+			return err
+		}
+		wg.Go(func() error {
+			defer fileBufs.Put(bp)
+			return write(i, func(w io.Writer) (int64, checksum.Sum, error) {
+				n, err := w.Write(b)
+				return int64(n), checksum.Bytes(checksum.Content, b), err
+			})
+		})
+		return nil
+	})
+	if werr := wg.Wait(); werr != nil {
+		err = werr // a writer's fatal error, which also ended the stream
+	}
+	if err != nil {
+		for _, w := range done {
+			if w != nil {
+				w.st.Abort()
+			}
+		}
+		x.opt.Progress.BytesDone.Add(-counted.Load())
+		return batch, err
+	}
+	// Every file was read whole and unchanged: rename into place, read
+	// back, report.
+	var mu sync.Mutex
+	var left []plan.Action
+	leave := func(a plan.Action) {
+		mu.Lock()
+		left = append(left, a)
+		mu.Unlock()
+	}
+	cg, cctx := errgroup.WithContext(ctx)
+	cg.SetLimit(writers)
+	for i, w := range done {
+		a := batch[i]
+		if w == nil {
+			leave(a)
+			continue
+		}
+		cg.Go(func() error {
+			if err := w.st.Commit(); err != nil {
+				if errs.KindOf(err) == errs.Fatal {
+					return err
+				}
+				leave(a)
+				return nil
+			}
+			r := Result{Action: a, Entry: a.Entry, Hash: string(w.sum), Bytes: a.Entry.Size}
+			if r.Verified, r.Err = x.verifyWritten(cctx, a.Entry, w.sum); r.Err != nil {
+				leave(a)
+				return nil
+			}
+			x.opt.Progress.FilesDone.Add(1)
+			select {
+			case results <- r:
+				return nil
+			case <-cctx.Done():
+				return cctx.Err()
+			}
+		})
+	}
+	return left, cg.Wait()
+}
+
+// stager returns the target's Stage, or Put for a target without one (the
+// file is then in place at once).
+func (x *fileExec) stager() func(context.Context, store.Entry, func(io.Writer) (int64, error)) (store.Staged, error) {
+	if s, ok := x.dst.(store.Stager); ok {
+		return func(ctx context.Context, e store.Entry, fill func(io.Writer) (int64, error)) (store.Staged, error) {
+			return s.Stage(ctx, e, x.opt.Owner, fill)
+		}
+	}
+	return func(ctx context.Context, e store.Entry, fill func(io.Writer) (int64, error)) (store.Staged, error) {
+		return installed{}, x.dst.Put(ctx, e, x.opt.Owner, fill)
+	}
+}
+
+// installed is what a target without Stage wrote: already in place.
+type installed struct{}
+
+func (installed) Commit() error { return nil }
+func (installed) Abort()        {}
+
+// metered counts what r reads in the progress and in n, and applies the
+// bandwidth limit.
+func (x *fileExec) metered(ctx context.Context, r io.Reader, n *atomic.Int64) io.Reader {
+	return &meteredReader{r: r, x: x, ctx: ctx, n: n}
+}
+
+type meteredReader struct {
+	r   io.Reader
+	x   *fileExec
+	ctx context.Context
+	n   *atomic.Int64
+}
+
+func (m *meteredReader) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	if n > 0 {
+		if werr := m.x.account(m.ctx, n); werr != nil {
+			return n, werr
+		}
+		m.n.Add(int64(n))
+	}
+	return n, err
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
