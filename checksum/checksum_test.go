@@ -33,3 +33,20 @@ func TestWriterMatchesReader(t *testing.T) {
 		t.Fatal(h)
 	}
 }
+
+func TestContentHashIsXXH3128(t *testing.T) {
+	if Content != XXH3 {
+		t.Fatal(Content)
+	}
+	// Known answers of XXH3-128 (xxhsum -H2): the empty input, and "abc".
+	if e := Bytes(Content, nil); e != "xxh3-128:99aa06d3014798d86001c324468d497f" {
+		t.Fatal(e)
+	}
+	if s := Bytes(Content, []byte("abc")); s != "xxh3-128:06b05ab6733a618578af5f94892f3950" {
+		t.Fatal(s)
+	}
+	// A writer with no algorithm named uses Content.
+	if w := NewWriter("", nil); w.Sum().Algorithm() != XXH3 {
+		t.Fatal(w.Sum())
+	}
+}

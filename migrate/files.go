@@ -56,6 +56,8 @@ type Result struct {
 	Vanished bool
 	// Verified: the written content was read back and matched.
 	Verified bool
+	// Streamed: the content came in a tar stream, not by SFTP requests.
+	Streamed bool
 }
 
 // errChanged says a source file changed while it was read.

@@ -224,7 +224,7 @@ func (x *fileExec) streamBatch(ctx context.Context, fs store.FileStream, batch [
 				leave(a)
 				return nil
 			}
-			r := Result{Action: a, Entry: a.Entry, Hash: string(w.sum), Bytes: a.Entry.Size}
+			r := Result{Action: a, Entry: a.Entry, Hash: string(w.sum), Bytes: a.Entry.Size, Streamed: true}
 			if r.Verified, r.Err = x.verifyWritten(cctx, a.Entry, w.sum); r.Err != nil {
 				leave(a)
 				return nil

@@ -40,6 +40,9 @@ type FilesOptions struct {
 	SSH            store.SSHOptions
 	Log            io.Writer // progress and log lines (stderr)
 	LogInterval    time.Duration
+	// Streams: tar streams from an SFTP source (0: the default, -1: none,
+	// every file with its own SFTP requests).
+	Streams int
 	// Stores, when set, are used instead of opening Source and Target (tests).
 	SourceStore, TargetStore store.Store
 }
@@ -370,7 +373,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	counter.BytesTotal.Store(p.BytesToCopy)
 	disp := progress.Start(o.Log, "copy", counter, o.LogInterval)
 	mopt := migrate.FileOptions{Workers: o.Workers, Owner: owner, UIDMap: o.UIDMap, GIDMap: o.GIDMap,
-		Verify: o.Verify != "none", BWLimit: o.BWLimit, Progress: counter, PreciseMtime: lister == "local"}
+		Verify: o.Verify != "none", BWLimit: o.BWLimit, Progress: counter, PreciseMtime: lister == "local", Streams: o.Streams}
 	t1 := time.Now()
 	runErr := migrate.Files(ctx, src, dst, p, mopt, func(r migrate.Result) error {
 		return recordResult(mw, run, r, rep)
@@ -427,6 +430,9 @@ func recordResult(mw *state.ManifestWriter, run int64, r migrate.Result, rep *Fi
 		if r.Bytes > 0 || e.Size == 0 {
 			rep.Files.Copied++
 			rep.Files.BytesCopied += r.Bytes
+			if r.Streamed {
+				rep.Files.Streamed++
+			}
 		} else {
 			rep.Files.MetadataUpdated++
 		}

@@ -68,6 +68,9 @@ func TestSyncNastyTreeOverRealSSHD(t *testing.T) {
 	if rep.Files.Hardlinks != 1 {
 		t.Fatalf("hard link pair not kept as a link: %+v", rep.Files)
 	}
+	if rep.Files.Streamed != rep.Files.Copied {
+		t.Fatalf("the sshd has a shell and GNU tar, yet %d of %d files were not streamed", rep.Files.Copied-rep.Files.Streamed, rep.Files.Copied)
+	}
 
 	// A rerun with nothing changed copies nothing.
 	rep = mustSync(t, o)
@@ -137,8 +140,8 @@ func TestListingFallsBackToReadDirWithoutShell(t *testing.T) {
 	gentree.Tree(e.src, gentree.Options{Files: 50, Seed: 4})
 	gentree.Nasty(e.src)
 	rep := mustSync(t, e.opts())
-	if rep.Lister != "sftp" {
-		t.Fatalf("lister %q, want the sftp fallback", rep.Lister)
+	if rep.Lister != "sftp" || rep.Files.Streamed != 0 || rep.Files.Copied == 0 {
+		t.Fatalf("lister %q, %d of %d files streamed: want the sftp fallback for both", rep.Lister, rep.Files.Streamed, rep.Files.Copied)
 	}
 	// SFTP carries whole seconds: compare mtimes at that precision; hard links are not seen.
 	d := testenv.TreeDiff(t, e.src, e.dst, false, func(rel string) bool { return strings.HasPrefix(rel, "nasty/hard-") })

@@ -48,6 +48,7 @@ type FileCounts struct {
 	Excluded        int64         `json:"excluded"`
 	Copied          int64         `json:"copied"`
 	BytesCopied     int64         `json:"bytes_copied"`
+	Streamed        int64         `json:"streamed"` // of Copied: sent by a tar stream, not SFTP requests
 	BytesTotal      int64         `json:"bytes_total"`
 	Symlinks        int64         `json:"symlinks"`
 	Hardlinks       int64         `json:"hardlinks"`
@@ -111,7 +112,7 @@ func (r *FilesReport) Markdown() string {
 	}
 	f := r.Files
 	row("scanned", fmt.Sprintf("%d entries (%s), %d excluded", f.Scanned, progress.Bytes(f.BytesTotal), f.Excluded))
-	row("copied", fmt.Sprintf("%d files, %s", f.Copied, progress.Bytes(f.BytesCopied)))
+	row("copied", fmt.Sprintf("%d files, %s (%d of them streamed with tar)", f.Copied, progress.Bytes(f.BytesCopied), f.Streamed))
 	row("unchanged", fmt.Sprint(f.Unchanged))
 	row("symlinks / hard links / dirs created", fmt.Sprintf("%d / %d / %d", f.Symlinks, f.Hardlinks, f.DirsCreated))
 	row("metadata updated", fmt.Sprint(f.MetadataUpdated))

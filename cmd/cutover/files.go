@@ -102,6 +102,12 @@ and record it in the state so the next run copies only the delta.
 			if o.SSH.Conns == 0 {
 				o.SSH.Conns = min(max(o.Workers/4, 1), 8)
 			}
+			if o.Streams < 0 {
+				return errs.Usagef("--streams must be ≥ 0")
+			}
+			if o.Streams == 0 {
+				o.Streams = -1
+			}
 			rep, runErr := sync.SyncFiles(cmd.Context(), o)
 			runErr = rf.write(rep, runErr)
 			printSummary(rep)
@@ -111,6 +117,7 @@ and record it in the state so the next run copies only the delta.
 	f := c.Flags()
 	addCommonFileFlags(c, &o, &ff)
 	f.IntVar(&o.Workers, "workers", 16, "parallel file transfers")
+	f.IntVar(&o.Streams, "streams", 4, "from an SFTP source with a shell and GNU tar, send files in `N` tar streams (0: one SFTP request stream per file)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "show what would be done; change nothing")
 	f.BoolVar(&o.Delete, "delete", false, "mirror: remove target entries the source no longer has")
 	f.IntVar(&o.MaxDelete, "max-delete", 1000, "with --delete, stop (exit 3, nothing deleted) when more than `N` entries would be removed")
