@@ -16,10 +16,14 @@ import (
 )
 
 // Batches of a stream: at most this many files or bytes (a larger file
-// goes alone), so that the streams share the work evenly.
+// goes alone), and smaller when the copy is small, so that each stream
+// gets several batches: the streams share the work evenly, and a killed
+// run loses little (a batch is renamed into place only once whole).
 const (
-	batchFiles = 512
-	batchBytes = 32 << 20
+	batchFiles    = 512
+	batchBytes    = 32 << 20
+	minBatchFiles = 16
+	minBatchBytes = 1 << 20
 	// Files up to bufferedFile are read whole from the stream and written
 	// by the stream's writers, several at once, since a high-latency target
 	// (EFS: milliseconds per create, chmod, rename) needs parallel writes to
@@ -46,19 +50,26 @@ func (x *fileExec) streamCopies(ctx context.Context, sr store.Streamer, actions 
 			rest = append(rest, a)
 		}
 	}
+	streams := x.opt.Streams
+	if streams == 0 {
+		streams = min(x.opt.Workers, 4)
+	}
+	var total int64
+	for _, a := range streamable {
+		total += a.Entry.Size
+	}
+	perStream := int64(4 * streams)
+	maxFiles := int(min(batchFiles, max(minBatchFiles, int64(len(streamable))/perStream)))
+	maxBytes := min(batchBytes, max(minBatchBytes, total/perStream))
 	var batches [][]plan.Action
 	for lo := 0; lo < len(streamable); {
 		hi, bytes := lo, int64(0)
-		for hi < len(streamable) && hi-lo < batchFiles && (hi == lo || bytes+streamable[hi].Entry.Size <= batchBytes) {
+		for hi < len(streamable) && hi-lo < maxFiles && (hi == lo || bytes+streamable[hi].Entry.Size <= maxBytes) {
 			bytes += streamable[hi].Entry.Size
 			hi++
 		}
 		batches = append(batches, streamable[lo:hi])
 		lo = hi
-	}
-	streams := x.opt.Streams
-	if streams == 0 {
-		streams = min(x.opt.Workers, 4)
 	}
 	writers := max(1, x.opt.Workers/streams)
 	var (
