@@ -35,6 +35,16 @@ CFG
   USER_NAME=$(id -un)
 }
 
+# plain_user: as root, log in to the sshd as a plain user (Debian's default
+# shell start-up, as a service account on a VM has) instead of root, whose
+# rc files here start pyenv: each tool's every remote command would pay it.
+plain_user() {
+  [ "$(id -u)" -eq 0 ] || return 0
+  id cutoverbench > /dev/null 2>&1 || useradd -m -s /bin/bash cutoverbench
+  usermod -p "*" cutoverbench # a locked account is refused even with a key
+  USER_NAME=cutoverbench
+}
+
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 export PATH="$PGBIN:$PATH"
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }

@@ -29,6 +29,12 @@ const (
 	// (EFS: milliseconds per create, chmod, rename) needs parallel writes to
 	// keep up with one stream; larger files are written as they stream.
 	bufferedFile = 1 << 20
+	// A copy of fewer files (FileOptions.StreamFrom) and bytes goes by
+	// SFTP requests alone: starting a stream costs a remote login shell
+	// (tens of milliseconds, more where its rc files do work), which a few
+	// hundred files do not win back.
+	minStreamFiles = 512
+	minStreamBytes = 128 << 20
 )
 
 var fileBufs = sync.Pool{New: func() any { b := make([]byte, bufferedFile); return &b }}
@@ -57,6 +63,13 @@ func (x *fileExec) streamCopies(ctx context.Context, sr store.Streamer, actions 
 	var total int64
 	for _, a := range streamable {
 		total += a.Entry.Size
+	}
+	from := x.opt.StreamFrom
+	if from <= 0 {
+		from = minStreamFiles
+	}
+	if len(streamable) < from && total < minStreamBytes {
+		return actions, nil
 	}
 	perStream := int64(4 * streams)
 	maxFiles := int(min(batchFiles, max(minBatchFiles, int64(len(streamable))/perStream)))

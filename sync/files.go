@@ -42,7 +42,8 @@ type FilesOptions struct {
 	LogInterval    time.Duration
 	// Streams: tar streams from an SFTP source (0: the default, -1: none,
 	// every file with its own SFTP requests).
-	Streams int
+	Streams    int
+	StreamFrom int // see migrate.FileOptions
 	// Stores, when set, are used instead of opening Source and Target (tests).
 	SourceStore, TargetStore store.Store
 }
@@ -373,7 +374,8 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	counter.BytesTotal.Store(p.BytesToCopy)
 	disp := progress.Start(o.Log, "copy", counter, o.LogInterval)
 	mopt := migrate.FileOptions{Workers: o.Workers, Owner: owner, UIDMap: o.UIDMap, GIDMap: o.GIDMap,
-		Verify: o.Verify != "none", BWLimit: o.BWLimit, Progress: counter, PreciseMtime: lister == "local", Streams: o.Streams}
+		Verify: o.Verify != "none", BWLimit: o.BWLimit, Progress: counter, PreciseMtime: lister == "local", Streams: o.Streams,
+		StreamFrom: o.StreamFrom}
 	t1 := time.Now()
 	runErr := migrate.Files(ctx, src, dst, p, mopt, func(r migrate.Result) error {
 		return recordResult(mw, run, r, rep)
