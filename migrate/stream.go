@@ -48,14 +48,19 @@ var fileBufs = sync.Pool{New: func() any { b := make([]byte, bufferedFile); retu
 // failed), which the caller copies one by one; only fatal errors and
 // interruptions are returned as errors.
 func (x *fileExec) streamCopies(ctx context.Context, sr store.Streamer, actions []plan.Action, results chan<- Result) ([]plan.Action, error) {
-	var streamable, rest []plan.Action
+	// Partition in place, keeping the order: a copy of the list would
+	// cost 168 MB on a tree of 10^6 files.
+	var rest []plan.Action
+	n := 0
 	for _, a := range actions {
 		if a.Kind == plan.Copy && a.IfHashDiffers == "" && a.Entry.Type == store.File {
-			streamable = append(streamable, a)
+			actions[n] = a
+			n++
 		} else {
 			rest = append(rest, a)
 		}
 	}
+	streamable := actions[:n]
 	streams := x.opt.Streams
 	if streams == 0 {
 		streams = min(x.opt.Workers, 4)
@@ -69,7 +74,7 @@ func (x *fileExec) streamCopies(ctx context.Context, sr store.Streamer, actions 
 		from = minStreamFiles
 	}
 	if len(streamable) < from && total < minStreamBytes {
-		return actions, nil
+		return append(streamable, rest...), nil
 	}
 	perStream := int64(4 * streams)
 	maxFiles := int(min(batchFiles, max(minBatchFiles, int64(len(streamable))/perStream)))
