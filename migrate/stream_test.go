@@ -18,18 +18,7 @@ import (
 
 // sftpSource serves dir from a real sshd.
 func sftpSource(t *testing.T, dir string) *store.SFTP {
-	t.Helper()
-	s := testenv.StartSSHD(t, testenv.SSHDOptions{})
-	loc, err := store.ParseLocation(s.URL("", dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.DialSFTP(context.Background(), loc, store.SSHOptions{KeyFile: s.KeyFile, KnownHosts: s.KnownHosts, Conns: 2}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return testenv.StartSSHD(t, testenv.SSHDOptions{}).SFTP(t, dir)
 }
 
 func listed(t *testing.T, dir string) []store.Entry {

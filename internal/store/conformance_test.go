@@ -20,7 +20,6 @@ import (
 // TestConformance runs the same operations on every Store: a local
 // directory and a real OpenSSH sshd over SFTP.
 func TestConformance(t *testing.T) {
-	ctx := context.Background()
 	t.Run("local", func(t *testing.T) {
 		dir := t.TempDir()
 		conformance(t, store.NewLocal(dir), dir)
@@ -28,17 +27,7 @@ func TestConformance(t *testing.T) {
 	t.Run("sftp", func(t *testing.T) {
 		s := testenv.StartSSHD(t, testenv.SSHDOptions{})
 		root := filepath.Join(s.Dir, "root")
-		os.MkdirAll(root, 0o755)
-		loc, err := store.ParseLocation(s.URL("", root))
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := store.Open(ctx, loc, store.SSHOptions{KeyFile: s.KeyFile, KnownHosts: s.KnownHosts, Conns: 2}, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		conformance(t, st, root)
+		conformance(t, s.SFTP(t, root), root)
 	})
 }
 

@@ -20,21 +20,7 @@ func streamEnv(t *testing.T) (store.Streamer, string) {
 	t.Helper()
 	s := testenv.StartSSHD(t, testenv.SSHDOptions{})
 	root := filepath.Join(s.Dir, "root")
-	os.MkdirAll(root, 0o755)
-	loc, err := store.ParseLocation(s.URL("", root))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), loc, store.SSHOptions{KeyFile: s.KeyFile, KnownHosts: s.KnownHosts, Conns: 2}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	sr, ok := st.(store.Streamer)
-	if !ok {
-		t.Fatal("the SFTP store does not stream")
-	}
-	return sr, root
+	return s.SFTP(t, root), root
 }
 
 func writeFiles(t *testing.T, root string, files map[string]string) []store.Entry {

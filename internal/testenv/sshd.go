@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/cutover/cutover/internal/store"
 )
 
 // Missing skips t, or fails it in CI, because a server binary is missing.
@@ -135,6 +138,25 @@ func (s *SSHD) URL(userName, abs string) string {
 		userName = u.Username
 	}
 	return fmt.Sprintf("sftp://%s@%s%s", userName, s.Addr(), abs)
+}
+
+// SFTP opens an SFTP store on root (created if missing) as the current
+// user over two connections; it is closed when the test ends.
+func (s *SSHD) SFTP(t testing.TB, root string) *store.SFTP {
+	t.Helper()
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	loc, err := store.ParseLocation(s.URL("", root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.DialSFTP(context.Background(), loc, store.SSHOptions{KeyFile: s.KeyFile, KnownHosts: s.KnownHosts, Conns: 2}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 // KnownHostsLine is a known_hosts line binding key to this server.
