@@ -76,7 +76,9 @@ func TestKillAndResume(t *testing.T) {
 	s := testenv.StartSSHD(t, testenv.SSHDOptions{})
 	dir := t.TempDir()
 	src, dst, state := filepath.Join(dir, "src"), filepath.Join(dir, "dst"), filepath.Join(dir, "state")
-	if _, err := gentree.Tree(src, gentree.Options{Files: 200, Seed: 11, MedianKiB: 100, Sigma: 0.8}); err != nil {
+	// 600 files: more than the 512 that start tar streams, so the killed
+	// run streams (its batches are renamed into place only once whole).
+	if _, err := gentree.Tree(src, gentree.Options{Files: 600, Seed: 11, MedianKiB: 40, Sigma: 0.8}); err != nil {
 		t.Fatal(err)
 	}
 	args := []string{"files", "sync", s.URL("", src), dst, "--state", state, "--ssh-key", s.KeyFile,
@@ -106,7 +108,7 @@ func TestKillAndResume(t *testing.T) {
 		n++
 		return nil
 	})
-	if n == 0 || n >= 205 {
+	if n == 0 || n >= 605 {
 		t.Fatalf("the kill came at a useless moment: %d files at the target", n)
 	}
 	rep := filepath.Join(dir, "resume.json")
@@ -122,7 +124,7 @@ func TestKillAndResume(t *testing.T) {
 	}
 	b, _ := os.ReadFile(rep)
 	json.Unmarshal(b, &r)
-	if r.Files.Copied >= 205 {
+	if r.Files.Copied >= 605 {
 		t.Fatalf("the resume copied everything again: %s", b)
 	}
 	if d := testenv.TreeDiff(t, src, dst, true, nil); len(d) > 0 {
