@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -379,5 +381,62 @@ func TestVerifySampleComparesAFixedShareOfContents(t *testing.T) {
 	o.VerifySample = 0
 	if rep, _ := VerifyFiles(context.Background(), o); rep.Verify.MismatchedCount != 2 {
 		t.Fatalf("full verify: %+v", rep.Verify)
+	}
+}
+
+// The listing runs in two phases (the top levels, then the directories
+// below in parallel sessions): an unreadable directory in either phase is
+// reported by its path and the rest is listed and copied; a filesystem
+// mounted inside the source is not crossed, at any depth.
+func TestListingReportsUnreadableDirectoriesAndStaysOnOneFilesystem(t *testing.T) {
+	e := newEnv(t)
+	testenv.EnsureUser(t, "cutovertest")
+	os.Chmod(e.dir, 0o755)
+	for p := filepath.Dir(e.dir); strings.HasPrefix(p, os.TempDir()+"/"); p = filepath.Dir(p) {
+		os.Chmod(p, 0o755)
+	}
+	gentree.Tree(e.src, gentree.Options{Files: 60, Seed: 12})
+	shallow := "data/closed"                   // listed by the first phase
+	deep := "data/a/b/c/d/closed"              // below the first phase's depth
+	mnt1, mnt2 := "x/y/z/mnt", "p/q/r/s/t/mnt" // a mount point at the first phase's depth, and below it
+	for _, d := range []string{shallow, deep, mnt1, mnt2} {
+		os.MkdirAll(filepath.Join(e.src, d), 0o755)
+	}
+	for _, d := range []string{shallow, deep} {
+		gentree.WriteFile(filepath.Join(e.src, d, "hidden.txt"), 10, 1, time.Now())
+		os.Chmod(filepath.Join(e.src, d), 0o700) // root's, closed to the test user
+	}
+	gentree.WriteFile(filepath.Join(e.src, "data/a/b/c/d/open.txt"), 10, 2, time.Now())
+	for _, m := range []string{mnt1, mnt2} {
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", filepath.Join(e.src, m)).CombinedOutput(); err != nil {
+			t.Fatalf("mount tmpfs: %v: %s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("umount", filepath.Join(e.src, m)).Run() })
+		os.WriteFile(filepath.Join(e.src, m, "other-fs.txt"), []byte("x"), 0o644)
+	}
+	o := e.opts()
+	o.Source = e.sshd.URL("cutovertest", e.src)
+	rep, err := SyncFiles(context.Background(), o)
+	if errs.ExitCode(err) != 1 {
+		t.Fatalf("want exit 1, got %v", err)
+	}
+	var failed []string
+	for _, f := range rep.Files.Failed {
+		failed = append(failed, f.Path)
+	}
+	sort.Strings(failed)
+	if strings.Join(failed, ",") != deep+","+shallow {
+		t.Fatalf("failed %q, want the two closed directories: %+v", failed, rep.Files.Failed)
+	}
+	if _, err := os.Stat(filepath.Join(e.dst, "data/a/b/c/d/open.txt")); err != nil {
+		t.Fatal("a file next to a closed directory was not copied")
+	}
+	for _, m := range []string{mnt1, mnt2} {
+		if _, err := os.Stat(filepath.Join(e.dst, m)); err != nil {
+			t.Fatalf("mount point %s itself is not at the target", m)
+		}
+		if _, err := os.Stat(filepath.Join(e.dst, m, "other-fs.txt")); err == nil {
+			t.Fatalf("the listing crossed into the filesystem mounted at %s", m)
+		}
 	}
 }
