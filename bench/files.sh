@@ -2,8 +2,9 @@
 # Side-by-side benchmark of `cutover files sync` against rsync -a over ssh and
 # rclone copy (sftp backend), on one generated tree served by a loopback sshd,
 # in one run: (a) full copy into an empty target, (b) rerun with nothing
-# changed, (c) rerun after changing 1% of the files. Then the memory of a
-# 10^6-entry sync. Prints a Markdown table with times and cutover/peer ratios.
+# changed, (c) rerun after changing 1% of the files; (b) and (c) with the
+# page cache warm and cold. Then the memory of a 10^6-entry sync. Prints a
+# Markdown table with times and cutover/peer ratios.
 #   FILES=20000 MILLION=1 bench/files.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,14 +62,19 @@ for t in cutover cutover-nv rsync rclone; do fresh_fs "$OUT/dst-$t"; done
 # target; cutover does not). Dropping matters on a VM: a page cache that
 # grows into guest memory never touched before costs the host a fault per
 # page, and made whichever tool ran later up to 50% slower.
+# The cold phases run with nothing in the page cache, on either side: the
+# first rehearsal of the day on a VM whose page cache does not hold its
+# shared home's inodes.
 prep() {
   sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
+  case $phase in *cold) return ;; esac
   cat $(find "$SRC" -type f) > /dev/null 2>&1 || true; find "$1" > /dev/null
 }
 
+PHASES="full nochange nochange-cold change change-cold"
 declare -A T
-for phase in full nochange change; do
-  if [ $phase = change ]; then go run ./bench/gentree -out "$SRC" -change 0.01; fi
+for phase in $PHASES; do
+  case $phase in change*) go run ./bench/gentree -out "$SRC" -change 0.01 ;; esac
   prep "$OUT/dst-cutover"; T[cutover,$phase]=$(secs cut_sync "$OUT/dst-cutover" "$OUT/state-cutover")
   prep "$OUT/dst-cutover-nv"; T[cutover_nv,$phase]=$(secs cut_sync "$OUT/dst-cutover-nv" "$OUT/state-cutover-nv" --verify none)
   prep "$OUT/dst-rsync"; T[rsync,$phase]=$(secs rsync_sync "$OUT/dst-rsync")
@@ -83,7 +89,7 @@ BYTES=$(du -sb "$SRC" | cut -f1)
   echo
   echo "| phase | cutover (verify) | cutover --verify none | rsync -a | rclone copy | cutover/rsync | cutover/rclone |"
   echo "|---|---|---|---|---|---|---|"
-  for phase in full nochange change; do
+  for phase in $PHASES; do
     echo "| $phase | ${T[cutover,$phase]} s | ${T[cutover_nv,$phase]} s | ${T[rsync,$phase]} s | ${T[rclone,$phase]} s | $(ratio ${T[cutover,$phase]} ${T[rsync,$phase]}) | $(ratio ${T[cutover,$phase]} ${T[rclone,$phase]}) |"
   done
 } | tee "$OUT/files.md"
