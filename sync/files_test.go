@@ -440,3 +440,20 @@ func TestListingReportsUnreadableDirectoriesAndStaysOnOneFilesystem(t *testing.T
 		}
 	}
 }
+
+// A host whose tar is not GNU tar (BusyBox, BSD) cannot stream: every file
+// goes by SFTP requests and the copy is the same.
+func TestHostWithoutGNUTarCopiesBySFTP(t *testing.T) {
+	fake := t.TempDir()
+	os.WriteFile(filepath.Join(fake, "tar"), []byte("#!/bin/sh\necho 'tar (busybox) 1.36'\n"), 0o755)
+	s := testenv.StartSSHD(t, testenv.SSHDOptions{Extra: []string{"SetEnv PATH=" + fake + ":/usr/bin:/bin"}})
+	dir := t.TempDir()
+	e := &env{sshd: s, dir: dir, src: filepath.Join(dir, "src"), dst: filepath.Join(dir, "dst")}
+	gentree.Tree(e.src, gentree.Options{Files: 40, Seed: 13})
+	gentree.Nasty(e.src)
+	rep := mustSync(t, e.opts())
+	if rep.Lister != "find" || rep.Files.Streamed != 0 || rep.Files.Copied == 0 {
+		t.Fatalf("lister %q, %d of %d files streamed: want find, and SFTP for the copy", rep.Lister, rep.Files.Streamed, rep.Files.Copied)
+	}
+	assertSame(t, e.src, e.dst)
+}

@@ -22,14 +22,18 @@ var ErrStreamChanged = errors.New("a file changed or could not be read while the
 
 // streamScript serves batches on one exec channel, so the login shell
 // starts once per stream, not once per batch. Each batch arrives as its
-// length in bytes on a line, then that many bytes of NUL-separated names;
+// length in bytes on a line, then that many bytes of NUL-separated names
+// (read by GNU head, which reads no further than it is told to);
 // GNU tar archives them (no recursion, hard links sent as content, PAX
 // headers for nanosecond mtimes and any name, 128 KiB writes) and a
 // 512-byte line after the archive gives tar's exit status: 0 all read, 1
 // some file changed while read (tar checks size and ctime once done).
 // Status 2 (a file could not be read) ends the channel.
 const streamScript = `cd %s || exit 3
-case $(LC_ALL=C tar --version 2>/dev/null) in *"GNU tar"*) echo cutover-tar-1 ;; *) echo cutover-no-tar; exit 0 ;; esac
+case $(LC_ALL=C tar --version 2>/dev/null; LC_ALL=C head --version 2>/dev/null) in
+  *"GNU tar"*"GNU coreutils"*) echo cutover-tar-1 ;;
+  *) echo cutover-no-tar; exit 0 ;;
+esac
 while read -r n && [ "$n" -gt 0 ]; do
   head -c "$n" | LC_ALL=C tar -c -f - -b 256 --format=posix --pax-option=delete=atime,delete=ctime --null --verbatim-files-from --no-recursion --hard-dereference -T - 2>/dev/null
   s=$?
