@@ -23,9 +23,11 @@ var ErrStreamChanged = errors.New("a file changed or could not be read while the
 // streamScript serves batches on one exec channel, so the login shell
 // starts once per stream, not once per batch. Each batch arrives as its
 // length in bytes on a line, then that many bytes of NUL-separated names
-// (read by GNU head, which reads no further than it is told to);
-// GNU tar archives them (no recursion, hard links sent as content, PAX
-// headers for nanosecond mtimes and any name, 128 KiB writes) and a
+// (read by GNU head, which reads no further than it is told to), each
+// starting with "./" so that tar cannot take one for an option (as tar
+// before 1.29, without --verbatim-files-from, would); GNU tar archives them
+// (no recursion, hard links sent as content, PAX headers for nanosecond
+// mtimes and any name, 128 KiB writes) and a
 // 512-byte line after the archive gives tar's exit status: 0 all read, 1
 // some file changed while read (tar checks size and ctime once done).
 // Status 2 (a file could not be read) ends the channel.
@@ -35,7 +37,7 @@ case $(LC_ALL=C tar --version 2>/dev/null; LC_ALL=C head --version 2>/dev/null) 
   *) echo cutover-no-tar; exit 0 ;;
 esac
 while read -r n && [ "$n" -gt 0 ]; do
-  head -c "$n" | LC_ALL=C tar -c -f - -b 256 --format=posix --pax-option=delete=atime,delete=ctime --null --verbatim-files-from --no-recursion --hard-dereference -T - 2>/dev/null
+  head -c "$n" | LC_ALL=C tar -c -f - -b 256 --format=posix --pax-option=delete=atime,delete=ctime --null --no-recursion --hard-dereference -T - 2>/dev/null
   s=$?
   [ $s -le 1 ] || exit $s
   printf '%%-511s\n' "cutover-batch-end $s"
@@ -77,6 +79,9 @@ func (t *tarStream) Close() error {
 }
 
 func (t *tarStream) ReadFiles(ctx context.Context, es []Entry, fn func(i int, at Entry, r io.Reader) error) error {
+	if len(es) == 0 {
+		return nil // an empty batch would end the remote loop
+	}
 	var names bytes.Buffer
 	for _, e := range es {
 		names.WriteString("./")
