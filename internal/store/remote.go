@@ -33,6 +33,15 @@ func (s *SFTP) startRemote(ctx context.Context, cmd string, stdin io.Reader) (*r
 	if err != nil {
 		return nil, err
 	}
+	return s.startRemoteOn(ctx, c, cmd, stdin)
+}
+
+// startRemoteOn is startRemote on connection c (the first one is always
+// open: commands that move little data need not wait for a new one).
+func (s *SFTP) startRemoteOn(ctx context.Context, c *sshConn, cmd string, stdin io.Reader) (*remoteCmd, error) {
+	if _, err := c.client(ctx, s); err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	cl := c.ssh
 	c.mu.Unlock()

@@ -118,7 +118,7 @@ func (s *SFTP) badRecord(e Entry, perr error, report func(string, error)) error 
 // runFind runs one find command and calls rec for each record, with strip
 // removed from the start of each path; find's complaints go to bad.
 func (s *SFTP) runFind(ctx context.Context, cmd string, stdin io.Reader, strip string, rec func(rec, link string) error, bad func(string, error)) error {
-	rc, err := s.startRemote(ctx, cmd, stdin)
+	rc, err := s.startRemoteOn(ctx, s.conns[0], cmd, stdin)
 	if err != nil {
 		return err
 	}
