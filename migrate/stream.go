@@ -37,7 +37,26 @@ const (
 	minStreamBytes = 128 << 20
 )
 
-var fileBufs = sync.Pool{New: func() any { b := make([]byte, bufferedFile); return &b }}
+// Buffers for whole small files, in two sizes so that the common file of a
+// few KiB does not hold (nor, after each collection empties the pools,
+// allocate) a MiB.
+var (
+	smallBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+	fileBufs  = sync.Pool{New: func() any { b := make([]byte, bufferedFile); return &b }}
+	noBuf     = new([]byte)
+)
+
+func getBuf(size int64) (*[]byte, func()) {
+	switch {
+	case size == 0:
+		return noBuf, func() {}
+	case size <= 64<<10:
+		bp := smallBufs.Get().(*[]byte)
+		return bp, func() { smallBufs.Put(bp) }
+	}
+	bp := fileBufs.Get().(*[]byte)
+	return bp, func() { fileBufs.Put(bp) }
+}
 
 // streamCopies copies files through src's streams, several at once: one
 // remote tar per batch instead of SFTP's requests per file and per 32 KiB.
@@ -201,14 +220,14 @@ func (x *fileExec) streamBatch(ctx context.Context, fs store.FileStream, batch [
 				return n, hw.Sum(), err
 			})
 		}
-		bp := fileBufs.Get().(*[]byte)
+		bp, put := getBuf(e.Size)
 		b := (*bp)[:e.Size]
 		if _, err := io.ReadFull(x.metered(wctx, r, &counted), b); err != nil {
-			fileBufs.Put(bp)
+			put()
 			return err
 		}
 		wg.Go(func() error {
-			defer fileBufs.Put(bp)
+			defer put()
 			return write(i, func(w io.Writer) (int64, checksum.Sum, error) {
 				n, err := w.Write(b)
 				return int64(n), checksum.Bytes(checksum.Content, b), err
