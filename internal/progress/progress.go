@@ -100,10 +100,21 @@ func (d *Display) lines(w io.Writer, label string, c *Counter, interval time.Dur
 // Line formats one plain progress line.
 func Line(label string, c *Counter, elapsed time.Duration) string {
 	done, total := c.BytesDone.Load(), c.BytesTotal.Load()
-	rate := float64(done) / max(elapsed.Seconds(), 0.001)
-	eta := "?"
+	secs := max(elapsed.Seconds(), 0.001)
+	rate := float64(done) / secs
+	// The time left at the byte rate and at the file rate: the larger, since
+	// a tree of many small files is bound by files, and one of large files
+	// by bytes (and one of empty files has no bytes at all).
+	left := -1.0
 	if rate > 0 && total >= done {
-		eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
+		left = float64(total-done) / rate
+	}
+	if fd, ft := c.FilesDone.Load(), c.FilesTotal.Load(); fd > 0 && ft >= fd {
+		left = max(left, float64(ft-fd)/(float64(fd)/secs))
+	}
+	eta := "?"
+	if left >= 0 {
+		eta = time.Duration(left * float64(time.Second)).Round(time.Second).String()
 	}
 	return fmt.Sprintf("%s %s %s %d/%d bytes %s/%s rate %s/s eta %s", time.Now().Format("15:04:05"), label, c.unit(),
 		c.FilesDone.Load(), c.FilesTotal.Load(), Bytes(done), Bytes(total), Bytes(int64(rate)), eta)

@@ -21,6 +21,16 @@ func TestLineShowsRateAndETA(t *testing.T) {
 	}
 }
 
+// Empty files have no bytes to time: the ETA comes from the file rate.
+func TestETAOfEmptyFilesComesFromTheFileRate(t *testing.T) {
+	c := &Counter{}
+	c.FilesTotal.Store(1000)
+	c.FilesDone.Store(250)
+	if l := Line("copy", c, 5*time.Second); !strings.Contains(l, "eta 15s") {
+		t.Errorf("%q: want eta 15s", l)
+	}
+}
+
 func TestParseBytes(t *testing.T) {
 	for in, want := range map[string]int64{"512MB": 512e6, "2GiB": 2 << 30, "1.5G": 1.5e9, "64 KiB": 64 << 10, "1000": 1000, "1tb": 1e12, "200kib": 200 << 10} {
 		if got, err := ParseBytes(in); err != nil || got != want {
