@@ -224,20 +224,28 @@ func TestHostKeyAndAuthErrorsAreFatal(t *testing.T) {
 	}
 }
 
-func TestPermissionDeniedIsRecordedAndRunGoesOn(t *testing.T) {
-	e := newEnv(t)
+// asTestUser returns options that read the source as a non-root user, who
+// meets "permission denied" where root would not.
+func (e *env) asTestUser(t *testing.T) FilesOptions {
+	t.Helper()
 	testenv.EnsureUser(t, "cutovertest")
 	// The test user must reach the tree: make the path world-traversable.
 	os.Chmod(e.dir, 0o755)
 	for p := filepath.Dir(e.dir); strings.HasPrefix(p, os.TempDir()+"/"); p = filepath.Dir(p) {
 		os.Chmod(p, 0o755)
 	}
+	o := e.opts()
+	o.Source = e.sshd.URL("cutovertest", e.src)
+	return o
+}
+
+func TestPermissionDeniedIsRecordedAndRunGoesOn(t *testing.T) {
+	e := newEnv(t)
+	o := e.asTestUser(t)
 	gentree.Tree(e.src, gentree.Options{Files: 30, Seed: 6})
 	secret := filepath.Join(e.src, "data/secret.bin")
 	gentree.WriteFile(secret, 100, 1, time.Now())
 	os.Chmod(secret, 0o000)
-	o := e.opts()
-	o.Source = e.sshd.URL("cutovertest", e.src)
 	rep, err := SyncFiles(context.Background(), o)
 	if errs.ExitCode(err) != 1 {
 		t.Fatalf("want exit 1, got %v", err)
@@ -390,11 +398,7 @@ func TestVerifySampleComparesAFixedShareOfContents(t *testing.T) {
 // mounted inside the source is not crossed, at any depth.
 func TestListingReportsUnreadableDirectoriesAndStaysOnOneFilesystem(t *testing.T) {
 	e := newEnv(t)
-	testenv.EnsureUser(t, "cutovertest")
-	os.Chmod(e.dir, 0o755)
-	for p := filepath.Dir(e.dir); strings.HasPrefix(p, os.TempDir()+"/"); p = filepath.Dir(p) {
-		os.Chmod(p, 0o755)
-	}
+	o := e.asTestUser(t)
 	gentree.Tree(e.src, gentree.Options{Files: 60, Seed: 12})
 	shallow := "data/closed"                   // listed by the first phase
 	deep := "data/a/b/c/d/closed"              // below the first phase's depth
@@ -414,8 +418,6 @@ func TestListingReportsUnreadableDirectoriesAndStaysOnOneFilesystem(t *testing.T
 		t.Cleanup(func() { exec.Command("umount", filepath.Join(e.src, m)).Run() })
 		os.WriteFile(filepath.Join(e.src, m, "other-fs.txt"), []byte("x"), 0o644)
 	}
-	o := e.opts()
-	o.Source = e.sshd.URL("cutovertest", e.src)
 	rep, err := SyncFiles(context.Background(), o)
 	if errs.ExitCode(err) != 1 {
 		t.Fatalf("want exit 1, got %v", err)
