@@ -23,9 +23,12 @@ type env struct {
 	src, dst, dir string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, testenv.SSHDOptions{}) }
+
+// newEnvWith is newEnv with an sshd configured by o.
+func newEnvWith(t *testing.T, o testenv.SSHDOptions) *env {
 	t.Helper()
-	s := testenv.StartSSHD(t, testenv.SSHDOptions{})
+	s := testenv.StartSSHD(t, o)
 	dir := t.TempDir()
 	return &env{sshd: s, dir: dir, src: filepath.Join(dir, "src"), dst: filepath.Join(dir, "dst")}
 }
@@ -140,9 +143,7 @@ func TestSyncRealJiraAttachmentTree(t *testing.T) {
 }
 
 func TestListingFallsBackToReadDirWithoutShell(t *testing.T) {
-	s := testenv.StartSSHD(t, testenv.SSHDOptions{Extra: []string{"ForceCommand internal-sftp"}})
-	dir := t.TempDir()
-	e := &env{sshd: s, dir: dir, src: filepath.Join(dir, "src"), dst: filepath.Join(dir, "dst")}
+	e := newEnvWith(t, testenv.SSHDOptions{Extra: []string{"ForceCommand internal-sftp"}})
 	gentree.Tree(e.src, gentree.Options{Files: 50, Seed: 4})
 	gentree.Nasty(e.src)
 	rep := mustSync(t, e.opts())
@@ -448,9 +449,7 @@ func TestListingReportsUnreadableDirectoriesAndStaysOnOneFilesystem(t *testing.T
 func TestHostWithoutGNUTarCopiesBySFTP(t *testing.T) {
 	fake := t.TempDir()
 	os.WriteFile(filepath.Join(fake, "tar"), []byte("#!/bin/sh\necho 'tar (busybox) 1.36'\n"), 0o755)
-	s := testenv.StartSSHD(t, testenv.SSHDOptions{Extra: []string{"SetEnv PATH=" + fake + ":/usr/bin:/bin"}})
-	dir := t.TempDir()
-	e := &env{sshd: s, dir: dir, src: filepath.Join(dir, "src"), dst: filepath.Join(dir, "dst")}
+	e := newEnvWith(t, testenv.SSHDOptions{Extra: []string{"SetEnv PATH=" + fake + ":/usr/bin:/bin"}})
 	gentree.Tree(e.src, gentree.Options{Files: 40, Seed: 13})
 	gentree.Nasty(e.src)
 	rep := mustSync(t, e.opts())
