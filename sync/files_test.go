@@ -458,3 +458,21 @@ func TestHostWithoutGNUTarCopiesBySFTP(t *testing.T) {
 	}
 	assertSame(t, e.src, e.dst)
 }
+
+// A source root that is a symlink to the shared home (a common layout on
+// VMs) is followed; links below it are copied as links.
+func TestSourceRootThatIsASymlinkIsFollowed(t *testing.T) {
+	e := newEnv(t)
+	gentree.Tree(e.src, gentree.Options{Files: 30, Seed: 14})
+	gentree.Nasty(e.src)
+	link := filepath.Join(e.dir, "shared-home")
+	if err := os.Symlink(e.src, link); err != nil {
+		t.Fatal(err)
+	}
+	o := e.opts()
+	o.Source = e.sshd.URL("", link)
+	if rep := mustSync(t, o); rep.Files.Copied == 0 || rep.Lister != "find" {
+		t.Fatalf("%s: %+v", rep.Lister, rep.Files)
+	}
+	assertSame(t, e.src, e.dst)
+}

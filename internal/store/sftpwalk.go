@@ -21,9 +21,10 @@ import (
 // ErrNoExec says the server refused or could not run the find listing.
 var ErrNoExec = errors.New("remote find is not available")
 
-// Walk lists the tree with one `find -printf` stream over an SSH exec
-// channel: one round trip for the whole tree. Where the server has no shell
-// (ForceCommand internal-sftp, no find), it falls back to parallel ReadDir.
+// Walk lists the tree with `find -printf` streams over SSH exec channels
+// (see walkFind): no round trip per directory. Where the server has no
+// shell (ForceCommand internal-sftp, no find), it falls back to parallel
+// ReadDir.
 func (s *SFTP) Walk(ctx context.Context, fn func(Entry) error, bad func(string, error)) error {
 	err := s.walkFind(ctx, fn, bad)
 	if errors.Is(err, ErrNoExec) {
@@ -43,7 +44,8 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 const findFormat = `%y %i %n %s %T@ %m %U %G %P\0%l\0`
 
 // Listing in two phases: one find lists the top findDepth levels (and the
-// device of each entry), then up to findSessions finds list the
+// device of each entry; -H follows the root when it is a symlink, as the
+// SFTP side does, and nothing below it), then up to findSessions finds list the
 // directories at that depth in parallel, each on its own exec channel. On a
 // VM with several cores, and above all on a shared home that is itself on
 // NFS, where find waits on every directory, that divides the listing time.
@@ -66,7 +68,7 @@ func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(stri
 	}
 	rootDev := ""
 	var frontier []string
-	err := s.runFind(ctx, fmt.Sprintf(`LC_ALL=C find %s -xdev -mindepth 0 -maxdepth %d -printf '%%D %s'; printf 'cutover-end %%d\0' $?`,
+	err := s.runFind(ctx, fmt.Sprintf(`LC_ALL=C find -H %s -xdev -mindepth 0 -maxdepth %d -printf '%%D %s'; printf 'cutover-end %%d\0' $?`,
 		shellQuote(s.loc.Path), findDepth, findFormat), nil, "", func(rec, link string) error {
 		dev, rec, _ := strings.Cut(rec, " ")
 		if rootDev == "" { // find prints its start point, the root, first
