@@ -277,6 +277,11 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	if err != nil {
 		return err
 	}
+	if has && len(entries) == 0 && o.Delete && !o.DryRun {
+		// An unmounted NFS shared home lists as an empty directory: a
+		// mirror would delete everything earlier runs copied.
+		return errs.Fatalf("the source %s lists no entries while earlier runs copied from it: refusing to mirror an empty source (is the shared home mounted?); nothing was deleted", src)
+	}
 	recorded, _ := st.Lister(ctx, pair)
 	popt := plan.Options{Checksum: o.Checksum, Owner: owner,
 		PreciseMtime: has && recorded == lister && lister != "sftp", Delete: true,

@@ -476,3 +476,31 @@ func TestSourceRootThatIsASymlinkIsFollowed(t *testing.T) {
 	}
 	assertSame(t, e.src, e.dst)
 }
+
+// A source that lists empty (an unmounted NFS shared home is an empty
+// directory) is not mirrored: --delete would remove everything.
+func TestEmptySourceIsNotMirrored(t *testing.T) {
+	e := newEnv(t)
+	gentree.Tree(e.src, gentree.Options{Files: 20, Seed: 15})
+	o := e.opts()
+	before := mustSync(t, o).Files.Copied
+	entries, _ := os.ReadDir(e.src)
+	for _, d := range entries {
+		os.RemoveAll(filepath.Join(e.src, d.Name()))
+	}
+	o.Delete = true
+	rep, err := SyncFiles(context.Background(), o)
+	if errs.ExitCode(err) != errs.ExitFatal || !strings.Contains(err.Error(), "empty source") || rep.Files.Deleted != 0 {
+		t.Fatalf("want exit 3 and nothing deleted, got %v, %+v", err, rep.Files)
+	}
+	files := 0
+	filepath.Walk(e.dst, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			files++
+		}
+		return nil
+	})
+	if int64(files) != before {
+		t.Fatalf("%d files at the target, %d were copied", files, before)
+	}
+}
