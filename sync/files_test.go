@@ -504,3 +504,20 @@ func TestEmptySourceIsNotMirrored(t *testing.T) {
 		t.Fatalf("%d files at the target, %d were copied", files, before)
 	}
 }
+
+// A server that allows few sessions per connection (MaxSessions 2: the
+// SFTP channel and one more) refuses some of the parallel listing's and the
+// streams' sessions: the listing runs them one after another, the copy falls
+// back to SFTP, and the result is the same, with no entry listed twice.
+func TestFewSessionsPerConnection(t *testing.T) {
+	e := newEnvWith(t, testenv.SSHDOptions{Extra: []string{"MaxSessions 2"}})
+	gentree.Tree(e.src, gentree.Options{Files: 80, Seed: 16})
+	gentree.Nasty(e.src)
+	rep := mustSync(t, e.opts())
+	n := 0
+	filepath.Walk(e.src, func(string, os.FileInfo, error) error { n++; return nil })
+	if rep.Lister != "find" || rep.Files.Scanned != int64(n-1) {
+		t.Fatalf("lister %s scanned %d entries, the tree has %d", rep.Lister, rep.Files.Scanned, n-1)
+	}
+	assertSame(t, e.src, e.dst)
+}

@@ -87,24 +87,64 @@ func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(stri
 	if err != nil || len(frontier) == 0 {
 		return err
 	}
-	g, gctx := errgroup.WithContext(ctx)
+	below := func(ctx context.Context, dirs []byte) error {
+		return s.runFind(ctx, fmt.Sprintf(`cd %s && LC_ALL=C xargs -0 sh -c 'exec find "$@" -xdev -mindepth 1 -printf "%s"' sh; printf 'cutover-end %%d\0' $?`,
+			shellQuote(s.loc.Path), strings.ReplaceAll(findFormat, "%P", "%p")), bytes.NewReader(dirs), "./", func(rec, link string) error {
+			e, ok, perr := parseFindRecord(rec, link)
+			if perr != nil || !ok {
+				return s.badRecord(e, perr, report)
+			}
+			return emit(e)
+		}, report)
+	}
+	// A server that allows fewer sessions per connection (MaxSessions)
+	// refuses some: those groups run after the others, one at a time. The
+	// listing cannot fall back to READDIR now that entries were passed on.
+	var (
+		deferred [][]byte
+		dmu      sync.Mutex
+		g, gctx  = errgroup.WithContext(ctx)
+	)
 	for k := range min(findSessions, len(frontier)) {
 		var dirs bytes.Buffer
 		for i := k; i < len(frontier); i += findSessions {
 			dirs.WriteString("./" + frontier[i] + "\x00")
 		}
 		g.Go(func() error {
-			return s.runFind(gctx, fmt.Sprintf(`cd %s && LC_ALL=C xargs -0 sh -c 'exec find "$@" -xdev -mindepth 1 -printf "%s"' sh; printf 'cutover-end %%d\0' $?`,
-				shellQuote(s.loc.Path), strings.ReplaceAll(findFormat, "%P", "%p")), &dirs, "./", func(rec, link string) error {
-				e, ok, perr := parseFindRecord(rec, link)
-				if perr != nil || !ok {
-					return s.badRecord(e, perr, report)
-				}
-				return emit(e)
-			}, report)
+			err := below(gctx, dirs.Bytes())
+			if errors.Is(err, ErrNoExec) {
+				dmu.Lock()
+				deferred = append(deferred, dirs.Bytes())
+				dmu.Unlock()
+				return nil
+			}
+			return err
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for _, dirs := range deferred {
+		// The server frees a session's slot a moment after it ended.
+		err := below(ctx, dirs)
+		for try := 1; errors.Is(err, ErrNoExec) && try < 6; try++ {
+			select {
+			case <-time.After(time.Duration(try) * 100 * time.Millisecond):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			err = below(ctx, dirs)
+		}
+		if errors.Is(err, ErrNoExec) {
+			// Not ErrNoExec itself: entries were passed on, so Walk must not
+			// fall back to READDIR and pass them again.
+			return errs.Retryablef("list %s: the server refused another session (MaxSessions?)", s)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // badRecord reports an entry of a type that is not copied, or fails the

@@ -82,17 +82,18 @@ func StartSSHD(t testing.TB, o SSHDOptions) *SSHD {
 		t.Fatal(err)
 	}
 	port := freePort(t)
-	cfg := []string{
-		"Port " + strconv.Itoa(port),
+	// sshd takes the first value of a keyword: o.Extra goes first, so that
+	// it can override the defaults below.
+	cfg := append(append([]string(nil), o.Extra...),
+		"Port "+strconv.Itoa(port),
 		"ListenAddress 127.0.0.1",
-		"HostKey " + filepath.Join(dir, "host_key"),
-		"PidFile " + filepath.Join(dir, "sshd.pid"),
-		"AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"),
+		"HostKey "+filepath.Join(dir, "host_key"),
+		"PidFile "+filepath.Join(dir, "sshd.pid"),
+		"AuthorizedKeysFile "+filepath.Join(dir, "authorized_keys"),
 		"StrictModes no", "UsePAM no", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
 		"PubkeyAuthentication yes", "PermitRootLogin prohibit-password", "Subsystem sftp internal-sftp",
 		"LogLevel ERROR", "MaxSessions 100", "MaxStartups 100:30:200", "ClientAliveInterval 0",
-	}
-	cfg = append(cfg, o.Extra...)
+	)
 	conf := filepath.Join(dir, "sshd_config")
 	if err := os.WriteFile(conf, []byte(strings.Join(cfg, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
