@@ -100,12 +100,13 @@ func compareHashes(ctx context.Context, src, dst store.Store, files []store.Entr
 		}
 		for i, e := range files {
 			g.Go(func() error {
+				// Whatever a failed remote hashing left for this file is replaced.
 				w := checksum.NewWriter(checksum.SHA256, nil)
 				if _, err := s.ReadFile(gctx, e, w); err != nil {
-					errsOut[i] = err
+					sums[i], errsOut[i] = "", err
 					return nil
 				}
-				sums[i] = w.Sum()
+				sums[i], errsOut[i] = w.Sum(), nil
 				return nil
 			})
 		}
