@@ -521,3 +521,19 @@ func TestFewSessionsPerConnection(t *testing.T) {
 	}
 	assertSame(t, e.src, e.dst)
 }
+
+// A login shell that greets on stdout (an echo in .bashrc) does not stop
+// the find listing nor the tar streams: the greeting comes before the
+// header of every remote command and is skipped.
+func TestChattyLoginShell(t *testing.T) {
+	rc := filepath.Join(t.TempDir(), "greeting.sh")
+	os.WriteFile(rc, []byte("echo 'Welcome to the Jira VM'\nprintf 'no newline at the end'\n"), 0o644)
+	e := newEnvWith(t, testenv.SSHDOptions{Extra: []string{"SetEnv BASH_ENV=" + rc + " ENV=" + rc}})
+	gentree.Tree(e.src, gentree.Options{Files: 40, Seed: 17})
+	gentree.Nasty(e.src)
+	rep := mustSync(t, e.opts())
+	if rep.Lister != "find" || rep.Files.Streamed != rep.Files.Copied {
+		t.Fatalf("lister %q, %d of %d files streamed: the greeting got in the way", rep.Lister, rep.Files.Streamed, rep.Files.Copied)
+	}
+	assertSame(t, e.src, e.dst)
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"golang.org/x/crypto/ssh"
 
@@ -65,9 +66,10 @@ func (s *SFTP) startRemoteOn(ctx context.Context, c *sshConn, cmd string, stdin 
 		return nil, ErrNoExec
 	}
 	rc.out = bufio.NewReaderSize(out, 1<<20)
-	if head, err := rc.out.ReadString(0); err != nil || head != remoteHeader+"\x00" {
-		io.Copy(io.Discard, rc.out)
-		rc.Close()
+	// A login shell may print a greeting first (an echo in .bashrc): it
+	// comes before the header and is skipped.
+	if head, err := rc.out.ReadString(0); err != nil || !strings.HasSuffix(head, remoteHeader+"\x00") {
+		rc.Close() // not drained: a command that waits on its stdin would never end
 		if err == nil {
 			err = errors.New("no header")
 		}
