@@ -22,10 +22,13 @@ func (r *reportFlags) add(c *cobra.Command) {
 	c.Flags().StringVar(&r.md, "report-md", "", "write a Markdown report to `FILE` (also on errors)")
 }
 
+// markdowner is a report: written as JSON, and as its Markdown.
+type markdowner interface{ Markdown() string }
+
 // write writes the JSON and Markdown reports of a run that ended with
 // runErr, and returns the error that decides the exit code: runErr, else
 // a failure to write a report.
-func (r *reportFlags) write(rep interface{ Markdown() string }, runErr error) error {
+func (r *reportFlags) write(rep markdowner, runErr error) error {
 	if err := report.WriteJSON(r.json, rep); err != nil && runErr == nil {
 		runErr = err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -35,6 +36,21 @@ func (f *flowFlags) runner() (*flow.Runner, error) {
 	}
 	f.opt.Log = os.Stderr
 	return &flow.Runner{Cfg: cfg, Opt: f.opt}, nil
+}
+
+// run is the RunE of plan, presync and final: load the config, run the
+// step, write the reports, print the Markdown.
+func (f *flowFlags) run(step func(context.Context, *flow.Runner) (markdowner, error)) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		r, err := f.runner()
+		if err != nil {
+			return err
+		}
+		rep, runErr := step(cmd.Context(), r)
+		runErr = f.rf.write(rep, runErr)
+		fmt.Print(rep.Markdown())
+		return runErr
+	}
 }
 
 func newInitCmd() *cobra.Command {
@@ -88,16 +104,7 @@ final mirror would make. Changes nothing.
 
 ` + errs.ExitCodesHelp,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := f.runner()
-			if err != nil {
-				return err
-			}
-			rep, runErr := r.Plan(cmd.Context())
-			runErr = f.rf.write(rep, runErr)
-			fmt.Print(rep.Markdown())
-			return runErr
-		},
+		RunE: f.run(func(ctx context.Context, r *flow.Runner) (markdowner, error) { return r.Plan(ctx) }),
 	}
 	f.add(c, true)
 	return c
@@ -115,14 +122,7 @@ predicted against actual per part and the newly predicted final window.
 
 ` + errs.ExitCodesHelp,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := f.runner()
-			if err != nil {
-				return err
-			}
-			rep, runErr := r.Presync(cmd.Context())
-			return writeFlow(&f, rep, runErr)
-		},
+		RunE: f.run(func(ctx context.Context, r *flow.Runner) (markdowner, error) { return r.Presync(ctx) }),
 	}
 	c.Flags().BoolVar(&f.opt.Delete, "delete", false, "mirror deletions too (the final always does)")
 	f.add(c, true)
@@ -145,25 +145,12 @@ state directory). Exit 0 only on GO; 1 is NO-GO.
 
 ` + errs.ExitCodesHelp,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := f.runner()
-			if err != nil {
-				return err
-			}
-			rep, runErr := r.Final(cmd.Context())
-			return writeFlow(&f, rep, runErr)
-		},
+		RunE: f.run(func(ctx context.Context, r *flow.Runner) (markdowner, error) { return r.Final(ctx) }),
 	}
 	c.Flags().BoolVar(&f.opt.Force, "force", false, "start although the preflight failed")
 	c.Flags().BoolVar(&f.opt.DropTarget, "drop-target", false, "drop the source's schemas on a target database that is not empty")
 	f.add(c, true)
 	return c
-}
-
-func writeFlow(f *flowFlags, rep *flow.FlowReport, runErr error) error {
-	runErr = f.rf.write(rep, runErr)
-	fmt.Print(rep.Markdown())
-	return runErr
 }
 
 func newStatusCmd() *cobra.Command {
