@@ -114,21 +114,20 @@ func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOpt
 		}
 	}()
 
-	copies := largestFirst(p.Copies)
 	stages := []struct {
-		actions *[]plan.Action
+		actions []plan.Action
 		limit   int
 		stream  bool
 	}{
-		{&p.Deletes, 1, false}, // ordered: children before parents
-		{&p.Dirs, opt.Workers, false},
-		{&copies, opt.Workers, true},
-		{&p.Links, opt.Workers, false},
-		{&p.Meta, opt.Workers, false},
+		{p.Deletes, 1, false}, // ordered: children before parents
+		{p.Dirs, opt.Workers, false},
+		{largestFirst(p.Copies), opt.Workers, true},
+		{p.Links, opt.Workers, false},
+		{p.Meta, opt.Workers, false},
 	}
 	var runErr error
 	for _, st := range stages {
-		actions := *st.actions
+		actions := st.actions
 		if sr, ok := src.(store.Streamer); ok && st.stream && opt.Streams >= 0 {
 			if actions, runErr = x.streamCopies(ctx, sr, actions, results); runErr != nil {
 				break

@@ -211,11 +211,7 @@ func (l *Local) Mkdir(_ context.Context, p string) error {
 }
 
 func (l *Local) Put(ctx context.Context, e Entry, owner bool, fill func(io.Writer) (int64, error)) error {
-	st, err := l.Stage(ctx, e, owner, fill)
-	if err != nil {
-		return err
-	}
-	return st.Commit()
+	return putStaged(ctx, l, e, owner, fill)
 }
 
 // Stage writes e under a temporary name next to e.Path, with its metadata;

@@ -305,11 +305,7 @@ func tempName(dir string) string {
 }
 
 func (s *SFTP) Put(ctx context.Context, e Entry, owner bool, fill func(io.Writer) (int64, error)) error {
-	st, err := s.Stage(ctx, e, owner, fill)
-	if err != nil {
-		return err
-	}
-	return st.Commit()
+	return putStaged(ctx, s, e, owner, fill)
 }
 
 // Stage writes e under a temporary name next to e.Path, with its metadata;

@@ -124,6 +124,15 @@ type Staged interface {
 	Abort()
 }
 
+// putStaged is Put for a Stager: Stage, then Commit.
+func putStaged(ctx context.Context, s Stager, e Entry, owner bool, fill func(io.Writer) (int64, error)) error {
+	st, err := s.Stage(ctx, e, owner, fill)
+	if err != nil {
+		return err
+	}
+	return st.Commit()
+}
+
 type staged struct {
 	commit func() error
 	abort  func()
