@@ -70,11 +70,13 @@ func (x *fileExec) streamCopies(ctx context.Context, sr store.Streamer, actions 
 	// Partition in place, keeping the order: a copy of the list would
 	// cost 168 MB on a tree of 10^6 files.
 	var rest []plan.Action
+	var total int64
 	n := 0
 	for _, a := range actions {
 		if a.Kind == plan.Copy && a.IfHashDiffers == "" && a.Entry.Type == store.File {
 			actions[n] = a
 			n++
+			total += a.Entry.Size
 		} else {
 			rest = append(rest, a)
 		}
@@ -83,10 +85,6 @@ func (x *fileExec) streamCopies(ctx context.Context, sr store.Streamer, actions 
 	streams := x.opt.Streams
 	if streams == 0 {
 		streams = min(x.opt.Workers, 4)
-	}
-	var total int64
-	for _, a := range streamable {
-		total += a.Entry.Size
 	}
 	from := x.opt.StreamFrom
 	if from <= 0 {
