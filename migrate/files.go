@@ -40,11 +40,8 @@ type FileOptions struct {
 	// Streams is how many tar streams copy files from a source that can
 	// stream (an SFTP host with GNU tar); 0 picks one, -1 copies every
 	// file with its own SFTP requests.
-	Streams int
-	// StreamFrom is the least number of files worth starting streams for,
-	// unless they hold 128 MiB or more (0: 512).
-	StreamFrom int
-	Progress   *progress.Counter
+	Streams  int
+	Progress *progress.Counter
 }
 
 // Result is the outcome of one action, passed to the recorder in order of

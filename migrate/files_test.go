@@ -57,7 +57,7 @@ func run(t *testing.T, src store.Store, dst store.Store, es []store.Entry) ([]Re
 		t.Fatal(err)
 	}
 	var rs []Result
-	err = Files(context.Background(), src, dst, p, FileOptions{Workers: 2, Verify: true, PreciseMtime: true, StreamFrom: 1}, func(r Result) error {
+	err = Files(context.Background(), src, dst, p, FileOptions{Workers: 2, Verify: true, PreciseMtime: true}, func(r Result) error {
 		rs = append(rs, r)
 		return nil
 	})

@@ -42,8 +42,7 @@ type FilesOptions struct {
 	LogInterval    time.Duration
 	// Streams: tar streams from an SFTP source (0: the default, -1: none,
 	// every file with its own SFTP requests).
-	Streams    int
-	StreamFrom int // see migrate.FileOptions
+	Streams int
 	// Stores, when set, are used instead of opening Source and Target (tests).
 	SourceStore, TargetStore store.Store
 }
@@ -379,8 +378,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	counter.BytesTotal.Store(p.BytesToCopy)
 	disp := progress.Start(o.Log, "copy", counter, o.LogInterval)
 	mopt := migrate.FileOptions{Workers: o.Workers, Owner: owner, UIDMap: o.UIDMap, GIDMap: o.GIDMap,
-		Verify: o.Verify != "none", BWLimit: o.BWLimit, Progress: counter, PreciseMtime: lister == "local", Streams: o.Streams,
-		StreamFrom: o.StreamFrom}
+		Verify: o.Verify != "none", BWLimit: o.BWLimit, Progress: counter, PreciseMtime: lister == "local", Streams: o.Streams}
 	t1 := time.Now()
 	runErr := migrate.Files(ctx, src, dst, p, mopt, func(r migrate.Result) error {
 		return recordResult(mw, run, r, rep)

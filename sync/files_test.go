@@ -35,8 +35,7 @@ func newEnvWith(t *testing.T, o testenv.SSHDOptions) *env {
 
 func (e *env) opts() FilesOptions {
 	o := FilesOptions{Source: e.sshd.URL("", e.src), Target: e.dst, StateDir: filepath.Join(e.dir, "state"),
-		Workers: 8, MaxDelete: 1000, Verify: "transferred", Log: io.Discard,
-		StreamFrom: 1} // the test trees are small: stream them all the same, as a large tree would be
+		Workers: 8, MaxDelete: 1000, Verify: "transferred", Log: io.Discard}
 	o.SSH.KeyFile, o.SSH.KnownHosts, o.SSH.Conns = e.sshd.KeyFile, e.sshd.KnownHosts, 2
 	return o
 }
@@ -129,16 +128,21 @@ func TestSyncRealJiraAttachmentTree(t *testing.T) {
 	o.Source = e.sshd.URL("", abs)
 	o.Filter.Add(true, "jira-home-shared/caches/IndexSnapshot_*")
 	o.Filter.Add(false, "jira-home-shared/caches/**")
-	o.StreamFrom = 0 // the default: a copy this small is not worth starting streams for
-	if rep := mustSync(t, o); rep.Files.Streamed != 0 || rep.Files.Copied == 0 {
-		t.Fatalf("%d of %d files streamed, want none", rep.Files.Streamed, rep.Files.Copied)
-	}
-	d := testenv.TreeDiff(t, e.src, e.dst, true, func(rel string) bool { return rel == "README.md" && false })
-	if len(d) != 0 {
-		t.Fatalf("%s", strings.Join(d, "\n"))
-	}
-	if _, err := os.Stat(filepath.Join(e.dst, "jira-home-shared/data/attachments/TEST/10000/TEST-23/thumbs")); err != nil {
-		t.Fatal(err)
+	// Through the tar streams (the default), and file by file over SFTP.
+	for _, streams := range []int{0, -1} {
+		o.Streams = streams
+		o.Target = filepath.Join(e.dir, fmt.Sprintf("dst%d", streams))
+		o.StateDir = filepath.Join(e.dir, fmt.Sprintf("state%d", streams))
+		rep := mustSync(t, o)
+		if want := map[bool]int64{true: rep.Files.Copied, false: 0}[streams == 0]; rep.Files.Copied == 0 || rep.Files.Streamed != want {
+			t.Fatalf("--streams %d: %d of %d files streamed, want %d", streams, rep.Files.Streamed, rep.Files.Copied, want)
+		}
+		if d := testenv.TreeDiff(t, e.src, o.Target, true, nil); len(d) != 0 {
+			t.Fatalf("--streams %d:\n%s", streams, strings.Join(d, "\n"))
+		}
+		if _, err := os.Stat(filepath.Join(o.Target, "jira-home-shared/data/attachments/TEST/10000/TEST-23/thumbs")); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

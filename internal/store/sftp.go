@@ -32,6 +32,8 @@ type SFTP struct {
 	next  atomic.Uint32
 	dirs  sync.Map
 
+	streamMu sync.Mutex // see streamConn
+
 	listedByFind atomic.Bool
 }
 
@@ -43,9 +45,10 @@ var (
 )
 
 type sshConn struct {
-	mu  sync.Mutex
-	ssh *ssh.Client
-	sc  *sftp.Client
+	mu      sync.Mutex
+	ssh     *ssh.Client
+	sc      *sftp.Client
+	streams int // tar streams on it, guarded by SFTP.streamMu
 }
 
 // DialSFTP connects to loc. The first connection is made at once so that
@@ -93,10 +96,11 @@ func (c *sshConn) client(ctx context.Context, s *SFTP) (*sftp.Client, error) {
 	if c.sc != nil {
 		return c.sc, nil
 	}
-	cl, err := dialSSH(ctx, s.loc, s.opts, s.auth)
+	cl, settled, err := dialSSH(ctx, s.loc, s.opts, s.auth)
 	if err != nil {
 		return nil, err
 	}
+	defer settled()
 	sc, err := sftp.NewClient(cl, sftp.UseConcurrentWrites(true), sftp.UseFstat(true))
 	if err != nil {
 		cl.Close()

@@ -196,3 +196,31 @@ func TestStreamStopsOnTheCallersError(t *testing.T) {
 		t.Fatalf("got %v after %d calls", err, calls)
 	}
 }
+
+// The first stream runs on the connection that is already open; each
+// further one gets a connection of its own; a connection whose stream
+// ended carries the next one.
+func TestStreamsTakeTheOpenConnectionFirst(t *testing.T) {
+	s := testenv.StartSSHD(t, testenv.SSHDOptions{})
+	sr := s.SFTP(t, filepath.Join(s.Dir, "root")) // 2 connections, the first open
+	open := func(wantConn, wantOpen int) store.FileStream {
+		t.Helper()
+		f, err := sr.OpenStream(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if conn, open := store.StreamConn(sr, f); conn != wantConn || open != wantOpen {
+			t.Fatalf("stream on connection %d with %d open, want %d with %d open", conn, open, wantConn, wantOpen)
+		}
+		return f
+	}
+	a := open(0, 1)
+	b := open(1, 2)
+	c := open(0, 2) // every connection carries one: the first open one with the fewest
+	a.Close()
+	c.Close()
+	d := open(0, 2)
+	for _, f := range []store.FileStream{b, d} {
+		f.Close()
+	}
+}

@@ -9,11 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
+	"golang.org/x/sys/unix"
 
 	"github.com/cutover/cutover/internal/errs"
 )
@@ -167,11 +170,13 @@ func loadAuth(opts SSHOptions) (*sshAuth, error) {
 // dialSSH opens one SSH connection. Errors are fatal when they concern
 // configuration (host key, authentication) and retryable when the network
 // may recover. known_hosts is read at every dial, so an entry added during
-// a long run is honoured by its reconnects.
-func dialSSH(ctx context.Context, loc Location, opts SSHOptions, a *sshAuth) (*ssh.Client, error) {
+// a long run is honoured by its reconnects. Until settled is called, the
+// connection acknowledges every segment at once (see quickAckConn): call it
+// once the first session is open.
+func dialSSH(ctx context.Context, loc Location, opts SSHOptions, a *sshAuth) (_ *ssh.Client, settled func(), err error) {
 	hk, err := newHostKeyChecker(opts.KnownHosts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	auth, tried := a.methods, a.tried
 	user := loc.User
@@ -189,25 +194,59 @@ func dialSSH(ctx context.Context, loc Location, opts SSHOptions, a *sshAuth) (*s
 	d := net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, errs.Retryablef("cannot reach %s: %w", addr, err)
+		return nil, nil, errs.Retryablef("cannot reach %s: %w", addr, err)
 	}
+	qc := newQuickAckConn(nc)
 	nc.SetDeadline(time.Now().Add(30 * time.Second))
-	c, chans, reqs, err := ssh.NewClientConn(nc, addr, cfg)
+	c, chans, reqs, err := ssh.NewClientConn(qc, addr, cfg)
 	if err != nil {
 		nc.Close()
 		if hk.err != nil {
-			return nil, hk.err
+			return nil, nil, hk.err
 		}
 		if strings.Contains(err.Error(), "unable to authenticate") {
-			return nil, errs.Fatalf("authentication as %s@%s failed (tried %s): check --ssh-key and the server's authorized_keys", user, addr, tried)
+			return nil, nil, errs.Fatalf("authentication as %s@%s failed (tried %s): check --ssh-key and the server's authorized_keys", user, addr, tried)
 		}
-		return nil, errs.Retryablef("ssh handshake with %s: %w", addr, err)
+		return nil, nil, errs.Retryablef("ssh handshake with %s: %w", addr, err)
 	}
 	nc.SetDeadline(time.Time{})
 	client := ssh.NewClient(c, chans, reqs)
 	go keepalive(client, opts.Keepalive)
-	return client, nil
+	return client, qc.settled, nil
 }
+
+// quickAckConn sets TCP_QUICKACK before each read until settled. OpenSSH's
+// sshd turns off Nagle's algorithm only when a session starts; until then a
+// small packet it sends while an earlier one is unacknowledged waits for
+// our ACK, which Linux delays by up to 40 ms. Opening the first session
+// of a connection hit that every time: 42 ms instead of 2 ms (measured on
+// OpenSSH 9.2), on each of the connections a run opens. Later reads need no
+// setsockopt, which a transfer of gigabytes would pay per read.
+type quickAckConn struct {
+	net.Conn
+	raw syscall.RawConn
+	on  atomic.Bool
+}
+
+func newQuickAckConn(nc net.Conn) *quickAckConn {
+	c := &quickAckConn{Conn: nc}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		if raw, err := tc.SyscallConn(); err == nil {
+			c.raw = raw
+			c.on.Store(true)
+		}
+	}
+	return c
+}
+
+func (c *quickAckConn) Read(p []byte) (int, error) {
+	if c.on.Load() {
+		c.raw.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1) })
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *quickAckConn) settled() { c.on.Store(false) }
 
 // keepalive probes the server and closes a connection that stops answering,
 // so that a half-open TCP connection cannot hang a transfer forever.
