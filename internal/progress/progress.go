@@ -54,22 +54,24 @@ func Start(w io.Writer, label string, c *Counter, interval time.Duration) *Displ
 }
 
 func (d *Display) bar(w io.Writer, label string, c *Counter) {
-	bar := progressbar.NewOptions64(c.BytesTotal.Load(),
+	// The bar fills by the share of the work done, bytes or files, the one
+	// that ends later (see status); its text is the same as the plain line's.
+	const steps = 1000
+	bar := progressbar.NewOptions64(steps,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(label),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionShowElapsedTimeOnFinish(),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionSetWidth(30),
+		progressbar.OptionSetPredictTime(false), // the description has the ETA
+		progressbar.OptionShowElapsedTimeOnFinish(),
 		progressbar.OptionClearOnFinish())
+	start := time.Now()
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {
-		bar.ChangeMax64(max(c.BytesTotal.Load(), 1))
-		bar.Describe(fmt.Sprintf("%s %d/%d %s", label, c.FilesDone.Load(), c.FilesTotal.Load(), c.unit()))
-		bar.Set64(c.BytesDone.Load())
+		st := status(c, time.Since(start))
+		bar.Describe(label + " " + st.String())
+		bar.Set64(int64(st.done * steps))
 		select {
 		case <-d.stop:
 			bar.Finish()
@@ -99,25 +101,53 @@ func (d *Display) lines(w io.Writer, label string, c *Counter, interval time.Dur
 
 // Line formats one plain progress line.
 func Line(label string, c *Counter, elapsed time.Duration) string {
-	done, total := c.BytesDone.Load(), c.BytesTotal.Load()
+	return fmt.Sprintf("%s %s %s", time.Now().Format("15:04:05"), label, status(c, elapsed))
+}
+
+// state is a Counter seen at one moment.
+type state struct {
+	unit              string
+	files, filesTotal int64
+	bytes, bytesTotal int64
+	rate              float64 // bytes per second
+	left              float64 // seconds, < 0 when unknown
+	done              float64 // share of the work done, 0 to 1
+}
+
+// fileWork is what one file weighs against its bytes in the share of the
+// work done: about what a copy spends per file (create, metadata, rename)
+// counted in bytes at its data rate. Measured here: 55 µs per empty file,
+// 350 MB/s of data. A tree of empty files is thus timed by files, one of
+// large files by bytes, and the largest-first order of a copy does not
+// make either count alone mislead (its first minutes move bytes, its last
+// ones files).
+const fileWork = 32 << 10
+
+// status reads c after elapsed: the share done and the time left, from the
+// work done so far (bytes plus fileWork per file) at its average rate.
+func status(c *Counter, elapsed time.Duration) state {
+	st := state{unit: c.unit(), files: c.FilesDone.Load(), filesTotal: c.FilesTotal.Load(),
+		bytes: c.BytesDone.Load(), bytesTotal: c.BytesTotal.Load(), left: -1, done: 1}
 	secs := max(elapsed.Seconds(), 0.001)
-	rate := float64(done) / secs
-	// The time left at the byte rate and at the file rate: the larger, since
-	// a tree of many small files is bound by files, and one of large files
-	// by bytes (and one of empty files has no bytes at all).
-	left := -1.0
-	if rate > 0 && total >= done {
-		left = float64(total-done) / rate
+	st.rate = float64(st.bytes) / secs
+	work := float64(st.bytes) + float64(st.files)*fileWork
+	total := float64(st.bytesTotal) + float64(st.filesTotal)*fileWork
+	if total > 0 {
+		st.done = min(1, work/total)
+		if work > 0 && total >= work {
+			st.left = (total - work) / (work / secs)
+		}
 	}
-	if fd, ft := c.FilesDone.Load(), c.FilesTotal.Load(); fd > 0 && ft >= fd {
-		left = max(left, float64(ft-fd)/(float64(fd)/secs))
-	}
+	return st
+}
+
+func (st state) String() string {
 	eta := "?"
-	if left >= 0 {
-		eta = time.Duration(left * float64(time.Second)).Round(time.Second).String()
+	if st.left >= 0 {
+		eta = time.Duration(st.left * float64(time.Second)).Round(time.Second).String()
 	}
-	return fmt.Sprintf("%s %s %s %d/%d bytes %s/%s rate %s/s eta %s", time.Now().Format("15:04:05"), label, c.unit(),
-		c.FilesDone.Load(), c.FilesTotal.Load(), Bytes(done), Bytes(total), Bytes(int64(rate)), eta)
+	return fmt.Sprintf("%s %d/%d bytes %s/%s rate %s/s eta %s", st.unit, st.files, st.filesTotal,
+		Bytes(st.bytes), Bytes(st.bytesTotal), Bytes(int64(st.rate)), eta)
 }
 
 // Stop ends the display and waits for it.

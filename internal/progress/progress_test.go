@@ -12,7 +12,7 @@ func TestLineShowsRateAndETA(t *testing.T) {
 	c.FilesDone.Store(5)
 	c.BytesTotal.Store(300 << 20)
 	c.BytesDone.Store(100 << 20)
-	// 100 MiB in 10 s: 10 MiB/s, 200 MiB left: 20 s.
+	// 100 MiB and 5 files in 10 s: about a third of the work, 20 s left.
 	l := Line("copy", c, 10*time.Second)
 	for _, want := range []string{"files 5/10", "100.0 MiB/300.0 MiB", "rate 10.0 MiB/s", "eta 20s"} {
 		if !strings.Contains(l, want) {
@@ -21,13 +21,33 @@ func TestLineShowsRateAndETA(t *testing.T) {
 	}
 }
 
-// Empty files have no bytes to time: the ETA comes from the file rate.
-func TestETAOfEmptyFilesComesFromTheFileRate(t *testing.T) {
+// Empty files have no bytes to time: the ETA and the bar go by files.
+func TestEmptyFilesAreTimedByFiles(t *testing.T) {
 	c := &Counter{}
 	c.FilesTotal.Store(1000)
 	c.FilesDone.Store(250)
 	if l := Line("copy", c, 5*time.Second); !strings.Contains(l, "eta 15s") {
 		t.Errorf("%q: want eta 15s", l)
+	}
+	if st := status(c, 5*time.Second); st.done != 0.25 {
+		t.Errorf("done %v, want 0.25", st.done)
+	}
+}
+
+// A copy goes largest first: its first files are few and large, which a
+// count of files alone would take for a slow start.
+func TestLargestFirstIsNotTimedByItsFewFirstFiles(t *testing.T) {
+	c := &Counter{}
+	c.FilesTotal.Store(20000)
+	c.FilesDone.Store(30)
+	c.BytesTotal.Store(1500 << 20)
+	c.BytesDone.Store(300 << 20)
+	st := status(c, time.Second)
+	if st.left < 3 || st.left > 8 || st.done < 0.1 || st.done > 0.25 {
+		t.Errorf("left %.1fs done %.2f: want 3-8 s left, 10-25%% done", st.left, st.done)
+	}
+	if st := status(&Counter{}, time.Second); st.done != 1 || st.left != -1 {
+		t.Errorf("nothing to do: done %v left %v, want 1 and unknown", st.done, st.left)
 	}
 }
 
