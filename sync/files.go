@@ -56,23 +56,11 @@ func (o *FilesOptions) logf(format string, a ...any) {
 // SyncFiles runs `files sync`. It always returns a report, filled as far as
 // the run got, with an error that maps to the exit code.
 func SyncFiles(ctx context.Context, o FilesOptions) (*FilesReport, error) {
-	rep := &FilesReport{Command: "files sync", Source: o.Source, Target: o.Target, StartedAt: time.Now().UTC(),
+	rep := &FilesReport{Command: "files sync", Source: o.Source, Target: o.Target, Outcome: report.Started(),
 		DryRun: o.DryRun, Hash: string(checksum.Content), Verify: VerifyStats{Mode: o.Verify}}
 	err := syncFiles(ctx, o, rep)
-	finish(rep, err)
+	rep.Finish(err)
 	return rep, err
-}
-
-func finish(rep *FilesReport, err error) {
-	rep.FinishedAt = time.Now().UTC()
-	rep.DurationS = rep.FinishedAt.Sub(rep.StartedAt).Seconds()
-	rep.Status = errs.Status(err)
-	switch rep.Status {
-	case "interrupted":
-		rep.Error = "interrupted by signal"
-	case "failed":
-		rep.Error = err.Error()
-	}
 }
 
 func openStores(ctx context.Context, o *FilesOptions, createTarget bool) (src, dst store.Store, err error) {

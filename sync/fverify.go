@@ -4,24 +4,24 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cutover/cutover/checksum"
+	"github.com/cutover/cutover/internal/report"
 	"github.com/cutover/cutover/internal/store"
 )
 
 // VerifyFiles runs `files verify`: it lists both sides as they are now,
 // hashes every file on both, and lists every difference. It writes nothing.
 func VerifyFiles(ctx context.Context, o FilesOptions) (*FilesReport, error) {
-	rep := &FilesReport{Command: "files verify", Source: o.Source, Target: o.Target, StartedAt: time.Now().UTC(),
+	rep := &FilesReport{Command: "files verify", Source: o.Source, Target: o.Target, Outcome: report.Started(),
 		Hash: string(checksum.SHA256), Verify: VerifyStats{Mode: "all"}}
 	err := verifyFiles(ctx, o, rep)
 	if err == nil && (rep.Verify.MismatchedCount > 0 || rep.Files.FailedCount > 0) {
 		err = partial(rep)
 	}
-	finish(rep, err)
+	rep.Finish(err)
 	return rep, err
 }
 

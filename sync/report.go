@@ -14,16 +14,12 @@ const maxListed = 10000
 
 // FilesReport is the JSON report of `files sync` and `files verify`.
 type FilesReport struct {
-	Command    string      `json:"command"`
-	Source     string      `json:"source"`
-	Target     string      `json:"target"`
-	RunID      int64       `json:"run_id,omitempty"`
-	DryRun     bool        `json:"dry_run"`
-	Status     string      `json:"status"` // ok, partial, failed, interrupted
-	Error      string      `json:"error,omitempty"`
-	StartedAt  time.Time   `json:"started_at"`
-	FinishedAt time.Time   `json:"finished_at"`
-	DurationS  float64     `json:"duration_s"`
+	Command string `json:"command"`
+	Source  string `json:"source"`
+	Target  string `json:"target"`
+	RunID   int64  `json:"run_id,omitempty"`
+	DryRun  bool   `json:"dry_run"`
+	report.Outcome
 	Hash       string      `json:"hash"`
 	Lister     string      `json:"lister"`
 	Files      FileCounts  `json:"files"`

@@ -120,7 +120,7 @@ and record it in the state so the next run copies only the delta.
 	f := c.Flags()
 	addCommonFileFlags(c, &o, &ff)
 	f.IntVar(&o.Workers, "workers", 16, "parallel file transfers")
-	f.IntVar(&o.Streams, "streams", 4, "from an SFTP source with a shell and GNU tar, send files in `N` tar streams when the copy holds 512 files or 128 MiB (0: SFTP requests for every file)")
+	f.IntVar(&o.Streams, "streams", 4, "from an SFTP source with a shell and GNU tar, send files in up to `N` tar streams, one per 64 MiB or 2048 files (0: SFTP requests for every file)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "show what would be done; change nothing")
 	f.BoolVar(&o.Delete, "delete", false, "mirror: remove target entries the source no longer has")
 	f.IntVar(&o.MaxDelete, "max-delete", 1000, "with --delete, stop (exit 3, nothing deleted) when more than `N` entries would be removed")

@@ -21,22 +21,18 @@ import (
 
 // FlowReport is the JSON report of `presync` and `final`.
 type FlowReport struct {
-	Command     string    `json:"command"`
-	Config      string    `json:"config"`
-	StartedAt   time.Time `json:"started_at"`
-	FinishedAt  time.Time `json:"finished_at"`
-	DurationS   float64   `json:"duration_s"`
-	Status      string    `json:"status"`
-	Error       string    `json:"error,omitempty"`
-	Verdict     string    `json:"verdict,omitempty"` // final: GO or NO-GO
-	Preflight   []Check   `json:"preflight,omitempty"`
-	PredictedS  float64   `json:"predicted_s"` // this phase, as planned before it started
-	WindowLowS  float64   `json:"window_low_s,omitempty"`
-	WindowHighS float64   `json:"window_high_s,omitempty"`
-	ActualS     float64   `json:"actual_s"`
-	NextWindowS float64   `json:"next_window_s,omitempty"` // presync: the final window predicted now
-	Parts       []*Part   `json:"parts"`
-	Mismatches  []string  `json:"mismatches"` // everything that did not match or failed, exactly
+	Command string `json:"command"`
+	Config  string `json:"config"`
+	report.Outcome
+	Verdict     string   `json:"verdict,omitempty"` // final: GO or NO-GO
+	Preflight   []Check  `json:"preflight,omitempty"`
+	PredictedS  float64  `json:"predicted_s"` // this phase, as planned before it started
+	WindowLowS  float64  `json:"window_low_s,omitempty"`
+	WindowHighS float64  `json:"window_high_s,omitempty"`
+	ActualS     float64  `json:"actual_s"`
+	NextWindowS float64  `json:"next_window_s,omitempty"` // presync: the final window predicted now
+	Parts       []*Part  `json:"parts"`
+	Mismatches  []string `json:"mismatches"` // everything that did not match or failed, exactly
 }
 
 // Part is one file set, database or index set of a flow run.
@@ -64,7 +60,7 @@ type Check struct {
 // the previous one) with its verify. It records predicted and actual times
 // and predicts the final window again.
 func (r *Runner) Presync(ctx context.Context) (*FlowReport, error) {
-	rep := &FlowReport{Command: "presync", Config: r.Cfg.Path, StartedAt: time.Now().UTC(), Parts: []*Part{}, Mismatches: []string{}}
+	rep := &FlowReport{Command: "presync", Config: r.Cfg.Path, Outcome: report.Started(), Parts: []*Part{}, Mismatches: []string{}}
 	err := r.presync(ctx, rep)
 	return rep, r.finishFlow(rep, err)
 }
@@ -99,7 +95,7 @@ func (r *Runner) presync(ctx context.Context, rep *FlowReport) error {
 // delta with deletions, the database copy and the index ships, then full
 // verification and the GO/NO-GO report.
 func (r *Runner) Final(ctx context.Context) (*FlowReport, error) {
-	rep := &FlowReport{Command: "final", Config: r.Cfg.Path, StartedAt: time.Now().UTC(), Parts: []*Part{}, Mismatches: []string{}, Verdict: "NO-GO"}
+	rep := &FlowReport{Command: "final", Config: r.Cfg.Path, Outcome: report.Started(), Parts: []*Part{}, Mismatches: []string{}, Verdict: "NO-GO"}
 	err := r.final(ctx, rep)
 	err = r.finishFlow(rep, err)
 	// The go/no-go report also stays in the state directory.
@@ -327,15 +323,10 @@ func (r *Runner) recordFlow(ctx context.Context, id int64, rep *FlowReport) erro
 }
 
 func (r *Runner) finishFlow(rep *FlowReport, err error) error {
-	rep.FinishedAt = time.Now().UTC()
-	rep.DurationS = rep.FinishedAt.Sub(rep.StartedAt).Seconds()
 	if err == nil && len(rep.Mismatches) > 0 {
 		err = &errs.PartialError{Failed: len(rep.Mismatches)}
 	}
-	rep.Status = errs.Status(err)
-	if err != nil {
-		rep.Error = err.Error()
-	}
+	rep.Finish(err)
 	return err
 }
 

@@ -7,18 +7,15 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/errs"
+	"github.com/cutover/cutover/internal/report"
 )
 
 // Report is the JSON report of `db copy` and `db verify`.
 type Report struct {
-	Command      string         `json:"command"`
-	Source       string         `json:"source"` // redacted
-	Target       string         `json:"target"` // redacted
-	Status       string         `json:"status"`
-	Error        string         `json:"error,omitempty"`
-	StartedAt    time.Time      `json:"started_at"`
-	FinishedAt   time.Time      `json:"finished_at"`
-	DurationS    float64        `json:"duration_s"`
+	Command string `json:"command"`
+	Source  string `json:"source"` // redacted
+	Target  string `json:"target"` // redacted
+	report.Outcome
 	Resumed      bool           `json:"resumed,omitempty"`
 	Snapshot     string         `json:"snapshot,omitempty"` // what the copy's consistency rests on
 	SnapshotHeld float64        `json:"snapshot_held_s"`    // how long the source kept the snapshot (holds back vacuum)
@@ -94,7 +91,7 @@ func (v *VerifyReport) differences() int {
 }
 
 func newReport(cmd, src, dst string) *Report {
-	return &Report{Command: cmd, Source: src, Target: dst, StartedAt: time.Now().UTC(), Phases: map[string]any{},
+	return &Report{Command: cmd, Source: src, Target: dst, Outcome: report.Started(), Phases: map[string]any{},
 		Tables: []*TableReport{}, Preflight: Preflight{MissingExtensions: []string{}, Warnings: []string{}}}
 }
 
@@ -107,8 +104,6 @@ func round(s float64) float64 { return float64(int64(s*1000)) / 1000 }
 // finish fills in the outcome and returns the error that maps to the exit
 // code: a verify that found differences, or a table that failed, is exit 1.
 func (r *Report) finish(err error) error {
-	r.FinishedAt = time.Now().UTC()
-	r.DurationS = round(r.FinishedAt.Sub(r.StartedAt).Seconds())
 	sort.Slice(r.Tables, func(i, j int) bool { return r.Tables[i].Name < r.Tables[j].Name })
 	r.Totals.Tables, r.Totals.Rows, r.Totals.Bytes = 0, 0, 0
 	failed := 0
@@ -127,13 +122,7 @@ func (r *Report) finish(err error) error {
 		}
 		err = &errs.PartialError{Failed: failed, Mismatched: n}
 	}
-	r.Status = errs.Status(err)
-	if err != nil {
-		r.Error = err.Error()
-		if errs.Interrupted(err) {
-			r.Error = "interrupted by signal"
-		}
-	}
+	r.Finish(err)
 	return err
 }
 

@@ -7,21 +7,18 @@ import (
 
 	"github.com/cutover/cutover/internal/errs"
 	"github.com/cutover/cutover/internal/lucene"
+	"github.com/cutover/cutover/internal/report"
 )
 
 // Report is the JSON report of every `index` command.
 type Report struct {
-	Command    string    `json:"command"`
-	Source     string    `json:"source,omitempty"`
-	Target     string    `json:"target"`
-	Full       bool      `json:"full,omitempty"`
-	Status     string    `json:"status"` // ok, partial, failed, interrupted
-	Error      string    `json:"error,omitempty"`
-	StartedAt  time.Time `json:"started_at"`
-	FinishedAt time.Time `json:"finished_at"`
-	DurationS  float64   `json:"duration_s"`
-	Totals     Counts    `json:"totals"`
-	Indexes    []*Result `json:"indexes"`
+	Command string `json:"command"`
+	Source  string `json:"source,omitempty"`
+	Target  string `json:"target"`
+	Full    bool   `json:"full,omitempty"`
+	report.Outcome
+	Totals  Counts    `json:"totals"`
+	Indexes []*Result `json:"indexes"`
 	// JournalMarker names Confluence's journal marker when it was copied
 	// along with the index (journal/main_index beside the index directory).
 	JournalMarker string `json:"journal_marker,omitempty"`
@@ -94,15 +91,13 @@ func (r *Result) done(err error) {
 }
 
 func newReport(cmd, src, dst string) *Report {
-	return &Report{Command: cmd, Source: src, Target: dst, StartedAt: time.Now().UTC(), Indexes: []*Result{}}
+	return &Report{Command: cmd, Source: src, Target: dst, Outcome: report.Started(), Indexes: []*Result{}}
 }
 
 // finish fills in the outcome and returns the error that maps to the exit
 // code: the run's own error, else a partial error when an index has
 // problems or failed.
 func (rep *Report) finish(err error) error {
-	rep.FinishedAt = time.Now().UTC()
-	rep.DurationS = rep.FinishedAt.Sub(rep.StartedAt).Seconds()
 	failed, bad := 0, 0
 	for _, r := range rep.Indexes {
 		rep.Totals.add(r.Counts)
@@ -114,13 +109,7 @@ func (rep *Report) finish(err error) error {
 	if err == nil && (failed > 0 || bad > 0) {
 		err = &errs.PartialError{Failed: failed, Mismatched: bad}
 	}
-	rep.Status = errs.Status(err)
-	if err != nil {
-		rep.Error = err.Error()
-		if errs.Interrupted(err) {
-			rep.Error = "interrupted by signal"
-		}
-	}
+	rep.Finish(err)
 	return err
 }
 
