@@ -125,9 +125,18 @@ func (x *fileExec) streamCopies(ctx context.Context, sr store.Streamer, actions 
 		return nil
 	})
 	for range streams {
-		g.Go(func() error {
+		g.Go(func() (err error) {
 			var fs store.FileStream
+			// The previous batch is installed (renamed, read back) while
+			// this one streams: one install in flight per stream.
+			// installing holds one value but while an install runs, which
+			// puts it back; the stream does not end before its install.
+			installing := make(chan error, 1)
+			installing <- nil
 			defer func() {
+				if ierr := <-installing; err == nil {
+					err = ierr
+				}
 				if fs != nil {
 					fs.Close()
 				}
@@ -145,15 +154,25 @@ func (x *fileExec) streamCopies(ctx context.Context, sr store.Streamer, actions 
 					failed <- b
 					continue
 				}
-				left, err := x.streamBatch(gctx, fs, b, writers, results)
+				install, err := x.streamBatch(gctx, fs, b, writers, results)
 				if err != nil {
 					fs.Close()
 					fs = nil
+					if errs.KindOf(err) == errs.Fatal || errs.Interrupted(err) || gctx.Err() != nil {
+						return err
+					}
+					failed <- b
+					continue
 				}
-				if errs.KindOf(err) == errs.Fatal || errs.Interrupted(err) || gctx.Err() != nil {
+				if err := <-installing; err != nil {
+					installing <- err
 					return err
 				}
-				failed <- left
+				go func() {
+					left, err := install()
+					failed <- left
+					installing <- err
+				}()
 			}
 			return nil
 		})
@@ -169,15 +188,13 @@ func (x *fileExec) streamCopies(ctx context.Context, sr store.Streamer, actions 
 	return rest, err
 }
 
-// streamBatch copies one batch through one stream, writing with up to
-// writers goroutines, and returns what it left for the caller. After an
-// error the stream must be closed; the whole batch is then left to the
-// caller, who copies it file by file.
-func (x *fileExec) streamBatch(ctx context.Context, fs store.FileStream, batch []plan.Action, writers int, results chan<- Result) ([]plan.Action, error) {
-	type written struct {
-		st  store.Staged
-		sum checksum.Sum
-	}
+// streamBatch receives one batch through one stream, writing it under
+// temporary names with up to writers goroutines, and returns the function
+// that installs it: renames each file into place, reads it back, reports
+// it, and returns what it left for the caller (a fatal error stops it).
+// After an error the stream must be closed; the whole batch is then left to
+// the caller, who copies it file by file.
+func (x *fileExec) streamBatch(ctx context.Context, fs store.FileStream, batch []plan.Action, writers int, results chan<- Result) (install func() ([]plan.Action, error), err error) {
 	done := make([]*written, len(batch)) // each index is set by one writer
 	var counted atomic.Int64
 	entries := make([]store.Entry, len(batch))
@@ -204,7 +221,7 @@ func (x *fileExec) streamBatch(ctx context.Context, fs store.FileStream, batch [
 		done[i] = &written{st: st, sum: sum}
 		return nil
 	}
-	err := fs.ReadFiles(wctx, entries, func(i int, at store.Entry, r io.Reader) error {
+	err = fs.ReadFiles(wctx, entries, func(i int, at store.Entry, r io.Reader) error {
 		e := batch[i].Entry
 		if at.Size != e.Size || !x.sameAsListed(e, at) {
 			return nil // changed since the listing: copied alone, after a fresh look
@@ -243,10 +260,16 @@ func (x *fileExec) streamBatch(ctx context.Context, fs store.FileStream, batch [
 			}
 		}
 		x.opt.Progress.BytesDone.Add(-counted.Load())
-		return batch, err
+		return nil, err
 	}
 	// Every file was read whole and unchanged: rename into place, read
 	// back, report.
+	return func() ([]plan.Action, error) { return x.install(ctx, batch, done, writers, results) }, nil
+}
+
+// install renames a received batch into place, reads each file back and
+// reports it; it returns the files it could not install.
+func (x *fileExec) install(ctx context.Context, batch []plan.Action, done []*written, writers int, results chan<- Result) ([]plan.Action, error) {
 	var mu sync.Mutex
 	var left []plan.Action
 	leave := func(a plan.Action) {
@@ -285,6 +308,12 @@ func (x *fileExec) streamBatch(ctx context.Context, fs store.FileStream, batch [
 		})
 	}
 	return left, cg.Wait()
+}
+
+// written is a file received and staged under a temporary name.
+type written struct {
+	st  store.Staged
+	sum checksum.Sum
 }
 
 // stager returns the target's Stage, or Put for a target without one (the
