@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"io/fs"
 	"strings"
 	"testing"
 	"time"
@@ -71,4 +72,43 @@ func TestReopenKeepsSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+}
+
+// Every field of a row comes back as it went in, at the edges of its range.
+func TestManifestKeepsExtremeOwnersAndModes(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pair, _ := s.Pair(ctx, "files", "sftp://a/x", "/y")
+	run, _ := s.BeginRun(ctx, pair, "files sync")
+	in := []Row{
+		{Entry: store.Entry{Path: "d", Type: store.Dir, Mode: fs.ModeDir | fs.ModeSetgid | fs.ModeSticky | 0o2777, UID: 4294967294, GID: 4294967295, ModTime: time.Unix(-1, 999_999_999)}, RunID: run},
+		{Entry: store.Entry{Path: "f", Type: store.File, Size: 1 << 50, Mode: fs.ModeSetuid | 0o4755, UID: 2001, GID: 0, ModTime: time.Unix(4102444800, 1)}, Hash: "xxh3-128:ff", RunID: run},
+		{Entry: store.Entry{Path: "l", Type: store.Symlink, Mode: fs.ModeSymlink | 0o777, UID: 0, GID: 2147483648, Target: "../../x", ModTime: time.Unix(0, 0)}, RunID: run},
+	}
+	w := s.NewManifestWriter(pair)
+	for _, r := range in {
+		if err := w.Put(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	s.Manifest(ctx, pair, func(r Row) error {
+		want := in[i]
+		if r.Path != want.Path || r.Type != want.Type || r.Size != want.Size || r.Mode != want.Mode || r.UID != want.UID || r.GID != want.GID ||
+			!r.ModTime.Equal(want.ModTime) || r.Target != want.Target || r.Hash != want.Hash || r.RunID != want.RunID {
+			t.Errorf("got  %+v\nwant %+v", r, want)
+		}
+		i++
+		return nil
+	})
+	if i != len(in) {
+		t.Fatalf("%d rows back, want %d", i, len(in))
+	}
 }
