@@ -6,12 +6,18 @@ import (
 	"time"
 )
 
-func TestLineShowsRateAndETA(t *testing.T) {
+// counter is a Counter with files and bytes done of their totals.
+func counter(files, filesTotal, bytes, bytesTotal int64) *Counter {
 	c := &Counter{}
-	c.FilesTotal.Store(10)
-	c.FilesDone.Store(5)
-	c.BytesTotal.Store(300 << 20)
-	c.BytesDone.Store(100 << 20)
+	c.FilesDone.Store(files)
+	c.FilesTotal.Store(filesTotal)
+	c.BytesDone.Store(bytes)
+	c.BytesTotal.Store(bytesTotal)
+	return c
+}
+
+func TestLineShowsRateAndETA(t *testing.T) {
+	c := counter(5, 10, 100<<20, 300<<20)
 	// 100 MiB and 5 files in 10 s: about a third of the work, 20 s left.
 	l := Line("copy", c, 10*time.Second)
 	for _, want := range []string{"files 5/10", "100.0 MiB/300.0 MiB", "rate 10.0 MiB/s", "eta 20s"} {
@@ -23,9 +29,7 @@ func TestLineShowsRateAndETA(t *testing.T) {
 
 // Empty files have no bytes to time: the ETA and the bar go by files.
 func TestEmptyFilesAreTimedByFiles(t *testing.T) {
-	c := &Counter{}
-	c.FilesTotal.Store(1000)
-	c.FilesDone.Store(250)
+	c := counter(250, 1000, 0, 0)
 	if l := Line("copy", c, 5*time.Second); !strings.Contains(l, "eta 15s") {
 		t.Errorf("%q: want eta 15s", l)
 	}
@@ -37,11 +41,7 @@ func TestEmptyFilesAreTimedByFiles(t *testing.T) {
 // A copy goes largest first: its first files are few and large, which a
 // count of files alone would take for a slow start.
 func TestLargestFirstIsNotTimedByItsFewFirstFiles(t *testing.T) {
-	c := &Counter{}
-	c.FilesTotal.Store(20000)
-	c.FilesDone.Store(30)
-	c.BytesTotal.Store(1500 << 20)
-	c.BytesDone.Store(300 << 20)
+	c := counter(30, 20000, 300<<20, 1500<<20)
 	st := status(c, time.Second)
 	if st.left < 3 || st.left > 8 || st.done < 0.1 || st.done > 0.25 {
 		t.Errorf("left %.1fs done %.2f: want 3-8 s left, 10-25%% done", st.left, st.done)
