@@ -154,7 +154,7 @@ func (x *fileExec) streamCopies(ctx context.Context, sr store.Streamer, actions 
 					failed <- b
 					continue
 				}
-				install, err := x.streamBatch(gctx, fs, b, writers, results)
+				rb, err := x.streamBatch(gctx, fs, b, writers)
 				if err != nil {
 					fs.Close()
 					fs = nil
@@ -166,10 +166,11 @@ func (x *fileExec) streamCopies(ctx context.Context, sr store.Streamer, actions 
 				}
 				if err := <-installing; err != nil {
 					installing <- err
+					rb.abort()
 					return err
 				}
 				go func() {
-					left, err := install()
+					left, err := x.install(gctx, rb, writers, results)
 					failed <- left
 					installing <- err
 				}()
@@ -188,14 +189,34 @@ func (x *fileExec) streamCopies(ctx context.Context, sr store.Streamer, actions 
 	return rest, err
 }
 
+// received is a batch written under temporary names, to install or abort.
+type received struct {
+	batch []plan.Action
+	done  []*written // by index in batch; nil: not written (changed since the listing)
+}
+
+// written is a file received and staged under a temporary name.
+type written struct {
+	st  store.Staged
+	sum checksum.Sum
+}
+
+// abort removes what the batch wrote.
+func (rb received) abort() {
+	for _, w := range rb.done {
+		if w != nil {
+			w.st.Abort()
+		}
+	}
+}
+
 // streamBatch receives one batch through one stream, writing it under
-// temporary names with up to writers goroutines, and returns the function
-// that installs it: renames each file into place, reads it back, reports
-// it, and returns what it left for the caller (a fatal error stops it).
-// After an error the stream must be closed; the whole batch is then left to
-// the caller, who copies it file by file.
-func (x *fileExec) streamBatch(ctx context.Context, fs store.FileStream, batch []plan.Action, writers int, results chan<- Result) (install func() ([]plan.Action, error), err error) {
-	done := make([]*written, len(batch)) // each index is set by one writer
+// temporary names with up to writers goroutines. After an error the stream
+// must be closed; nothing of the batch is left at the target, and the
+// caller copies it file by file.
+func (x *fileExec) streamBatch(ctx context.Context, fs store.FileStream, batch []plan.Action, writers int) (received, error) {
+	rb := received{batch: batch, done: make([]*written, len(batch))} // each index is set by one writer
+	done := rb.done
 	var counted atomic.Int64
 	entries := make([]store.Entry, len(batch))
 	for i, a := range batch {
@@ -221,7 +242,7 @@ func (x *fileExec) streamBatch(ctx context.Context, fs store.FileStream, batch [
 		done[i] = &written{st: st, sum: sum}
 		return nil
 	}
-	err = fs.ReadFiles(wctx, entries, func(i int, at store.Entry, r io.Reader) error {
+	err := fs.ReadFiles(wctx, entries, func(i int, at store.Entry, r io.Reader) error {
 		e := batch[i].Entry
 		if at.Size != e.Size || !x.sameAsListed(e, at) {
 			return nil // changed since the listing: copied alone, after a fresh look
@@ -254,22 +275,18 @@ func (x *fileExec) streamBatch(ctx context.Context, fs store.FileStream, batch [
 		err = werr // a writer's fatal error, which also ended the stream
 	}
 	if err != nil {
-		for _, w := range done {
-			if w != nil {
-				w.st.Abort()
-			}
-		}
+		rb.abort()
 		x.opt.Progress.BytesDone.Add(-counted.Load())
-		return nil, err
+		return received{}, err
 	}
-	// Every file was read whole and unchanged: rename into place, read
-	// back, report.
-	return func() ([]plan.Action, error) { return x.install(ctx, batch, done, writers, results) }, nil
+	return rb, nil
 }
 
-// install renames a received batch into place, reads each file back and
-// reports it; it returns the files it could not install.
-func (x *fileExec) install(ctx context.Context, batch []plan.Action, done []*written, writers int, results chan<- Result) ([]plan.Action, error) {
+// install renames a batch whose every file was read whole and unchanged
+// into place, reads each file back and reports it; it returns the files it
+// could not install, to be copied one by one (a fatal error stops it).
+func (x *fileExec) install(ctx context.Context, rb received, writers int, results chan<- Result) ([]plan.Action, error) {
+	batch, done := rb.batch, rb.done
 	var mu sync.Mutex
 	var left []plan.Action
 	leave := func(a plan.Action) {
@@ -308,12 +325,6 @@ func (x *fileExec) install(ctx context.Context, batch []plan.Action, done []*wri
 		})
 	}
 	return left, cg.Wait()
-}
-
-// written is a file received and staged under a temporary name.
-type written struct {
-	st  store.Staged
-	sum checksum.Sum
 }
 
 // stager returns the target's Stage, or Put for a target without one (the
