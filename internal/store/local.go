@@ -61,23 +61,63 @@ func entryFromInfo(rel string, fi fs.FileInfo) (Entry, bool) {
 	return e, true
 }
 
-// Walk lists the tree depth first. Sockets, devices and fifos are reported to bad.
+// Walk lists the tree, reading up to walkWorkers directories at once: fn
+// and bad are called one at a time, a directory before what it holds, in no
+// fixed order otherwise. Sockets, devices and fifos are reported to bad.
 func (l *Local) Walk(ctx context.Context, fn func(Entry) error, bad func(string, error)) error {
 	if _, err := os.Lstat(l.root); err != nil {
 		return errs.Fatalf("list %s: %w", l.root, err)
 	}
-	var walk func(rel string) error
-	walk = func(rel string) error {
+	var (
+		mu       sync.Mutex // serialises fn and bad, guards firstErr
+		firstErr error
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, walkWorkers)
+	)
+	// fail records the walk's first error; ok tells whether there is none.
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+	}
+	ok := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return firstErr == nil
+	}
+	// call runs fn unless the walk already failed.
+	call := func(e Entry) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if firstErr == nil {
+			firstErr = fn(e)
+		}
+		return firstErr == nil
+	}
+	report := func(p string, err error) {
+		mu.Lock()
+		bad(p, err)
+		mu.Unlock()
+	}
+	var visit func(rel string)
+	visit = func(rel string) {
+		defer wg.Done()
 		if err := ctx.Err(); err != nil {
-			return err
+			fail(err)
+		}
+		if !ok() {
+			return
 		}
 		names, err := readDirNames(l.abs(rel))
 		if err != nil {
 			if rel == "" {
-				return errs.Fatalf("list %s: %w", l.root, err)
+				fail(errs.Fatalf("list %s: %w", l.root, err))
+			} else {
+				report(rel, err)
 			}
-			bad(rel, err)
-			return nil
+			return
 		}
 		for _, name := range names {
 			p := name
@@ -87,34 +127,48 @@ func (l *Local) Walk(ctx context.Context, fn func(Entry) error, bad func(string,
 			fi, err := os.Lstat(l.abs(p))
 			if err != nil {
 				if !errs.IsNotExist(err) {
-					bad(p, err)
+					report(p, err)
 				}
 				continue
 			}
 			e, ok := entryFromInfo(p, fi)
 			if !ok {
-				bad(p, fmt.Errorf("unsupported file type %v", fi.Mode().Type()))
+				report(p, fmt.Errorf("unsupported file type %v", fi.Mode().Type()))
 				continue
 			}
 			if e.Type == Symlink {
 				if e.Target, err = os.Readlink(l.abs(p)); err != nil {
-					bad(p, err)
+					report(p, err)
 					continue
 				}
 			}
-			if err := fn(e); err != nil {
-				return err
+			if !call(e) {
+				return
 			}
 			if e.Type == Dir {
-				if err := walk(p); err != nil {
-					return err
+				wg.Add(1)
+				select {
+				case sem <- struct{}{}:
+					go func() {
+						defer func() { <-sem }()
+						visit(p)
+					}()
+				default: // every reader busy: this one goes down itself
+					visit(p)
 				}
 			}
 		}
-		return nil
 	}
-	return walk("")
+	wg.Add(1)
+	visit("")
+	wg.Wait()
+	return firstErr
 }
+
+// walkWorkers is how many directories Walk reads at once: on NFS (a shared
+// home mounted from a filer, or EFS as the target) every directory costs
+// round trips to the server, which a single reader would wait for in turn.
+const walkWorkers = 16
 
 func readDirNames(dir string) ([]string, error) {
 	f, err := os.Open(dir)
