@@ -74,7 +74,7 @@ func (l *Local) Walk(ctx context.Context, fn func(Entry) error, bad func(string,
 		wg       sync.WaitGroup
 		sem      = make(chan struct{}, walkWorkers)
 	)
-	// fail records the walk's first error; ok tells whether there is none.
+	// fail records the walk's first error; going tells whether there is none.
 	fail := func(err error) {
 		mu.Lock()
 		if firstErr == nil {
@@ -82,7 +82,7 @@ func (l *Local) Walk(ctx context.Context, fn func(Entry) error, bad func(string,
 		}
 		mu.Unlock()
 	}
-	ok := func() bool {
+	going := func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return firstErr == nil
@@ -107,7 +107,7 @@ func (l *Local) Walk(ctx context.Context, fn func(Entry) error, bad func(string,
 		if err := ctx.Err(); err != nil {
 			fail(err)
 		}
-		if !ok() {
+		if !going() {
 			return
 		}
 		names, err := readDirNames(l.abs(rel))
