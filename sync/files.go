@@ -63,6 +63,22 @@ func SyncFiles(ctx context.Context, o FilesOptions) (*FilesReport, error) {
 	return rep, err
 }
 
+// storeNames are the names openStores' stores will have (their String).
+func storeNames(o FilesOptions) (src, dst string, err error) {
+	name := func(s store.Store, raw string) (string, error) {
+		if s != nil {
+			return s.String(), nil
+		}
+		loc, err := store.ParseLocation(raw)
+		return loc.String(), err
+	}
+	if src, err = name(o.SourceStore, o.Source); err != nil {
+		return "", "", err
+	}
+	dst, err = name(o.TargetStore, o.Target)
+	return src, dst, err
+}
+
 func openStores(ctx context.Context, o *FilesOptions, createTarget bool) (src, dst store.Store, err error) {
 	src, dst = o.SourceStore, o.TargetStore
 	if src == nil {
@@ -206,6 +222,25 @@ func syncFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 		return err
 	}
 	defer st.Close()
+	// The SSH handshake mostly waits on the server: the manifest is read
+	// meanwhile (see prefetch), keyed by the names the stores will have.
+	srcName, dstName, err := storeNames(o)
+	if err != nil {
+		return err
+	}
+	pair, err := st.Pair(ctx, "files", srcName, dstName)
+	if err != nil {
+		return err
+	}
+	has, err := st.HasManifest(ctx, pair)
+	if err != nil {
+		return err
+	}
+	var manifest *prefetch
+	if has {
+		manifest = prefetchManifest(ctx, st, pair)
+		defer manifest.stop()
+	}
 	src, dst, err := openStores(ctx, &o, !o.DryRun)
 	if err != nil {
 		return err
@@ -213,10 +248,8 @@ func syncFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	defer src.Close()
 	defer dst.Close()
 	rep.Source, rep.Target = src.String(), dst.String()
-
-	pair, err := st.Pair(ctx, "files", src.String(), dst.String())
-	if err != nil {
-		return err
+	if rep.Source != srcName || rep.Target != dstName {
+		return fmt.Errorf("internal: stores opened as %s → %s, not %s → %s", rep.Source, rep.Target, srcName, dstName)
 	}
 	var run int64
 	if !o.DryRun {
@@ -234,7 +267,7 @@ func syncFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 			st.MarkAbandoned(ctx, pair, run)
 		}
 	}
-	err = syncPair(ctx, o, st, pair, run, src, dst, rep)
+	err = syncPair(ctx, o, st, pair, run, src, dst, manifest, rep)
 	if !o.DryRun {
 		st.FinishRun(context.WithoutCancel(ctx), state.Run{ID: run, Status: errs.Status(err), FilesScanned: rep.Files.Scanned, FilesCopied: rep.Files.Copied,
 			BytesCopied: rep.Files.BytesCopied, FilesDeleted: rep.Files.Deleted, FilesFailed: rep.Files.FailedCount,
@@ -243,16 +276,10 @@ func syncFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	return err
 }
 
-func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run int64, src, dst store.Store, rep *FilesReport) error {
-	has, err := st.HasManifest(ctx, pair)
-	if err != nil {
-		return err
-	}
-	var manifest *prefetch
-	if has {
-		manifest = prefetchManifest(ctx, st, pair)
-		defer manifest.stop()
-	}
+// syncPair syncs src to dst; manifest is the pair's record, nil when there
+// is none.
+func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run int64, src, dst store.Store, manifest *prefetch, rep *FilesReport) error {
+	has := manifest != nil
 	t0 := time.Now()
 	o.logf("listing %s", src)
 	entries, err := listSource(ctx, src, &o.Filter, rep)
