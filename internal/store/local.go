@@ -61,108 +61,55 @@ func entryFromInfo(rel string, fi fs.FileInfo) (Entry, bool) {
 	return e, true
 }
 
-// Walk lists the tree, reading up to walkWorkers directories at once: fn
-// and bad are called one at a time, a directory before what it holds, in no
-// fixed order otherwise. Sockets, devices and fifos are reported to bad.
+// Walk lists the tree, reading up to walkWorkers directories at once (see
+// walkDirs). Sockets, devices and fifos are reported to bad.
 func (l *Local) Walk(ctx context.Context, fn func(Entry) error, bad func(string, error)) error {
 	if _, err := os.Lstat(l.root); err != nil {
 		return errs.Fatalf("list %s: %w", l.root, err)
 	}
-	var (
-		mu       sync.Mutex // serialises fn and bad, guards firstErr
-		firstErr error
-		wg       sync.WaitGroup
-		sem      = make(chan struct{}, walkWorkers)
-	)
-	// fail records the walk's first error; going tells whether there is none.
-	fail := func(err error) {
-		mu.Lock()
-		if firstErr == nil {
-			firstErr = err
+	fatal := func(rel string, err error) error {
+		if rel == "" {
+			return errs.Fatalf("list %s: %w", l.root, err)
 		}
-		mu.Unlock()
+		return nil
 	}
-	going := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return firstErr == nil
+	return walkDirs(ctx, walkWorkers, l.readDir, fatal, fn, bad)
+}
+
+// readDir returns the entries of directory rel, passing to bad those it
+// cannot read or does not copy.
+func (l *Local) readDir(_ context.Context, rel string, bad func(string, error)) ([]Entry, error) {
+	names, err := readDirNames(l.abs(rel))
+	if err != nil {
+		return nil, err
 	}
-	// call runs fn unless the walk already failed.
-	call := func(e Entry) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		if firstErr == nil {
-			firstErr = fn(e)
+	entries := make([]Entry, 0, len(names))
+	for _, name := range names {
+		p := name
+		if rel != "" {
+			p = rel + "/" + name
 		}
-		return firstErr == nil
-	}
-	report := func(p string, err error) {
-		mu.Lock()
-		bad(p, err)
-		mu.Unlock()
-	}
-	var visit func(rel string)
-	visit = func(rel string) {
-		defer wg.Done()
-		if err := ctx.Err(); err != nil {
-			fail(err)
-		}
-		if !going() {
-			return
-		}
-		names, err := readDirNames(l.abs(rel))
+		fi, err := os.Lstat(l.abs(p))
 		if err != nil {
-			if rel == "" {
-				fail(errs.Fatalf("list %s: %w", l.root, err))
-			} else {
-				report(rel, err)
+			if !errs.IsNotExist(err) {
+				bad(p, err)
 			}
-			return
+			continue
 		}
-		for _, name := range names {
-			p := name
-			if rel != "" {
-				p = rel + "/" + name
-			}
-			fi, err := os.Lstat(l.abs(p))
-			if err != nil {
-				if !errs.IsNotExist(err) {
-					report(p, err)
-				}
+		e, ok := entryFromInfo(p, fi)
+		if !ok {
+			bad(p, fmt.Errorf("unsupported file type %v", fi.Mode().Type()))
+			continue
+		}
+		if e.Type == Symlink {
+			if e.Target, err = os.Readlink(l.abs(p)); err != nil {
+				bad(p, err)
 				continue
 			}
-			e, ok := entryFromInfo(p, fi)
-			if !ok {
-				report(p, fmt.Errorf("unsupported file type %v", fi.Mode().Type()))
-				continue
-			}
-			if e.Type == Symlink {
-				if e.Target, err = os.Readlink(l.abs(p)); err != nil {
-					report(p, err)
-					continue
-				}
-			}
-			if !call(e) {
-				return
-			}
-			if e.Type == Dir {
-				wg.Add(1)
-				select {
-				case sem <- struct{}{}:
-					go func() {
-						defer func() { <-sem }()
-						visit(p)
-					}()
-				default: // every reader busy: this one goes down itself
-					visit(p)
-				}
-			}
 		}
+		entries = append(entries, e)
 	}
-	wg.Add(1)
-	visit("")
-	wg.Wait()
-	return firstErr
+	return entries, nil
 }
 
 // walkWorkers is how many directories Walk reads at once: on NFS (a shared

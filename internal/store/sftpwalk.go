@@ -298,82 +298,44 @@ func unixPerm(m uint32) fs.FileMode {
 	return fm
 }
 
-// walkReadDir lists the tree with SFTP READDIR, several directories at once.
+// walkReadDir lists the tree with SFTP READDIR, several directories at once
+// (see walkDirs).
 func (s *SFTP) walkReadDir(ctx context.Context, fn func(Entry) error, bad func(string, error)) error {
 	s.listedByFind.Store(false)
-	var (
-		mu       sync.Mutex // serialises fn, bad and firstErr
-		firstErr error
-		wg       sync.WaitGroup
-		sem      = make(chan struct{}, 2*len(s.conns))
-	)
-	var visit func(rel string)
-	visit = func(rel string) {
-		defer wg.Done()
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			return
+	fatal := func(rel string, err error) error {
+		if rel == "" || errs.KindOf(err) == errs.Retryable {
+			return fmt.Errorf("list %s: %w", s.abs(rel), err)
 		}
-		c, sc, err := s.pick(ctx)
-		var infos []fs.FileInfo
-		if err == nil {
-			infos, err = sc.ReadDir(s.abs(rel))
-			err = s.classify(c, sc, err)
+		return nil
+	}
+	return walkDirs(ctx, 2*len(s.conns), s.readDir, fatal, fn, bad)
+}
+
+// readDir returns the entries of directory rel, passing to bad the symlinks
+// whose target it cannot read; entries of types not copied are left out.
+func (s *SFTP) readDir(ctx context.Context, rel string, bad func(string, error)) ([]Entry, error) {
+	c, sc, err := s.pick(ctx)
+	if err != nil {
+		return nil, err
+	}
+	infos, err := sc.ReadDir(s.abs(rel))
+	if err = s.classify(c, sc, err); err != nil {
+		return nil, err
+	}
+	var entries []Entry
+	for _, fi := range infos {
+		p := path.Join(rel, fi.Name())
+		e, ok := sftpEntry(p, fi)
+		if !ok {
+			continue
 		}
-		var entries []Entry
-		for _, fi := range infos {
-			p := path.Join(rel, fi.Name())
-			e, ok := sftpEntry(p, fi)
-			if !ok {
+		if e.Type == Symlink {
+			if e.Target, err = sc.ReadLink(s.abs(p)); err != nil {
+				bad(p, err)
 				continue
 			}
-			if e.Type == Symlink {
-				if e.Target, err = sc.ReadLink(s.abs(p)); err != nil {
-					mu.Lock()
-					bad(p, err)
-					mu.Unlock()
-					continue
-				}
-			}
-			entries = append(entries, e)
 		}
-		<-sem
-		mu.Lock()
-		if err != nil {
-			if rel == "" || errs.KindOf(err) == errs.Retryable {
-				if firstErr == nil {
-					firstErr = fmt.Errorf("list %s: %w", s.abs(rel), err)
-				}
-			} else {
-				bad(rel, err)
-			}
-		}
-		for _, e := range entries {
-			if firstErr != nil {
-				break
-			}
-			if ferr := fn(e); ferr != nil {
-				firstErr = ferr
-			}
-		}
-		stopped := firstErr != nil
-		mu.Unlock()
-		if stopped {
-			return
-		}
-		for _, e := range entries {
-			if e.Type == Dir {
-				wg.Add(1)
-				go visit(e.Path)
-			}
-		}
+		entries = append(entries, e)
 	}
-	wg.Add(1)
-	go visit("")
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return firstErr
+	return entries, nil
 }
