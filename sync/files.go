@@ -291,6 +291,9 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	rep.Lister = lister
 	rep.Throughput.ListS = time.Since(t0).Seconds()
 	o.logf("listed %d entries in %.1fs", len(entries), rep.Throughput.ListS)
+	if s, ok := src.(*store.SFTP); ok && lister == "sftp" && s.NoFindReason() != "" {
+		o.logf("warning: listed by SFTP requests, a round trip per directory: %s", s.NoFindReason())
+	}
 
 	owner := os.Geteuid() == 0
 	if !owner && (len(o.UIDMap) > 0 || len(o.GIDMap) > 0) {

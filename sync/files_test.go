@@ -234,13 +234,19 @@ func TestHostKeyAndAuthErrorsAreFatal(t *testing.T) {
 func (e *env) asTestUser(t *testing.T) FilesOptions {
 	t.Helper()
 	testenv.EnsureUser(t, "cutovertest")
-	// The test user must reach the tree: make the path world-traversable.
+	return e.asUser(t, "cutovertest")
+}
+
+// asUser returns options that read the source as the user name.
+func (e *env) asUser(t *testing.T, name string) FilesOptions {
+	t.Helper()
+	// The user must reach the tree: make the path world-traversable.
 	os.Chmod(e.dir, 0o755)
 	for p := filepath.Dir(e.dir); strings.HasPrefix(p, os.TempDir()+"/"); p = filepath.Dir(p) {
 		os.Chmod(p, 0o755)
 	}
 	o := e.opts()
-	o.Source = e.sshd.URL("cutovertest", e.src)
+	o.Source = e.sshd.URL(name, e.src)
 	return o
 }
 
@@ -540,4 +546,74 @@ func TestChattyLoginShell(t *testing.T) {
 		t.Fatalf("lister %q, %d of %d files streamed: the greeting got in the way", rep.Lister, rep.Files.Streamed, rep.Files.Copied)
 	}
 	assertSame(t, e.src, e.dst)
+}
+
+// An account whose login shell is not sh (tcsh here; csh and fish alike)
+// is served as well: sshd hands every remote command to that shell, and
+// cutover's commands reach /bin/sh through it unchanged. Before, tcsh
+// refused the listing's `LC_ALL=C find` and the sync copied nothing.
+func TestLoginShellThatIsNotSh(t *testing.T) {
+	e := newEnv(t)
+	testenv.EnsureUserWithShell(t, "cutovertcsh", "/usr/bin/tcsh")
+	o := e.asUser(t, "cutovertcsh")
+	gentree.Tree(e.src, gentree.Options{Files: 60, Seed: 18})
+	gentree.Nasty(e.src)
+	if out, err := exec.Command("chmod", "-R", "a+rX", e.src).CombinedOutput(); err != nil { // readable by the login
+		t.Fatalf("%v: %s", err, out)
+	}
+	rep := mustSync(t, o)
+	if rep.Lister != "find" || rep.Files.Copied == 0 || rep.Files.Streamed != rep.Files.Copied {
+		t.Fatalf("lister %q, %d of %d files streamed: want find and tar streams", rep.Lister, rep.Files.Streamed, rep.Files.Copied)
+	}
+	assertSame(t, e.src, e.dst)
+}
+
+// fakeFind puts a find that runs script in front of the real one on the
+// sshd's PATH.
+func fakeFind(t *testing.T, script string) *env {
+	t.Helper()
+	fake := t.TempDir()
+	os.WriteFile(filepath.Join(fake, "find"), []byte("#!/bin/sh\n"+script), 0o755)
+	return newEnvWith(t, testenv.SSHDOptions{Extra: []string{"SetEnv PATH=" + fake + ":/usr/bin:/bin"}})
+}
+
+// A find without -printf (BusyBox's) lists nothing and fails: the listing
+// falls back to SFTP requests and says why, instead of syncing an empty tree.
+func TestFindWithoutPrintfFallsBackToSFTP(t *testing.T) {
+	e := fakeFind(t, "echo 'find: unrecognized: -printf' >&2\nexit 1\n")
+	gentree.Tree(e.src, gentree.Options{Files: 40, Seed: 19})
+	o := e.opts()
+	var log strings.Builder
+	o.Log = &log
+	rep := mustSync(t, o)
+	if rep.Lister != "sftp" || rep.Files.Copied == 0 {
+		t.Fatalf("lister %q copied %d: want the SFTP fallback", rep.Lister, rep.Files.Copied)
+	}
+	if !strings.Contains(log.String(), "remote find listed nothing, not even the root: find: unrecognized: -printf") {
+		t.Fatalf("the log does not say why:\n%s", log.String())
+	}
+	d := testenv.TreeDiff(t, e.src, e.dst, false, nil)
+	if len(d) != 0 {
+		t.Fatalf("%s", strings.Join(d, "\n"))
+	}
+}
+
+// A find that fails once entries were passed on (here the finds below the
+// top levels) stops the run with its message: a listing with holes would
+// be taken for a source where files were deleted.
+func TestFindFailingMidListingStopsTheRun(t *testing.T) {
+	e := fakeFind(t, `case "$*" in *"-mindepth 1"*) echo 'find: memory exhausted' >&2; exit 2 ;; esac
+exec /usr/bin/find "$@"
+`)
+	gentree.Tree(e.src, gentree.Options{Files: 40, Seed: 20})
+	gentree.Nasty(e.src) // deeper than the first find goes
+	o := e.opts()
+	o.Delete = true
+	rep, err := SyncFiles(context.Background(), o)
+	if errs.ExitCode(err) != errs.ExitFatal || !strings.Contains(fmt.Sprint(err), "remote find failed (exit 124): find: memory exhausted") {
+		t.Fatalf("want exit 3 with find's message, got %v", err)
+	}
+	if rep.Files.Copied != 0 || rep.Files.Deleted != 0 {
+		t.Fatalf("a failed listing copied or deleted: %+v", rep.Files)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -61,7 +62,7 @@ func (s *SFTP) startRemoteOn(ctx context.Context, c *sshConn, cmd string, stdin 
 		rc.Close()
 		return nil, ErrNoExec
 	}
-	if err := sess.Start(fmt.Sprintf("printf '%s\\0'; %s", remoteHeader, cmd)); err != nil {
+	if err := sess.Start(posixCommand(fmt.Sprintf("printf '%s\\0'; %s", remoteHeader, cmd))); err != nil {
 		rc.Close()
 		return nil, ErrNoExec
 	}
@@ -76,6 +77,18 @@ func (s *SFTP) startRemoteOn(ctx context.Context, c *sshConn, cmd string, stdin 
 		return nil, s.noExecOrLost(c, err)
 	}
 	return rc, nil
+}
+
+// posixCommand returns the exec request that runs script with /bin/sh,
+// whatever the account's login shell. sshd hands the request to that shell,
+// and csh, tcsh and fish do not read sh's syntax (an `LC_ALL=C find`
+// prefix, `$(…)`, `case`, a newline in quotes). The request is only words
+// and one single-quoted string with no backslash, newline, `!` or quote
+// inside, which every one of those shells reads alike; the script travels
+// in base64 (GNU coreutils and BusyBox have base64; without it the header
+// never comes and the caller falls back to SFTP alone).
+func posixCommand(script string) string {
+	return `exec /bin/sh -c 'eval "$(printf %s ` + base64.StdEncoding.EncodeToString([]byte(script)) + ` | base64 -d)"'`
 }
 
 // noExecOrLost tells a server that cannot run commands (ErrNoExec, so the

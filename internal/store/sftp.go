@@ -35,6 +35,7 @@ type SFTP struct {
 	streamMu sync.Mutex // see streamConn
 
 	listedByFind atomic.Bool
+	noFind       atomic.Value // string: why the listing fell back to READDIR
 }
 
 var (

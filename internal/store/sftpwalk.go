@@ -36,6 +36,13 @@ func (s *SFTP) Walk(ctx context.Context, fn func(Entry) error, bad func(string, 
 // PreciseMtimes reports whether the last listing carried sub-second mtimes.
 func (s *SFTP) PreciseMtimes() bool { return s.listedByFind.Load() }
 
+// NoFindReason says why the last listing did not use find ("" if it did
+// or was not tried).
+func (s *SFTP) NoFindReason() string {
+	r, _ := s.noFind.Load().(string)
+	return r
+}
+
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // findFormat is one record per entry: "%y %i %n %s %T@ %m %U %G PATH" and
@@ -68,7 +75,7 @@ func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(stri
 	}
 	rootDev := ""
 	var frontier []string
-	err := s.runFind(ctx, fmt.Sprintf(`LC_ALL=C find -H %s -xdev -mindepth 0 -maxdepth %d -printf '%%D %s'; printf 'cutover-end %%d\0' $?`,
+	complaints, err := s.runFind(ctx, fmt.Sprintf(`LC_ALL=C find -H %s -xdev -mindepth 0 -maxdepth %d -printf '%%D %s'; printf 'cutover-end %%d\0' $?`,
 		shellQuote(s.loc.Path), findDepth, findFormat), nil, "", func(rec, link string) error {
 		dev, rec, _ := strings.Cut(rec, " ")
 		if rootDev == "" { // find prints its start point, the root, first
@@ -83,19 +90,35 @@ func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(stri
 			frontier = append(frontier, e.Path)
 		}
 		return emit(e)
-	}, report)
+	})
+	if rootDev == "" && (err == nil || errors.As(err, new(*findFailed))) {
+		// Nothing was passed on, not even the root: a find that is not
+		// GNU find (BusyBox has no -printf) or that could not run at all.
+		// SFTP lists the tree instead and reports the root's own error.
+		if err == nil {
+			err = fmt.Errorf("remote find listed nothing, not even the root: %s", strings.Join(append(complaints, "no message")[:1], ""))
+		}
+		s.noFind.Store(err.Error())
+		return fmt.Errorf("%w: %w", ErrNoExec, err)
+	}
+	s.findComplaints(complaints, report)
 	if err != nil || len(frontier) == 0 {
 		return err
 	}
 	below := func(ctx context.Context, dirs []byte) error {
-		return s.runFind(ctx, fmt.Sprintf(`cd %s && LC_ALL=C xargs -0 sh -c 'exec find "$@" -xdev -mindepth 1 -printf "%s"' sh; printf 'cutover-end %%d\0' $?`,
+		// xargs exits 123 when a find exited 1 (some entries unreadable,
+		// each reported) and stops at once, exiting 124, when one exits 255:
+		// what any other failure of find is turned into.
+		complaints, err := s.runFind(ctx, fmt.Sprintf(`cd %s && LC_ALL=C xargs -0 sh -c 'find "$@" -xdev -mindepth 1 -printf "%s" || [ $? -eq 1 ] || exit 255' sh; s=$?; [ $s -eq 123 ] && s=1; printf 'cutover-end %%d\0' $s`,
 			shellQuote(s.loc.Path), strings.ReplaceAll(findFormat, "%P", "%p")), bytes.NewReader(dirs), "./", func(rec, link string) error {
 			e, ok, perr := parseFindRecord(rec, link)
 			if perr != nil || !ok {
 				return s.badRecord(e, perr, report)
 			}
 			return emit(e)
-		}, report)
+		})
+		s.findComplaints(complaints, report)
+		return err
 	}
 	// A server that allows fewer sessions per connection (MaxSessions)
 	// refuses some: those groups run after the others, one at a time. The
@@ -158,31 +181,36 @@ func (s *SFTP) badRecord(e Entry, perr error, report func(string, error)) error 
 }
 
 // runFind runs one find command and calls rec for each record, with strip
-// removed from the start of each path; find's complaints go to bad.
-func (s *SFTP) runFind(ctx context.Context, cmd string, stdin io.Reader, strip string, rec func(rec, link string) error, bad func(string, error)) error {
+// removed from the start of each path. It returns find's complaints about
+// entries it could not read when find listed the rest, and a *findFailed
+// when find failed as a whole.
+func (s *SFTP) runFind(ctx context.Context, cmd string, stdin io.Reader, strip string, rec func(rec, link string) error) ([]string, error) {
 	rc, err := s.startRemoteOn(ctx, s.conns[0], cmd, stdin)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rc.Close()
 	r := rc.out
-	sawEnd := false
+	sawEnd, status := false, 0
 	for {
 		f1, err := r.ReadBytes(0)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return errs.Retryablef("list %s: %w", s, err)
+			return nil, errs.Retryablef("list %s: %w", s, err)
 		}
 		record := string(f1[:len(f1)-1])
-		if strings.HasPrefix(record, "cutover-end ") {
+		if st, ok := strings.CutPrefix(record, "cutover-end "); ok {
 			sawEnd = true
+			if status, err = strconv.Atoi(st); err != nil {
+				return nil, fmt.Errorf("list %s: bad end of listing %q", s, record)
+			}
 			break
 		}
 		f2, err := r.ReadBytes(0)
 		if err != nil {
-			return errs.Retryablef("list %s: truncated listing: %w", s, err)
+			return nil, errs.Retryablef("list %s: truncated listing: %w", s, err)
 		}
 		if strip != "" {
 			if i := strings.Index(record, " "+strip); i >= 0 && strings.Count(record[:i], " ") == 7 {
@@ -190,24 +218,58 @@ func (s *SFTP) runFind(ctx context.Context, cmd string, stdin io.Reader, strip s
 			}
 		}
 		if err := rec(record, string(f2[:len(f2)-1])); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	if !sawEnd {
-		return errs.Retryablef("list %s: listing ended early", s)
+		return nil, errs.Retryablef("list %s: listing ended early", s)
 	}
 	rc.Wait()
+	var complaints []string
 	for _, line := range strings.Split(strings.TrimSpace(rc.stderr.String()), "\n") {
-		if !strings.HasPrefix(line, "find: ") {
-			continue // the login shell's chatter (no home directory, motd)
+		if strings.HasPrefix(line, "find: ") {
+			complaints = append(complaints, line) // not the login shell's chatter (no home directory, motd)
 		}
-		bad(findErrPath(line, s.loc.Path), errors.New(strings.TrimPrefix(line, "find: ")))
+	}
+	// Exit 1 with complaints is a listing that skipped what it could not
+	// read, each reported; any other failure is the listing's own.
+	if status != 0 && (status != 1 || len(complaints) == 0) {
+		return nil, &findFailed{status: status, stderr: rc.stderr.String()}
 	}
 	s.listedByFind.Store(true)
-	return nil
+	return complaints, nil
+}
+
+// findComplaints reports each entry find could not read.
+func (s *SFTP) findComplaints(lines []string, bad func(string, error)) {
+	for _, line := range lines {
+		bad(findErrPath(line, s.loc.Path), errors.New(strings.TrimPrefix(line, "find: ")))
+	}
+}
+
+// findFailed is a remote find that ran to its end and failed as a whole.
+type findFailed struct {
+	status int
+	stderr string
+}
+
+func (f *findFailed) Error() string {
+	// find's own first complaint, else the last line: the login shell's
+	// chatter (no home directory, motd) comes first.
+	msg := "no message"
+	for _, line := range strings.Split(strings.TrimSpace(f.stderr), "\n") {
+		if strings.HasPrefix(line, "find: ") {
+			msg = line
+			break
+		}
+		if line != "" {
+			msg = line
+		}
+	}
+	return fmt.Sprintf("remote find failed (exit %d): %s", f.status, msg)
 }
 
 // findErrPath extracts the root-relative path from a find error line.

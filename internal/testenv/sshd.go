@@ -148,7 +148,13 @@ func (s *SSHD) SFTP(t testing.TB, root string) *store.SFTP {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	loc, err := store.ParseLocation(s.URL("", root))
+	return s.SFTPAs(t, "", root)
+}
+
+// SFTPAs is SFTP as the given user (see EnsureUser).
+func (s *SSHD) SFTPAs(t testing.TB, userName, root string) *store.SFTP {
+	t.Helper()
+	loc, err := store.ParseLocation(s.URL(userName, root))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,18 +255,30 @@ func freePort(t testing.TB) int {
 // non-root login, and returns its uid and gid.
 func EnsureUser(t testing.TB, name string) (int, int) {
 	t.Helper()
+	return EnsureUserWithShell(t, name, "/bin/sh")
+}
+
+// EnsureUserWithShell is EnsureUser with the given login shell, which must
+// be installed (tcsh: apt-get install tcsh).
+func EnsureUserWithShell(t testing.TB, name, shell string) (int, int) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("creating a test user needs root")
 	}
+	if _, err := os.Stat(shell); err != nil {
+		Missing(t, "the login shell "+shell, "apt-get install "+filepath.Base(shell))
+	}
 	u, err := user.Lookup(name)
 	if err != nil {
-		out, err := exec.Command("useradd", "--system", "--no-create-home", "--shell", "/bin/sh", name).CombinedOutput()
+		out, err := exec.Command("useradd", "--system", "--no-create-home", "--shell", shell, name).CombinedOutput()
 		if err != nil {
 			t.Fatalf("useradd %s: %v: %s", name, err, out)
 		}
 		if u, err = user.Lookup(name); err != nil {
 			t.Fatal(err)
 		}
+	} else if out, err := exec.Command("usermod", "--shell", shell, name).CombinedOutput(); err != nil {
+		t.Fatalf("usermod %s: %v: %s", name, err, out)
 	}
 	// A locked account (no password) is refused by sshd even for keys: unlock with a '*' hash.
 	exec.Command("usermod", "-p", "*", name).Run()
