@@ -281,6 +281,19 @@ func syncFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run int64, src, dst store.Store, manifest *prefetch, rep *FilesReport) error {
 	has := manifest != nil
 	t0 := time.Now()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // a listing of the target still running
+	// The target is listed when the state has no record of the pair, and
+	// for a mirror (--delete): at the same time as the source, which is
+	// another machine (EFS answers each metadata call in milliseconds: a
+	// shared home of 10^6 entries lists in minutes).
+	var target *listing
+	if !has {
+		o.logf("no record of this pair in the state: listing the target %s", dst)
+	}
+	if !has || o.Delete {
+		target = listAsync(ctx, dst)
+	}
 	o.logf("listing %s", src)
 	entries, err := listSource(ctx, src, &o.Filter, rep)
 	if err != nil {
@@ -314,8 +327,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	} else {
 		// No record: compare with the target itself (a rerun after the state
 		// was lost, or a target that was pre-seeded by other means).
-		o.logf("no record of this pair in the state: listing the target %s", dst)
-		tl, err := listSource(ctx, dst, &filter.Filter{}, &FilesReport{})
+		tl, err := target.wait(rep)
 		if err != nil {
 			return err
 		}
@@ -335,10 +347,11 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	if o.Delete && has {
 		// A mirror removes what the target holds beyond the source, also
 		// what no run recorded (put there by hand or by another tool).
-		extra, err := untracked(ctx, dst, entries, p, &o.Filter)
+		tl, err := target.wait(rep)
 		if err != nil {
-			return err
+			return fmt.Errorf("list the target for --delete: %w", err)
 		}
+		extra := untracked(tl, entries, p, &o.Filter)
 		if len(extra) > 0 {
 			o.logf("%d entries at the target were not put there by cutover and are not in the source: they are deleted too", len(extra))
 			p.Deletes = append(p.Deletes, extra...)
@@ -503,11 +516,7 @@ func raiseMemoryLimit(n int) {
 // neither in the source listing src (sorted) nor already deleted by the
 // plan. What the filter excludes stays, and so does every directory that
 // holds something that stays.
-func untracked(ctx context.Context, dst store.Store, src []store.Entry, p *plan.Files, f *filter.Filter) ([]plan.Action, error) {
-	tl, err := listSource(ctx, dst, &filter.Filter{}, &FilesReport{})
-	if err != nil {
-		return nil, fmt.Errorf("list the target for --delete: %w", err)
-	}
+func untracked(tl, src []store.Entry, p *plan.Files, f *filter.Filter) []plan.Action {
 	known := make(map[string]bool, len(p.Deletes))
 	for _, a := range p.Deletes {
 		known[a.Entry.Path] = true
@@ -534,7 +543,36 @@ func untracked(ctx context.Context, dst store.Store, src []store.Entry, p *plan.
 			out = append(out, plan.Action{Kind: plan.Delete, Entry: t})
 		}
 	}
-	return out, nil
+	return out
+}
+
+// listing is a listing of the target running in the background.
+type listing struct {
+	done    chan struct{}
+	entries []store.Entry
+	err     error
+	secs    float64
+}
+
+// listAsync lists s, unfiltered, until ctx ends.
+func listAsync(ctx context.Context, s store.Store) *listing {
+	l := &listing{done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		t0 := time.Now()
+		l.entries, l.err = listSource(ctx, s, &filter.Filter{}, &FilesReport{})
+		l.secs = time.Since(t0).Seconds()
+	}()
+	return l
+}
+
+// wait returns the listing and records how long it took in rep.
+func (l *listing) wait(rep *FilesReport) ([]store.Entry, error) {
+	<-l.done
+	rep.Throughput.TargetListS = l.secs
+	entries := l.entries
+	l.entries = nil
+	return entries, l.err
 }
 
 // prefetchRows bounds how far a manifest is read ahead of the diff: 64Ki

@@ -360,6 +360,9 @@ func TestDeleteRemovesWhatNoRunRecorded(t *testing.T) {
 	if rep.Files.Deleted != 4 {
 		t.Errorf("deleted %d, want 4 (stray, stray/deep, stray/deep/x, data/extra)", rep.Files.Deleted)
 	}
+	if rep.Throughput.TargetListS <= 0 {
+		t.Error("the report does not say how long listing the target took")
+	}
 	o.MaxDelete = 0
 	os.WriteFile(filepath.Join(dst, "data", "extra2"), []byte("e"), 0o644)
 	if _, err := SyncFiles(context.Background(), o); err == nil {

@@ -70,10 +70,13 @@ type VerifyStats struct {
 
 // Throughput is measured over the copy phase.
 type Throughput struct {
-	ListS     float64 `json:"list_s"`
-	CopyS     float64 `json:"copy_s"`
-	BytesPerS float64 `json:"bytes_per_s"`
-	FilesPerS float64 `json:"files_per_s"`
+	ListS float64 `json:"list_s"`
+	// TargetListS is the listing of the target, at the same time as the
+	// source's (with no state, and for --delete).
+	TargetListS float64 `json:"target_list_s,omitempty"`
+	CopyS       float64 `json:"copy_s"`
+	BytesPerS   float64 `json:"bytes_per_s"`
+	FilesPerS   float64 `json:"files_per_s"`
 }
 
 func (r *FilesReport) fail(p, reason string) {
@@ -115,8 +118,12 @@ func (r *FilesReport) Markdown() string {
 	row("deleted", fmt.Sprintf("%d (pending without --delete: %d)", f.Deleted, f.PendingDelete))
 	row("failed", fmt.Sprint(f.FailedCount))
 	row("verify", fmt.Sprintf("%s: %d checked, %d mismatched", r.Verify.Mode, r.Verify.Checked, r.Verify.MismatchedCount))
-	row("throughput", fmt.Sprintf("%s/s, %.0f files/s over %.1f s of copying (listing %.1f s)",
-		progress.Bytes(int64(r.Throughput.BytesPerS)), r.Throughput.FilesPerS, r.Throughput.CopyS, r.Throughput.ListS))
+	listing := fmt.Sprintf("listing %.1f s", r.Throughput.ListS)
+	if r.Throughput.TargetListS > 0 {
+		listing += fmt.Sprintf(", the target's at the same time %.1f s", r.Throughput.TargetListS)
+	}
+	row("throughput", fmt.Sprintf("%s/s, %.0f files/s over %.1f s of copying (%s)",
+		progress.Bytes(int64(r.Throughput.BytesPerS)), r.Throughput.FilesPerS, r.Throughput.CopyS, listing))
 	list := func(title string, items []report.Item, total int64) {
 		if total == 0 {
 			return

@@ -74,6 +74,7 @@ type FilesInventory struct {
 	ChangedBytes     int64         `json:"changed_bytes"`
 	PendingDeletions int64         `json:"pending_deletions"`
 	ListS            float64       `json:"list_s"`
+	TargetListS      float64       `json:"target_list_s"` // the final lists the target (it mirrors), beside the source
 	FirstCopy        bool          `json:"first_copy"`
 	NewestMtime      time.Time     `json:"newest_mtime"`
 	model            filesModel
@@ -157,8 +158,10 @@ func (r *Runner) plan(ctx context.Context, rep *PlanReport) error {
 			EstimateS: m.estimate(inv.Entries, files, inv.Bytes)})
 		delta := m.estimate(inv.Entries, inv.ChangedFiles, inv.ChangedBytes)
 		pre.Parts = append(pre.Parts, PartEstimate{Kind: "files", Name: f.Name, Bytes: inv.ChangedBytes, Items: inv.ChangedFiles, Basis: m.Basis, EstimateS: delta})
+		// The final mirrors: it also lists the target, while it lists the
+		// source, and removes what the source no longer has.
 		fin.Parts = append(fin.Parts, PartEstimate{Kind: "files", Name: f.Name, Bytes: inv.ChangedBytes, Items: inv.ChangedFiles + inv.PendingDeletions,
-			Basis: m.Basis, EstimateS: delta + m.PerFile*float64(inv.PendingDeletions)})
+			Basis: m.Basis, EstimateS: delta + m.PerFile*float64(inv.PendingDeletions) + math.Max(inv.TargetListS-inv.ListS, 0)})
 		if !inv.FirstCopy {
 			bulk.Done = true
 		}
@@ -261,7 +264,7 @@ func (r *Runner) inventoryFiles(ctx context.Context, name string) (*FilesInvento
 	}
 	inv.Entries, inv.Bytes, inv.TopDirs = rep.Files.Scanned, rep.Files.BytesTotal, rep.TopDirs
 	inv.ChangedFiles, inv.ChangedBytes, inv.PendingDeletions = rep.Files.Copied, rep.Files.BytesCopied, rep.Files.Deleted
-	inv.ListS, inv.NewestMtime = rep.Throughput.ListS, rep.NewestMtime
+	inv.ListS, inv.TargetListS, inv.NewestMtime = rep.Throughput.ListS, rep.Throughput.TargetListS, rep.NewestMtime
 	m, ok := fitFiles(runs)
 	if !ok {
 		po, _ := r.filesOptions(f)
