@@ -1,6 +1,7 @@
 package progress
 
 import (
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -61,5 +62,22 @@ func TestParseBytes(t *testing.T) {
 		if _, err := ParseBytes(bad); err == nil {
 			t.Errorf("ParseBytes(%q) accepted", bad)
 		}
+	}
+}
+
+func TestPrefixedWritesWholeLines(t *testing.T) {
+	var out strings.Builder
+	w := Prefixed(&out, "files home: ")
+	io.WriteString(w, "listing\nlisted 3 ")
+	if out.String() != "files home: listing\n" {
+		t.Fatalf("an unfinished line was written: %q", out.String())
+	}
+	io.WriteString(w, "entries\n\nplan: 1 to copy\n")
+	want := "files home: listing\nfiles home: listed 3 entries\nfiles home: \nfiles home: plan: 1 to copy\n"
+	if out.String() != want {
+		t.Fatalf("got %q, want %q", out.String(), want)
+	}
+	if Prefixed(nil, "x") != nil {
+		t.Fatal("a nil log must stay nil: callers test for it")
 	}
 }

@@ -59,7 +59,7 @@ func (r *Runner) filesOptions(f config.FileSet) (sync.FilesOptions, error) {
 		Source: f.Source, Target: f.Target, StateDir: r.filesState(f.Name),
 		Workers: r.Cfg.Workers, MaxDelete: r.Cfg.MaxDelete, Verify: r.Cfg.Verify,
 		UIDMap: config.IDMap(f.ChownMap), GIDMap: config.IDMap(f.ChgrpMap),
-		SSH: sshOptions(f.SSHKey, f.KnownHosts, r.Cfg.Workers), Log: r.Opt.Log, LogInterval: r.Opt.LogInterval,
+		SSH: sshOptions(f.SSHKey, f.KnownHosts, r.Cfg.Workers), Log: progress.Prefixed(r.Opt.Log, "files "+f.Name+": "), LogInterval: r.Opt.LogInterval,
 	}
 	for _, p := range f.Include {
 		if err := o.Filter.Add(true, p); err != nil {
@@ -89,7 +89,7 @@ func (r *Runner) dbOptions(d config.Database, rehearsal bool) (pgcopy.Options, e
 		TargetOwner: d.TargetOwner,
 		CopyFormat:  d.CopyFormat,
 		Verify:      "all",
-		Log:         r.Opt.Log, LogInterval: r.Opt.LogInterval,
+		Log:         progress.Prefixed(r.Opt.Log, "database "+d.Name+": "), LogInterval: r.Opt.LogInterval,
 	}
 	if d.SplitLargerThan != "" {
 		n, err := progress.ParseBytes(d.SplitLargerThan)
@@ -103,5 +103,5 @@ func (r *Runner) dbOptions(d config.Database, rehearsal bool) (pgcopy.Options, e
 
 func (r *Runner) indexOptions(x config.IndexSet) index.Options {
 	return index.Options{SSH: sshOptions(x.SSHKey, x.KnownHosts, r.Cfg.Workers), Workers: min(r.Cfg.Workers, 8),
-		Log: r.Opt.Log, LogInterval: r.Opt.LogInterval}
+		Log: progress.Prefixed(r.Opt.Log, "index "+x.Name+": "), LogInterval: r.Opt.LogInterval}
 }
