@@ -285,8 +285,8 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	defer cancel() // a listing of the target still running
 	// The target is listed when the state has no record of the pair, and
 	// for a mirror (--delete): at the same time as the source, which is
-	// another machine (EFS answers each metadata call in milliseconds: a
-	// shared home of 10^6 entries lists in minutes).
+	// another machine (on EFS every directory read is a round trip to the
+	// NFS server).
 	var target *listing
 	if !has {
 		o.logf("no record of this pair in the state: listing the target %s", dst)

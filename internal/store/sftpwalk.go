@@ -73,6 +73,7 @@ func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(stri
 		defer mu.Unlock()
 		bad(p, err)
 	}
+	s.noFind.Store("")
 	rootDev := ""
 	var frontier []string
 	complaints, err := s.runFind(ctx, fmt.Sprintf(`LC_ALL=C find -H %s -xdev -mindepth 0 -maxdepth %d -printf '%%D %s'; printf 'cutover-end %%d\0' $?`,
