@@ -367,7 +367,7 @@ func (x *fileExec) verifyWritten(ctx context.Context, e store.Entry, sum checksu
 		return false, nil
 	}
 	hw := checksum.NewWriter(sum.Algorithm(), nil)
-	_, err := x.dst.ReadFile(ctx, x.mapped(e), hw)
+	_, err := store.ReadStored(ctx, x.dst, x.mapped(e), hw)
 	got := hw.Sum()
 	if err != nil {
 		return false, errs.Retryablef("verify %s: %w", e.Path, err)

@@ -2,7 +2,7 @@
 # Make sure the programs that cutover's tests (or benchmarks) need are
 # installed. Idempotent: installs with apt-get only what is missing, and only
 # when run as root; otherwise prints exactly what to install and fails.
-#   scripts/ensure-deps.sh test    # OpenSSH server and client (real sshd for integration tests), tcsh,
+#   scripts/ensure-deps.sh test    # OpenSSH server and client (real sshd for integration tests), tcsh, bindfs,
 #                                  # PostgreSQL (initdb/pg_ctl for two test clusters, pg_dump, psql),
 #                                  # Java and Lucene 8 (liblucene8-java: IndexFiles, CheckIndex), and the
 #                                  # Lucene 4.10 jars unpacked into .cache/lucene4.10 (the package conflicts
@@ -21,6 +21,7 @@ want ssh-keygen openssh-client
 want find findutils
 want sha256sum coreutils
 want tcsh tcsh   # a login shell that is not sh: remote commands must not depend on it
+want bindfs bindfs   # a FUSE filesystem: verification must read past the page cache of a network filesystem
 want java default-jre-headless
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 want psql postgresql-client

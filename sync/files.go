@@ -248,6 +248,7 @@ func syncFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	defer src.Close()
 	defer dst.Close()
 	rep.Source, rep.Target = src.String(), dst.String()
+	rep.Verify.ReadFrom = readFrom(dst)
 	if rep.Source != srcName || rep.Target != dstName {
 		return fmt.Errorf("internal: stores opened as %s → %s, not %s → %s", rep.Source, rep.Target, srcName, dstName)
 	}

@@ -620,3 +620,42 @@ exec /usr/bin/find "$@"
 		t.Fatalf("a failed listing copied or deleted: %+v", rep.Files)
 	}
 }
+
+// Verification reads a target on a network filesystem from its server, not
+// from the pages this host cached when it wrote and read back: a file that
+// changed at the server (same size, same mtime) is a mismatch for `files
+// verify` and for `--verify all`. The target is FUSE (bindfs), whose page
+// cache outlives a change behind it, as the NFS client's does.
+func TestVerifyReadsTheNetworkTargetNotItsPageCache(t *testing.T) {
+	dir := t.TempDir()
+	src, backing, dst := filepath.Join(dir, "src"), filepath.Join(dir, "efs"), filepath.Join(dir, "mnt")
+	for _, d := range []string{src, backing, dst} {
+		os.MkdirAll(d, 0o755)
+	}
+	testenv.BindFS(t, backing, dst, "-o", "kernel_cache")
+	for i := 0; i < 20; i++ {
+		os.WriteFile(filepath.Join(src, fmt.Sprintf("f%02d", i)), []byte(fmt.Sprintf("attachment %02d", i)), 0o644)
+	}
+	o := FilesOptions{Source: src, Target: dst, StateDir: filepath.Join(dir, "state"), Workers: 2, MaxDelete: 10, Verify: "transferred", Log: io.Discard}
+	rep := mustSync(t, o)
+	if rep.Verify.Checked != 20 || !strings.Contains(rep.Verify.ReadFrom, "fuse server") {
+		t.Fatalf("verify: %+v", rep.Verify)
+	}
+	// The read-back left the pages cached; the server's copy changes.
+	full := filepath.Join(backing, "f07")
+	fi, _ := os.Stat(full)
+	os.WriteFile(full, []byte("ATTACHMENT 07"), 0o644)
+	os.Chtimes(full, fi.ModTime(), fi.ModTime())
+	if b, _ := os.ReadFile(filepath.Join(dst, "f07")); string(b) != "attachment 07" {
+		t.Fatalf("the mount shows the change at once (%q): this test proves nothing", b)
+	}
+	rep, err := VerifyFiles(context.Background(), o)
+	if errs.ExitCode(err) != errs.ExitPartial || rep.Verify.MismatchedCount != 1 || rep.Verify.Mismatched[0].Path != "f07" {
+		t.Fatalf("files verify: %v %+v", err, rep.Verify)
+	}
+	o.Verify = "all"
+	rep, err = SyncFiles(context.Background(), o)
+	if errs.ExitCode(err) != errs.ExitPartial || rep.Verify.MismatchedCount != 1 || rep.Verify.Mismatched[0].Path != "f07" {
+		t.Fatalf("--verify all: %v %+v", err, rep.Verify)
+	}
+}

@@ -33,6 +33,7 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	defer src.Close()
 	defer dst.Close()
 	rep.Source, rep.Target = src.String(), dst.String()
+	rep.Verify.ReadFrom = readFrom(dst)
 	var se, te []store.Entry
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) { se, err = listSource(gctx, src, &o.Filter, rep); return })
@@ -102,7 +103,7 @@ func compareHashes(ctx context.Context, src, dst store.Store, files []store.Entr
 			g.Go(func() error {
 				// Whatever a failed remote hashing left for this file is replaced.
 				w := checksum.NewWriter(checksum.SHA256, nil)
-				if _, err := s.ReadFile(gctx, e, w); err != nil {
+				if _, err := store.ReadStored(gctx, s, e, w); err != nil {
 					sums[i], errsOut[i] = "", err
 					return nil
 				}

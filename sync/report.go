@@ -7,6 +7,7 @@ import (
 
 	"github.com/cutover/cutover/internal/progress"
 	"github.com/cutover/cutover/internal/report"
+	"github.com/cutover/cutover/internal/store"
 )
 
 // maxListed caps the items listed per category in a report; counts stay exact.
@@ -63,6 +64,7 @@ type FileCounts struct {
 // VerifyStats say what was read back and compared.
 type VerifyStats struct {
 	Mode            string        `json:"mode"`
+	ReadFrom        string        `json:"read_from,omitempty"` // where the target is read back from
 	Checked         int64         `json:"checked"`
 	MismatchedCount int64         `json:"mismatched_count"`
 	Mismatched      []report.Item `json:"mismatched"`
@@ -117,7 +119,11 @@ func (r *FilesReport) Markdown() string {
 	row("metadata updated", fmt.Sprint(f.MetadataUpdated))
 	row("deleted", fmt.Sprintf("%d (pending without --delete: %d)", f.Deleted, f.PendingDelete))
 	row("failed", fmt.Sprint(f.FailedCount))
-	row("verify", fmt.Sprintf("%s: %d checked, %d mismatched", r.Verify.Mode, r.Verify.Checked, r.Verify.MismatchedCount))
+	verify := fmt.Sprintf("%s: %d checked, %d mismatched", r.Verify.Mode, r.Verify.Checked, r.Verify.MismatchedCount)
+	if r.Verify.Checked > 0 && r.Verify.ReadFrom != "" {
+		verify += ", read back from " + r.Verify.ReadFrom
+	}
+	row("verify", verify)
 	listing := fmt.Sprintf("listing %.1f s", r.Throughput.ListS)
 	if r.Throughput.TargetListS > 0 {
 		listing += fmt.Sprintf(", the target's at the same time %.1f s", r.Throughput.TargetListS)
@@ -137,4 +143,18 @@ func (r *FilesReport) Markdown() string {
 	list("Vanished during the run", f.Vanished, int64(len(f.Vanished)))
 	list("Mismatched", r.Verify.Mismatched, r.Verify.MismatchedCount)
 	return b.String()
+}
+
+// readFrom says where verification reads the target from.
+func readFrom(dst store.Store) string {
+	switch d := dst.(type) {
+	case *store.Local:
+		if n := d.Network(); n != "" {
+			return "the " + n + " server (this host's cached pages dropped first)"
+		}
+		return "the page cache of a local filesystem"
+	case *store.SFTP:
+		return "the SFTP server"
+	}
+	return ""
 }

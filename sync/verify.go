@@ -71,7 +71,7 @@ func checkOne(ctx context.Context, dst store.Store, e store.Entry, want string) 
 		return fmt.Sprintf("target size %d, recorded %d", t.Size, e.Size)
 	}
 	hw := checksum.NewWriter(checksum.Sum(want).Algorithm(), nil)
-	if _, err := dst.ReadFile(ctx, t, hw); err != nil {
+	if _, err := store.ReadStored(ctx, dst, t, hw); err != nil {
 		return "read target: " + err.Error()
 	}
 	if got := hw.Sum(); string(got) != want {

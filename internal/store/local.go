@@ -24,6 +24,8 @@ type Local struct {
 	BatchSync bool
 	root      string
 	dirs      sync.Map // directories known to exist
+	fsOnce    sync.Once
+	network   string // see Network
 }
 
 var (
@@ -32,6 +34,7 @@ var (
 	_ FreeSpacer = (*Local)(nil)
 	_ Syncer     = (*Local)(nil)
 	_ Stager     = (*Local)(nil)
+	_ ReadBacker = (*Local)(nil)
 )
 
 // NewLocal returns a store rooted at the absolute directory root.
@@ -144,11 +147,22 @@ func (l *Local) Lstat(_ context.Context, p string) (Entry, error) {
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 func (l *Local) ReadFile(ctx context.Context, e Entry, w io.Writer) (Entry, error) {
+	return l.read(ctx, e, w, false)
+}
+
+// read is ReadFile; uncached drops the file's pages from the page cache
+// before reading (see ReadBack).
+func (l *Local) read(ctx context.Context, e Entry, w io.Writer, uncached bool) (Entry, error) {
 	f, err := os.OpenFile(l.abs(e.Path), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return Entry{}, err
 	}
 	defer f.Close()
+	if uncached {
+		if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+			return Entry{}, fmt.Errorf("drop the cached pages of %s: %w", e.Path, err)
+		}
+	}
 	buf := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(buf)
 	if _, err := io.CopyBuffer(w, readerOnly{ctxReader{ctx, f}}, *buf); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"syscall"
@@ -129,4 +130,26 @@ func scan(t testing.TB, root string, skip func(string) bool) (map[string]fs.File
 		sort.Strings(g)
 	}
 	return out, inodes
+}
+
+// BindFS mounts dir at mnt with bindfs (FUSE) and opts for the test's
+// lifetime: a filesystem served by another process, whose files can change
+// behind this host's page cache, as an NFS server's can.
+func BindFS(t testing.TB, dir, mnt string, opts ...string) {
+	t.Helper()
+	bin, err := exec.LookPath("bindfs")
+	if err != nil {
+		Missing(t, "bindfs (a FUSE filesystem)", "apt-get install bindfs")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		Missing(t, "/dev/fuse", "a kernel with FUSE")
+	}
+	if out, err := exec.Command(bin, append(opts, dir, mnt)...).CombinedOutput(); err != nil {
+		t.Fatalf("bindfs %s %s: %v: %s", dir, mnt, err, out)
+	}
+	t.Cleanup(func() {
+		if exec.Command("fusermount", "-u", mnt).Run() != nil {
+			exec.Command("umount", "-l", mnt).Run()
+		}
+	})
 }

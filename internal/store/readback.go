@@ -1,0 +1,59 @@
+package store
+
+import (
+	"context"
+	"io"
+
+	"golang.org/x/sys/unix"
+)
+
+// ReadBacker reads a file as its storage holds it, past this host's page
+// cache where the two can differ. Verification reads with it.
+type ReadBacker interface {
+	ReadBack(ctx context.Context, e Entry, w io.Writer) (Entry, error)
+}
+
+// networkFS names the filesystems (statfs f_type) whose pages cached on
+// this host may differ from what their server holds: the NFS client keeps
+// the pages it wrote, and reads them back without asking the server.
+var networkFS = map[uint32]string{
+	0x6969:     "nfs", // EFS
+	0xFF534D42: "cifs",
+	0xFE534D42: "smb2",
+	0x517B:     "smb",
+	0x65735546: "fuse", // sshfs, s3fs, mountpoint-s3
+	0x00C36400: "ceph",
+	0x01021997: "9p",
+	0x0BD00BD0: "lustre",
+	0x5346414F: "afs",
+}
+
+// Network names the network filesystem that holds the root ("nfs" for
+// EFS), or "" for a local one.
+func (l *Local) Network() string {
+	l.fsOnce.Do(func() {
+		var st unix.Statfs_t
+		if unix.Statfs(l.root, &st) == nil {
+			l.network = networkFS[uint32(st.Type)]
+		}
+	})
+	return l.network
+}
+
+// ReadBack reads e as the storage holds it. On a network filesystem the
+// file's cached pages are dropped first (they are clean: NFS writes a file
+// back to the server, and commits it, when it is closed), so that reading
+// back a file just written asks the server, as an end-to-end check must;
+// on a local disk the page cache is what the disk gets, and is read.
+func (l *Local) ReadBack(ctx context.Context, e Entry, w io.Writer) (Entry, error) {
+	return l.read(ctx, e, w, l.Network() != "")
+}
+
+// ReadStored reads e from s as its storage holds it: ReadBack where s
+// offers it, else ReadFile.
+func ReadStored(ctx context.Context, s Store, e Entry, w io.Writer) (Entry, error) {
+	if rb, ok := s.(ReadBacker); ok {
+		return rb.ReadBack(ctx, e, w)
+	}
+	return s.ReadFile(ctx, e, w)
+}
