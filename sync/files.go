@@ -359,7 +359,9 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 			sort.Slice(p.Deletes, func(a, b int) bool { return p.Deletes[a].Entry.Path > p.Deletes[b].Entry.Path })
 		}
 	}
-	entries = nil // the plan holds what is needed from here on
+	if len(p.Adopt) == 0 {
+		entries = nil // the plan holds what is needed from here on
+	}
 	rep.Files.Scanned, rep.Files.BytesTotal, rep.Files.Unchanged = p.Scanned, p.BytesTotal, p.Unchanged
 	deletes := 0
 	kept := p.Deletes[:0]
@@ -402,12 +404,13 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		l.BatchSync = true
 		mw.BeforeCommit = func() error { return l.Sync(context.WithoutCancel(ctx)) }
 	}
-	for _, a := range p.Adopt {
-		if err := mw.Put(state.Row{Entry: a.Entry, Hash: a.Hash, RunID: run}); err != nil {
+	for _, i := range p.Adopt {
+		if err := mw.Put(state.Row{Entry: entries[i], RunID: run}); err != nil {
 			return err
 		}
 		rep.Files.Adopted++
 	}
+	entries, p.Adopt = nil, nil // the plan holds what is needed from here on
 	counter := &progress.Counter{}
 	counter.FilesTotal.Store(int64(len(p.Copies) + len(p.Links) + len(p.Meta)))
 	counter.BytesTotal.Store(p.BytesToCopy)
