@@ -53,7 +53,7 @@ func (f *dbFlags) prepare() error {
 	f.o.Source.DSN, f.o.Target.DSN = f.src, f.dst
 	f.o.Source.IAMAuth, f.o.Source.Region = f.srcIAM, f.o.Target.Region
 	f.o.ChunkRows = f.chunkRows
-	f.o.Log = os.Stderr
+	f.o.Log = logOutput()
 	return nil
 }
 

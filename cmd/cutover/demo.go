@@ -22,7 +22,7 @@ real Lucene when Java and Lucene 8 are (each part is skipped with a line saying
 how to enable it otherwise). Ends with the go/no-go report.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return demo.Run(cmd.Context(), demo.Options{Dir: dir, Files: files, Out: os.Stdout, Log: os.Stderr, Serve: serve})
+			return demo.Run(cmd.Context(), demo.Options{Dir: dir, Files: files, Out: os.Stdout, Log: logOutput(), Serve: serve})
 		},
 	}
 	c.Flags().StringVar(&dir, "dir", "./demo-out", "working directory for the demo (source, target, state, reports)")

@@ -101,7 +101,7 @@ and record it in the state so the next run copies only the delta.
 			if o.Workers < 1 || o.MaxDelete < 0 {
 				return errs.Usagef("--workers must be ≥ 1 and --max-delete ≥ 0")
 			}
-			o.Log = os.Stderr
+			o.Log = logOutput()
 			if o.SSH.Conns == 0 {
 				o.SSH.Conns = min(max(o.Workers/4, 1), 8)
 			}
@@ -212,7 +212,7 @@ missing, extra, type, size, symlink target, content. Exit 1 on any difference.
 			if err := applyFilters(&o, ff.rules); err != nil {
 				return err
 			}
-			o.Log = os.Stderr
+			o.Log = logOutput()
 			rep, runErr := sync.VerifyFiles(cmd.Context(), o)
 			runErr = rf.write(rep, runErr)
 			printSummary(rep)

@@ -34,7 +34,7 @@ func (f *flowFlags) runner() (*flow.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.opt.Log = os.Stderr
+	f.opt.Log = logOutput()
 	return &flow.Runner{Cfg: cfg, Opt: f.opt}, nil
 }
 

@@ -53,7 +53,7 @@ func (f *indexFlags) run(do func(o index.Options) (*index.Report, error)) error 
 	if f.o.Workers < 1 {
 		return errs.Usagef("--workers must be ≥ 1")
 	}
-	f.o.Log = os.Stderr
+	f.o.Log = logOutput()
 	f.o.SSH.Conns = min(max(f.o.Workers/2, 1), 4)
 	rep, runErr := do(f.o)
 	runErr = f.rf.write(rep, runErr)

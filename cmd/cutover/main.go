@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -14,8 +15,10 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/cutover/cutover/internal/errs"
+	"github.com/cutover/cutover/internal/progress"
 )
 
 var version = "dev"
@@ -83,4 +86,14 @@ func setUsageErrors(c *cobra.Command) {
 	for _, s := range c.Commands() {
 		setUsageErrors(s)
 	}
+}
+
+// logOutput is where commands log: the terminal as it is (progress is a
+// bar there), else stderr with the date and time on every line, since such
+// a log is read afterwards.
+func logOutput() io.Writer {
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		return os.Stderr
+	}
+	return progress.Stamped(os.Stderr)
 }

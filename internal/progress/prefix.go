@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"sync"
+	"time"
 )
 
 // Prefixed returns a writer that starts every line written to w with
@@ -16,13 +17,21 @@ func Prefixed(w io.Writer, prefix string) io.Writer {
 	if w == nil {
 		return nil
 	}
-	return &prefixed{w: w, prefix: []byte(prefix)}
+	p := []byte(prefix)
+	return &prefixed{w: w, prefix: func() []byte { return p }}
+}
+
+// Stamped returns a writer that starts every line written to w with the
+// date and time, for logs that are read afterwards (not a terminal): a
+// migration night's log says when each step happened.
+func Stamped(w io.Writer) io.Writer {
+	return &prefixed{w: w, prefix: func() []byte { return time.Now().AppendFormat(nil, "2006-01-02 15:04:05 ") }}
 }
 
 type prefixed struct {
 	mu     sync.Mutex
 	w      io.Writer
-	prefix []byte
+	prefix func() []byte
 	part   []byte // the unfinished line
 }
 
@@ -36,8 +45,7 @@ func (p *prefixed) Write(b []byte) (int, error) {
 			p.part = append(p.part, b...)
 			break
 		}
-		line := make([]byte, 0, len(p.prefix)+len(p.part)+i+1)
-		line = append(append(append(line, p.prefix...), p.part...), b[:i+1]...)
+		line := append(append(p.prefix(), p.part...), b[:i+1]...)
 		p.part = p.part[:0]
 		b = b[i+1:]
 		if _, err := p.w.Write(line); err != nil {

@@ -99,9 +99,9 @@ func (d *Display) lines(w io.Writer, label string, c *Counter, interval time.Dur
 	}
 }
 
-// Line formats one plain progress line.
+// Line formats one plain progress line (the CLI's log adds the time).
 func Line(label string, c *Counter, elapsed time.Duration) string {
-	return fmt.Sprintf("%s %s %s", time.Now().Format("15:04:05"), label, status(c, elapsed))
+	return fmt.Sprintf("%s %s", label, status(c, elapsed))
 }
 
 // state is a Counter seen at one moment.

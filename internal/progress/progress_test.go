@@ -81,3 +81,19 @@ func TestPrefixedWritesWholeLines(t *testing.T) {
 		t.Fatal("a nil log must stay nil: callers test for it")
 	}
 }
+
+func TestStampedStartsEachLineWithTheTime(t *testing.T) {
+	var out strings.Builder
+	w := Stamped(&out)
+	io.WriteString(w, "listing\nlisted 3 entries\n")
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%q", out.String())
+	}
+	for i, want := range []string{"listing", "listed 3 entries"} {
+		at, text, _ := strings.Cut(lines[i][11:], " ") // after the date
+		if _, err := time.Parse("15:04:05", at); err != nil || text != want {
+			t.Errorf("line %q: want a date, a time and %q", lines[i], want)
+		}
+	}
+}
