@@ -659,3 +659,37 @@ func TestVerifyReadsTheNetworkTargetNotItsPageCache(t *testing.T) {
 		t.Fatalf("--verify all: %v %+v", err, rep.Verify)
 	}
 }
+
+// An account that takes a password (a VM without keys set up): the password
+// comes from a file or CUTOVER_SSH_PASSWORD, never the command line, and a
+// wrong one is refused (exit 3) without being written anywhere.
+func TestPasswordLogin(t *testing.T) {
+	e := newEnvWith(t, testenv.SSHDOptions{Extra: []string{"PasswordAuthentication yes"}})
+	testenv.EnsureUser(t, "cutoverpw")
+	const password, wrong = "correct horse battery 9", "Tr0ub4dor&3"
+	testenv.SetPassword(t, "cutoverpw", password)
+	gentree.Tree(e.src, gentree.Options{Files: 30, Seed: 21})
+	if out, err := exec.Command("chmod", "-R", "a+rX", e.src).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	o := e.asUser(t, "cutoverpw")
+	o.SSH.KeyFile = "" // the password alone
+	pwFile := filepath.Join(t.TempDir(), "password")
+	os.WriteFile(pwFile, []byte(wrong+"\n"), 0o600)
+	o.SSH.PasswordFile = pwFile
+	_, err := SyncFiles(context.Background(), o)
+	if errs.ExitCode(err) != errs.ExitFatal || !strings.Contains(fmt.Sprint(err), "authentication as cutoverpw@") || !strings.Contains(fmt.Sprint(err), "the password from "+pwFile) {
+		t.Fatalf("wrong password: want exit 3 naming the password's file, got %v", err)
+	}
+	if strings.Contains(fmt.Sprint(err), wrong) {
+		t.Fatal("the error shows the password")
+	}
+	os.WriteFile(pwFile, []byte(password+"\n"), 0o600)
+	mustSync(t, o)
+	assertSame(t, e.src, e.dst)
+	t.Setenv("CUTOVER_SSH_PASSWORD", password)
+	o.SSH.PasswordFile = ""
+	if rep := mustSync(t, o); rep.Files.Copied != 0 {
+		t.Fatalf("rerun copied %d", rep.Files.Copied)
+	}
+}

@@ -43,7 +43,9 @@ type FileSet struct {
 	ChgrpMap   map[string]int `yaml:"chgrp_map"`
 	SSHKey     string         `yaml:"ssh_key"`
 	KnownHosts string         `yaml:"known_hosts"`
-	line       int
+	// SSHPasswordFile: the password on its first line, tried after the keys.
+	SSHPasswordFile string `yaml:"ssh_password_file"`
+	line            int
 }
 
 // Database is one database to copy.
@@ -62,12 +64,13 @@ type Database struct {
 
 // IndexSet is one node's index directory and the healthy node to ship from.
 type IndexSet struct {
-	Name       string `yaml:"name"`
-	Source     string `yaml:"source"`
-	Target     string `yaml:"target"`
-	SSHKey     string `yaml:"ssh_key"`
-	KnownHosts string `yaml:"known_hosts"`
-	line       int
+	Name            string `yaml:"name"`
+	Source          string `yaml:"source"`
+	Target          string `yaml:"target"`
+	SSHKey          string `yaml:"ssh_key"`
+	KnownHosts      string `yaml:"known_hosts"`
+	SSHPasswordFile string `yaml:"ssh_password_file"`
+	line            int
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -228,7 +231,7 @@ func (c *Config) check() error {
 			}
 		}
 		f.Source, f.Target = c.Rel(f.Source), c.Rel(f.Target)
-		f.SSHKey, f.KnownHosts = c.Rel(f.SSHKey), c.Rel(f.KnownHosts)
+		f.SSHKey, f.KnownHosts, f.SSHPasswordFile = c.Rel(f.SSHKey), c.Rel(f.KnownHosts), c.Rel(f.SSHPasswordFile)
 	}
 	for i := range c.Databases {
 		d := &c.Databases[i]
@@ -252,7 +255,7 @@ func (c *Config) check() error {
 			at(x.line, "indexes %q: source and target are required", x.Name)
 		}
 		x.Source, x.Target = c.Rel(x.Source), c.Rel(x.Target)
-		x.SSHKey, x.KnownHosts = c.Rel(x.SSHKey), c.Rel(x.KnownHosts)
+		x.SSHKey, x.KnownHosts, x.SSHPasswordFile = c.Rel(x.SSHKey), c.Rel(x.KnownHosts), c.Rel(x.SSHPasswordFile)
 	}
 	if len(c.Files)+len(c.Databases)+len(c.Indexes) == 0 {
 		at(0, "nothing to do: no files, databases or indexes")

@@ -86,6 +86,7 @@ files:
     chgrp_map: {"1001": 2001}
     ssh_key: ~/.ssh/id_ed25519
     known_hosts: ~/.ssh/known_hosts
+    # ssh_password_file: ~/.cutover-ssh-password   # where the VM takes passwords only (first line)
 
 databases:
   - name: %[1]s

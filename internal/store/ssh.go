@@ -25,6 +25,10 @@ import (
 type SSHOptions struct {
 	KeyFile    string // private key; else the agent, else ~/.ssh/id_*
 	KnownHosts string // default ~/.ssh/known_hosts
+	// PasswordFile holds the account's password on its first line, tried
+	// after the keys (password, then keyboard-interactive); else the
+	// CUTOVER_SSH_PASSWORD environment variable, if set.
+	PasswordFile string
 	Conns      int    // SSH connections for data (default 4)
 	// Keepalive is the interval of SSH keepalive probes; a connection whose
 	// probe is not answered within the same interval is closed (default 15s).
@@ -39,7 +43,54 @@ func homeFile(name string) string {
 	return filepath.Join(h, ".ssh", name)
 }
 
+// authMethods returns the keys (--ssh-key, else the agent, else
+// ~/.ssh/id_*) and then the password, if one is given, and says what they
+// are for error messages (never the password itself).
 func authMethods(opts SSHOptions) ([]ssh.AuthMethod, string, error) {
+	password, fromPW, err := sshPassword(opts)
+	if err != nil {
+		return nil, "", err
+	}
+	methods, tried, err := keyMethods(opts)
+	if err != nil && (password == "" || opts.KeyFile != "") {
+		return nil, "", err
+	}
+	if password != "" {
+		methods = append(methods, ssh.Password(password), ssh.KeyboardInteractive(func(user, instruction string, questions []string, echos []bool) ([]string, error) {
+			answers := make([]string, len(questions))
+			for i := range answers {
+				answers[i] = password // PAM asks "Password:" this way
+			}
+			return answers, nil
+		}))
+		if tried != "" {
+			tried += " and "
+		}
+		tried += "the password from " + fromPW
+	}
+	return methods, tried, nil
+}
+
+// sshPassword reads the password and says where it came from.
+func sshPassword(opts SSHOptions) (password, from string, err error) {
+	if opts.PasswordFile != "" {
+		b, err := os.ReadFile(opts.PasswordFile)
+		if err != nil {
+			return "", "", errs.Usagef("read the SSH password: %w", err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		if line = strings.TrimSuffix(line, "\r"); line == "" {
+			return "", "", errs.Usagef("the SSH password file %s is empty", opts.PasswordFile)
+		}
+		return line, opts.PasswordFile, nil
+	}
+	if pw := os.Getenv("CUTOVER_SSH_PASSWORD"); pw != "" {
+		return pw, "CUTOVER_SSH_PASSWORD", nil
+	}
+	return "", "", nil
+}
+
+func keyMethods(opts SSHOptions) ([]ssh.AuthMethod, string, error) {
 	if opts.KeyFile != "" {
 		s, err := loadKey(opts.KeyFile)
 		if err != nil {
@@ -67,7 +118,7 @@ func authMethods(opts SSHOptions) ([]ssh.AuthMethod, string, error) {
 		tried = append(tried, p)
 	}
 	if len(signers) == 0 {
-		return nil, "", errs.Usagef("no SSH key: give --ssh-key FILE, start an SSH agent, or create ~/.ssh/id_ed25519")
+		return nil, "", errs.Usagef("no SSH key nor password: give --ssh-key FILE or --ssh-password-file FILE, start an SSH agent, or create ~/.ssh/id_ed25519")
 	}
 	return []ssh.AuthMethod{ssh.PublicKeys(signers...)}, "keys " + strings.Join(tried, ", "), nil
 }
@@ -205,7 +256,7 @@ func dialSSH(ctx context.Context, loc Location, opts SSHOptions, a *sshAuth) (_ 
 			return nil, nil, hk.err
 		}
 		if strings.Contains(err.Error(), "unable to authenticate") {
-			return nil, nil, errs.Fatalf("authentication as %s@%s failed (tried %s): check --ssh-key and the server's authorized_keys", user, addr, tried)
+			return nil, nil, errs.Fatalf("authentication as %s@%s failed (tried %s): check --ssh-key and the server's authorized_keys, or the password", user, addr, tried)
 		}
 		return nil, nil, errs.Retryablef("ssh handshake with %s: %w", addr, err)
 	}

@@ -151,6 +151,17 @@ func (s *SSHD) SFTP(t testing.TB, root string) *store.SFTP {
 	return s.SFTPAs(t, "", root)
 }
 
+// SetPassword sets the password of a test user (see EnsureUser), for a
+// server started with "PasswordAuthentication yes".
+func SetPassword(t testing.TB, name, password string) {
+	t.Helper()
+	cmd := exec.Command("chpasswd")
+	cmd.Stdin = strings.NewReader(name + ":" + password + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("chpasswd %s: %v: %s", name, err, out)
+	}
+}
+
 // SFTPAs is SFTP as the given user (see EnsureUser).
 func (s *SSHD) SFTPAs(t testing.TB, userName, root string) *store.SFTP {
 	t.Helper()

@@ -1,0 +1,46 @@
+package store
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSSHPasswordSources(t *testing.T) {
+	dir := t.TempDir()
+	file := func(content string) string {
+		p := filepath.Join(dir, "pw")
+		os.WriteFile(p, []byte(content), 0o600)
+		return p
+	}
+	t.Setenv("CUTOVER_SSH_PASSWORD", "from env")
+	for _, c := range []struct{ content, want string }{
+		{"s3cret\n", "s3cret"},
+		{"s3cret\r\nsecond line\n", "s3cret"},
+		{"no newline", "no newline"},
+		{" spaces kept \n", " spaces kept "},
+	} {
+		pw, from, err := sshPassword(SSHOptions{PasswordFile: file(c.content)})
+		if err != nil || pw != c.want || from != filepath.Join(dir, "pw") {
+			t.Errorf("%q: got %q from %q, %v", c.content, pw, from, err)
+		}
+	}
+	if _, _, err := sshPassword(SSHOptions{PasswordFile: file("\n")}); err == nil || !strings.Contains(err.Error(), "is empty") {
+		t.Errorf("an empty file: %v", err)
+	}
+	if pw, from, _ := sshPassword(SSHOptions{}); pw != "from env" || from != "CUTOVER_SSH_PASSWORD" {
+		t.Errorf("env: %q from %q", pw, from)
+	}
+	// The description of what was tried never holds the password.
+	_, tried, err := authMethods(SSHOptions{PasswordFile: file("hunter2\n"), KeyFile: filepath.Join(dir, "missing-key")})
+	if err == nil {
+		t.Fatalf("a missing --ssh-key is an error even with a password (tried %s)", tried)
+	}
+	t.Setenv("HOME", dir) // no ~/.ssh keys
+	t.Setenv("SSH_AUTH_SOCK", "")
+	m, tried, err := authMethods(SSHOptions{PasswordFile: file("hunter2\n")})
+	if err != nil || len(m) != 2 || strings.Contains(tried, "hunter2") || !strings.Contains(tried, "the password from") {
+		t.Fatalf("password only: %d methods, tried %q, %v", len(m), tried, err)
+	}
+}
