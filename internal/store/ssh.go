@@ -29,7 +29,7 @@ type SSHOptions struct {
 	// after the keys (password, then keyboard-interactive); else the
 	// CUTOVER_SSH_PASSWORD environment variable, if set.
 	PasswordFile string
-	Conns      int    // SSH connections for data (default 4)
+	Conns        int // SSH connections for data (default 4)
 	// Keepalive is the interval of SSH keepalive probes; a connection whose
 	// probe is not answered within the same interval is closed (default 15s).
 	Keepalive time.Duration
