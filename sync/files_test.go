@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -691,5 +692,45 @@ func TestPasswordLogin(t *testing.T) {
 	o.SSH.PasswordFile = ""
 	if rep := mustSync(t, o); rep.Files.Copied != 0 {
 		t.Fatalf("rerun copied %d", rep.Files.Copied)
+	}
+}
+
+// Through a jump host (a bastion in front of the VMs, as ssh -J): the
+// bastion's host key is checked in the same known_hosts and it takes the
+// same key; one that does not forward stops the run with the reason, as
+// does one whose host key is unknown, although the VM itself is reachable.
+func TestJumpHost(t *testing.T) {
+	e := newEnv(t)
+	gentree.Tree(e.src, gentree.Options{Files: 30, Seed: 22})
+	gentree.Nasty(e.src)
+	keys, _ := os.ReadFile(filepath.Join(e.sshd.Dir, "authorized_keys"))
+	bastion := func(extra ...string) *testenv.SSHD {
+		b := testenv.StartSSHD(t, testenv.SSHDOptions{Extra: extra})
+		os.WriteFile(filepath.Join(b.Dir, "authorized_keys"), keys, 0o644)
+		return b
+	}
+	both := func(b *testenv.SSHD) string {
+		p := filepath.Join(t.TempDir(), "known_hosts")
+		os.WriteFile(p, []byte(e.sshd.KnownHostsLine(e.sshd.HostPub)+b.KnownHostsLine(b.HostPub)), 0o644)
+		return p
+	}
+	me, _ := user.Current()
+	b := bastion()
+	o := e.opts()
+	o.SSH.Jump, o.SSH.KnownHosts = me.Username+"@"+b.Addr(), both(b)
+	rep := mustSync(t, o)
+	if rep.Lister != "find" || rep.Files.Streamed != rep.Files.Copied {
+		t.Fatalf("through the jump host: lister %q, %d of %d streamed", rep.Lister, rep.Files.Streamed, rep.Files.Copied)
+	}
+	assertSame(t, e.src, e.dst)
+
+	closed := bastion("AllowTcpForwarding no")
+	o.SSH.Jump, o.SSH.KnownHosts = me.Username+"@"+closed.Addr(), both(closed)
+	if _, err := SyncFiles(context.Background(), o); errs.ExitCode(err) != errs.ExitFatal || !strings.Contains(fmt.Sprint(err), "refused to forward") {
+		t.Fatalf("a bastion that does not forward: want exit 3, got %v", err)
+	}
+	o.SSH.Jump, o.SSH.KnownHosts = b.Addr(), e.sshd.KnownHosts // user: $USER, as ssh -J
+	if _, err := SyncFiles(context.Background(), o); errs.ExitCode(err) != errs.ExitFatal || !strings.Contains(fmt.Sprint(err), "jump host "+b.Addr()+": unknown host key") {
+		t.Fatalf("an unknown bastion: want exit 3, got %v", err)
 	}
 }

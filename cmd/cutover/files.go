@@ -141,6 +141,7 @@ func addCommonFileFlags(c *cobra.Command, o *sync.FilesOptions, ff *filterFlags)
 	f.StringVar(&o.SSH.KeyFile, "ssh-key", "", "SSH private key `FILE` (default: the SSH agent, else ~/.ssh/id_*)")
 	f.StringVar(&o.SSH.KnownHosts, "known-hosts", "", "known_hosts `FILE` for host key checks (default ~/.ssh/known_hosts)")
 	f.StringVar(&o.SSH.PasswordFile, "ssh-password-file", "", "the SSH password on the first line of `FILE`, tried after the keys (or set CUTOVER_SSH_PASSWORD; never on the command line)")
+	f.StringVar(&o.SSH.Jump, "ssh-jump", "", "connect through the jump host `[user@]host[:port]` (as ssh -J; its host key is checked too)")
 	f.IntVar(&o.SSH.Conns, "ssh-connections", 0, "SSH connections per SFTP side (default workers/4, 1..8)")
 	f.DurationVar(&o.LogInterval, "log-interval", 5*time.Second, "interval of progress lines when stderr is not a terminal")
 }

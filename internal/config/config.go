@@ -34,18 +34,30 @@ type Config struct {
 
 // FileSet is one tree to copy (a shared home).
 type FileSet struct {
-	Name       string         `yaml:"name"`
-	Source     string         `yaml:"source"`
-	Target     string         `yaml:"target"`
-	Exclude    []string       `yaml:"exclude"`
-	Include    []string       `yaml:"include"`
-	ChownMap   map[string]int `yaml:"chown_map"`
-	ChgrpMap   map[string]int `yaml:"chgrp_map"`
-	SSHKey     string         `yaml:"ssh_key"`
-	KnownHosts string         `yaml:"known_hosts"`
+	Name     string         `yaml:"name"`
+	Source   string         `yaml:"source"`
+	Target   string         `yaml:"target"`
+	Exclude  []string       `yaml:"exclude"`
+	Include  []string       `yaml:"include"`
+	ChownMap map[string]int `yaml:"chown_map"`
+	ChgrpMap map[string]int `yaml:"chgrp_map"`
+	SSH      `yaml:",inline"`
+	line     int
+}
+
+// SSH is how a file or index set reaches an SFTP host.
+type SSH struct {
+	SSHKey     string `yaml:"ssh_key"`
+	KnownHosts string `yaml:"known_hosts"`
 	// SSHPasswordFile: the password on its first line, tried after the keys.
 	SSHPasswordFile string `yaml:"ssh_password_file"`
-	line            int
+	// SSHJump: a host to connect through, "[user@]host[:port]" (ssh -J).
+	SSHJump string `yaml:"ssh_jump"`
+}
+
+// rel resolves the files' paths from the config's directory.
+func (s *SSH) rel(c *Config) {
+	s.SSHKey, s.KnownHosts, s.SSHPasswordFile = c.Rel(s.SSHKey), c.Rel(s.KnownHosts), c.Rel(s.SSHPasswordFile)
 }
 
 // Database is one database to copy.
@@ -64,13 +76,11 @@ type Database struct {
 
 // IndexSet is one node's index directory and the healthy node to ship from.
 type IndexSet struct {
-	Name            string `yaml:"name"`
-	Source          string `yaml:"source"`
-	Target          string `yaml:"target"`
-	SSHKey          string `yaml:"ssh_key"`
-	KnownHosts      string `yaml:"known_hosts"`
-	SSHPasswordFile string `yaml:"ssh_password_file"`
-	line            int
+	Name   string `yaml:"name"`
+	Source string `yaml:"source"`
+	Target string `yaml:"target"`
+	SSH    `yaml:",inline"`
+	line   int
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -231,7 +241,7 @@ func (c *Config) check() error {
 			}
 		}
 		f.Source, f.Target = c.Rel(f.Source), c.Rel(f.Target)
-		f.SSHKey, f.KnownHosts, f.SSHPasswordFile = c.Rel(f.SSHKey), c.Rel(f.KnownHosts), c.Rel(f.SSHPasswordFile)
+		f.SSH.rel(c)
 	}
 	for i := range c.Databases {
 		d := &c.Databases[i]
@@ -255,7 +265,7 @@ func (c *Config) check() error {
 			at(x.line, "indexes %q: source and target are required", x.Name)
 		}
 		x.Source, x.Target = c.Rel(x.Source), c.Rel(x.Target)
-		x.SSHKey, x.KnownHosts, x.SSHPasswordFile = c.Rel(x.SSHKey), c.Rel(x.KnownHosts), c.Rel(x.SSHPasswordFile)
+		x.SSH.rel(c)
 	}
 	if len(c.Files)+len(c.Databases)+len(c.Indexes) == 0 {
 		at(0, "nothing to do: no files, databases or indexes")

@@ -87,6 +87,7 @@ files:
     ssh_key: ~/.ssh/id_ed25519
     known_hosts: ~/.ssh/known_hosts
     # ssh_password_file: ~/.cutover-ssh-password   # where the VM takes passwords only (first line)
+    # ssh_jump: admin@bastion.example.com          # when the VMs are reached through a bastion (as ssh -J)
 
 databases:
   - name: %[1]s

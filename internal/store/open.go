@@ -43,7 +43,7 @@ func ParseLocation(s string) (Location, error) {
 			return Location{}, errs.Usagef("parse %q: %w", s, err)
 		}
 		if _, has := u.User.Password(); has {
-			return Location{}, errs.Usagef("%s: passwords in URLs are not supported; use --ssh-key or an SSH agent", u.Redacted())
+			return Location{}, errs.Usagef("%s: passwords in URLs are not supported; use --ssh-key, an SSH agent or --ssh-password-file", u.Redacted())
 		}
 		if u.Hostname() == "" || u.Path == "" || !strings.HasPrefix(u.Path, "/") {
 			return Location{}, errs.Usagef("%q: want sftp://user@host[:port]/absolute/path", s)

@@ -5,9 +5,11 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -25,6 +27,10 @@ import (
 type SSHOptions struct {
 	KeyFile    string // private key; else the agent, else ~/.ssh/id_*
 	KnownHosts string // default ~/.ssh/known_hosts
+	// Jump is a host to connect through, "[user@]host[:port]" as ssh -J
+	// takes it (a bastion in front of the VMs): its host key is checked
+	// against the same known_hosts and it takes the same credentials.
+	Jump string
 	// PasswordFile holds the account's password on its first line, tried
 	// after the keys (password, then keyboard-interactive); else the
 	// CUTOVER_SSH_PASSWORD environment variable, if set.
@@ -242,16 +248,16 @@ func dialSSH(ctx context.Context, loc Location, opts SSHOptions, a *sshAuth) (_ 
 		HostKeyAlgorithms: hk.algorithms(knownhosts.Normalize(addr)),
 		Timeout:           15 * time.Second,
 	}
-	d := net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	nc, closeJump, err := dialTCP(ctx, addr, opts, a)
 	if err != nil {
-		return nil, nil, errs.Retryablef("cannot reach %s: %w", addr, err)
+		return nil, nil, err
 	}
 	qc := newQuickAckConn(nc)
-	nc.SetDeadline(time.Now().Add(30 * time.Second))
+	nc.SetDeadline(time.Now().Add(30 * time.Second)) // a jump host's channel has none: its keepalive guards it
 	c, chans, reqs, err := ssh.NewClientConn(qc, addr, cfg)
 	if err != nil {
 		nc.Close()
+		closeJump()
 		if hk.err != nil {
 			return nil, nil, hk.err
 		}
@@ -263,7 +269,62 @@ func dialSSH(ctx context.Context, loc Location, opts SSHOptions, a *sshAuth) (_ 
 	nc.SetDeadline(time.Time{})
 	client := ssh.NewClient(c, chans, reqs)
 	go keepalive(client, opts.Keepalive)
+	go func() {
+		client.Wait()
+		closeJump()
+	}()
 	return client, qc.settled, nil
+}
+
+// dialTCP opens the byte stream to addr: a TCP connection, or with
+// opts.Jump a channel forwarded by the jump host (one SSH connection to it
+// per connection to addr, closed with the stream's client).
+func dialTCP(ctx context.Context, addr string, opts SSHOptions, a *sshAuth) (net.Conn, func(), error) {
+	if opts.Jump == "" {
+		d := net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
+		nc, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, nil, errs.Retryablef("cannot reach %s: %w", addr, err)
+		}
+		return nc, func() {}, nil
+	}
+	jloc, err := ParseJump(opts.Jump)
+	if err != nil {
+		return nil, nil, err
+	}
+	jopts := opts
+	jopts.Jump = ""
+	jc, _, err := dialSSH(ctx, jloc, jopts, a)
+	if err != nil {
+		return nil, nil, fmt.Errorf("jump host %s: %w", opts.Jump, err)
+	}
+	nc, err := jc.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		jc.Close()
+		if strings.Contains(err.Error(), "administratively prohibited") {
+			return nil, nil, errs.Fatalf("the jump host %s refused to forward to %s: its sshd needs AllowTcpForwarding yes (%w)", opts.Jump, addr, err)
+		}
+		return nil, nil, errs.Retryablef("cannot reach %s through the jump host %s: %w", addr, opts.Jump, err)
+	}
+	return nc, func() { jc.Close() }, nil
+}
+
+// ParseJump parses a jump host, "[user@]host[:port]" (user: $USER, port:
+// 22), as ssh -J takes it.
+func ParseJump(s string) (Location, error) {
+	l := Location{Scheme: "sftp", Port: "22"}
+	hostport := s
+	if u, h, ok := strings.Cut(s, "@"); ok {
+		l.User, hostport = u, h
+	}
+	l.Host = hostport
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		l.Host, l.Port = h, p
+	}
+	if n, err := strconv.Atoi(l.Port); err != nil || n < 1 || n > 65535 || l.Host == "" || strings.ContainsAny(l.Host, "/@ ") {
+		return Location{}, errs.Usagef("jump host %q: want [user@]host[:port]", s)
+	}
+	return l, nil
 }
 
 // quickAckConn sets TCP_QUICKACK before each read until settled. OpenSSH's

@@ -44,3 +44,22 @@ func TestSSHPasswordSources(t *testing.T) {
 		t.Fatalf("password only: %d methods, tried %q, %v", len(m), tried, err)
 	}
 }
+
+func TestParseJump(t *testing.T) {
+	for in, want := range map[string]Location{
+		"bastion":                {Scheme: "sftp", Host: "bastion", Port: "22"},
+		"admin@bastion":          {Scheme: "sftp", User: "admin", Host: "bastion", Port: "22"},
+		"admin@10.0.0.5:2222":    {Scheme: "sftp", User: "admin", Host: "10.0.0.5", Port: "2222"},
+		"[fd00::1]:22":           {Scheme: "sftp", Host: "fd00::1", Port: "22"},
+		"ops@jump.example.com:7": {Scheme: "sftp", User: "ops", Host: "jump.example.com", Port: "7"},
+	} {
+		if got, err := ParseJump(in); err != nil || got != want {
+			t.Errorf("%q: got %+v, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "admin@", "sftp://bastion", "bastion/path"} {
+		if _, err := ParseJump(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

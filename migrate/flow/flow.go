@@ -49,8 +49,9 @@ type Runner struct {
 func (r *Runner) filesState(name string) string { return filepath.Join(r.Cfg.State, "files", name) }
 func (r *Runner) dbState(name string) string    { return filepath.Join(r.Cfg.State, "db", name) }
 
-func sshOptions(key, known, password string, workers int) store.SSHOptions {
-	return store.SSHOptions{KeyFile: key, KnownHosts: known, PasswordFile: password, Conns: min(max(workers/4, 1), 8)}
+func sshOptions(s config.SSH, workers int) store.SSHOptions {
+	return store.SSHOptions{KeyFile: s.SSHKey, KnownHosts: s.KnownHosts, PasswordFile: s.SSHPasswordFile, Jump: s.SSHJump,
+		Conns: min(max(workers/4, 1), 8)}
 }
 
 // filesOptions turns a file set into `files sync` options.
@@ -59,7 +60,7 @@ func (r *Runner) filesOptions(f config.FileSet) (sync.FilesOptions, error) {
 		Source: f.Source, Target: f.Target, StateDir: r.filesState(f.Name),
 		Workers: r.Cfg.Workers, MaxDelete: r.Cfg.MaxDelete, Verify: r.Cfg.Verify,
 		UIDMap: config.IDMap(f.ChownMap), GIDMap: config.IDMap(f.ChgrpMap),
-		SSH: sshOptions(f.SSHKey, f.KnownHosts, f.SSHPasswordFile, r.Cfg.Workers), Log: progress.Prefixed(r.Opt.Log, "files "+f.Name+": "), LogInterval: r.Opt.LogInterval,
+		SSH: sshOptions(f.SSH, r.Cfg.Workers), Log: progress.Prefixed(r.Opt.Log, "files "+f.Name+": "), LogInterval: r.Opt.LogInterval,
 	}
 	for _, p := range f.Include {
 		if err := o.Filter.Add(true, p); err != nil {
@@ -102,6 +103,6 @@ func (r *Runner) dbOptions(d config.Database, rehearsal bool) (pgcopy.Options, e
 }
 
 func (r *Runner) indexOptions(x config.IndexSet) index.Options {
-	return index.Options{SSH: sshOptions(x.SSHKey, x.KnownHosts, x.SSHPasswordFile, r.Cfg.Workers), Workers: min(r.Cfg.Workers, 8),
+	return index.Options{SSH: sshOptions(x.SSH, r.Cfg.Workers), Workers: min(r.Cfg.Workers, 8),
 		Log: progress.Prefixed(r.Opt.Log, "index "+x.Name+": "), LogInterval: r.Opt.LogInterval}
 }
