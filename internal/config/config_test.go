@@ -48,3 +48,27 @@ func TestErrorsNameTheLine(t *testing.T) {
 		t.Fatalf("interpolation: %v %+v", err, c)
 	}
 }
+
+func TestSSHSettingsOfFileAndIndexSets(t *testing.T) {
+	text := `files:
+  - name: home
+    source: sftp://jira@vm-1/var/atlassian/application-data/jira/shared
+    target: /mnt/efs/shared
+    ssh_key: keys/id_ed25519
+    ssh_password_file: secrets/vm-password
+    ssh_jump: ops@bastion:2222
+indexes:
+  - name: node-1
+    source: sftp://jira@vm-2/var/atlassian/jira/caches/indexesV2
+    target: /mnt/node-1/indexesV2
+    ssh_jump: bastion
+`
+	c, err := Parse("/etc/cutover/cutover.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, x := c.Files[0].SSH, c.Indexes[0].SSH
+	if f.SSHKey != "/etc/cutover/keys/id_ed25519" || f.SSHPasswordFile != "/etc/cutover/secrets/vm-password" || f.SSHJump != "ops@bastion:2222" || x.SSHJump != "bastion" {
+		t.Fatalf("files %+v, indexes %+v", f, x)
+	}
+}
