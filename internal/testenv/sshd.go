@@ -151,14 +151,38 @@ func (s *SSHD) SFTP(t testing.TB, root string) *store.SFTP {
 	return s.SFTPAs(t, "", root)
 }
 
+// usermod runs a user-database command (the last argument is the user),
+// again while another process holds the database's lock; done, if given,
+// says the work was done meanwhile by someone else.
+func usermod(t testing.TB, done func(name string) bool, args ...string) {
+	t.Helper()
+	for try := 0; ; try++ {
+		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+		if err == nil || (done != nil && done(args[len(args)-1])) {
+			return
+		}
+		if try == 20 {
+			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // SetPassword sets the password of a test user (see EnsureUser), for a
 // server started with "PasswordAuthentication yes".
 func SetPassword(t testing.TB, name, password string) {
 	t.Helper()
-	cmd := exec.Command("chpasswd")
-	cmd.Stdin = strings.NewReader(name + ":" + password + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("chpasswd %s: %v: %s", name, err, out)
+	for try := 0; ; try++ {
+		cmd := exec.Command("chpasswd")
+		cmd.Stdin = strings.NewReader(name + ":" + password + "\n")
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			return
+		}
+		if try == 20 {
+			t.Fatalf("chpasswd %s: %v: %s", name, err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -279,20 +303,18 @@ func EnsureUserWithShell(t testing.TB, name, shell string) (int, int) {
 	if _, err := os.Stat(shell); err != nil {
 		Missing(t, "the login shell "+shell, "apt-get install "+filepath.Base(shell))
 	}
+	if _, err := user.Lookup(name); err != nil {
+		// Another package's tests may be adding a user at the same moment
+		// (one of them holds /etc/passwd's lock): try again a few times.
+		usermod(t, func(name string) bool { _, err := user.Lookup(name); return err == nil }, "useradd", "--system", "--no-create-home", "--shell", shell, name)
+	}
+	usermod(t, nil, "usermod", "--shell", shell, name)
+	// A locked account (no password) is refused by sshd even for keys: unlock with a '*' hash.
+	usermod(t, nil, "usermod", "-p", "*", name)
 	u, err := user.Lookup(name)
 	if err != nil {
-		out, err := exec.Command("useradd", "--system", "--no-create-home", "--shell", shell, name).CombinedOutput()
-		if err != nil {
-			t.Fatalf("useradd %s: %v: %s", name, err, out)
-		}
-		if u, err = user.Lookup(name); err != nil {
-			t.Fatal(err)
-		}
-	} else if out, err := exec.Command("usermod", "--shell", shell, name).CombinedOutput(); err != nil {
-		t.Fatalf("usermod %s: %v: %s", name, err, out)
+		t.Fatal(err)
 	}
-	// A locked account (no password) is refused by sshd even for keys: unlock with a '*' hash.
-	exec.Command("usermod", "-p", "*", name).Run()
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	return uid, gid
