@@ -55,6 +55,12 @@ type SSH struct {
 	SSHJump string `yaml:"ssh_jump"`
 }
 
+// jumpHost is "[user@]host[:port]", the host a name or an IP address
+// (IPv6 in brackets).
+var jumpHost = regexp.MustCompile(`^([^@\s/:]+@)?([^@\s/:\[\]]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$`)
+
+func (s *SSH) jumpOK() bool { return s.SSHJump == "" || jumpHost.MatchString(s.SSHJump) }
+
 // rel resolves the files' paths from the config's directory.
 func (s *SSH) rel(c *Config) {
 	s.SSHKey, s.KnownHosts, s.SSHPasswordFile = c.Rel(s.SSHKey), c.Rel(s.KnownHosts), c.Rel(s.SSHPasswordFile)
@@ -241,6 +247,9 @@ func (c *Config) check() error {
 			}
 		}
 		f.Source, f.Target = c.Rel(f.Source), c.Rel(f.Target)
+		if !f.SSH.jumpOK() {
+			at(f.line, "files %q: ssh_jump %q, want [user@]host[:port]", f.Name, f.SSHJump)
+		}
 		f.SSH.rel(c)
 	}
 	for i := range c.Databases {
@@ -265,6 +274,9 @@ func (c *Config) check() error {
 			at(x.line, "indexes %q: source and target are required", x.Name)
 		}
 		x.Source, x.Target = c.Rel(x.Source), c.Rel(x.Target)
+		if !x.SSH.jumpOK() {
+			at(x.line, "indexes %q: ssh_jump %q, want [user@]host[:port]", x.Name, x.SSHJump)
+		}
 		x.SSH.rel(c)
 	}
 	if len(c.Files)+len(c.Databases)+len(c.Indexes) == 0 {
