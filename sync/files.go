@@ -306,7 +306,8 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	rep.Throughput.ListS = time.Since(t0).Seconds()
 	o.logf("listed %d entries in %.1fs", len(entries), rep.Throughput.ListS)
 	if s, ok := src.(*store.SFTP); ok && lister == "sftp" && s.NoFindReason() != "" {
-		o.logf("warning: listed by SFTP requests, a round trip per directory: %s", s.NoFindReason())
+		rep.ListerFallback = s.NoFindReason()
+		o.logf("warning: listed by SFTP requests, a round trip per directory: %s", rep.ListerFallback)
 	}
 
 	owner := os.Geteuid() == 0

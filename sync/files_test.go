@@ -593,8 +593,9 @@ func TestFindWithoutPrintfFallsBackToSFTP(t *testing.T) {
 	if rep.Lister != "sftp" || rep.Files.Copied == 0 {
 		t.Fatalf("lister %q copied %d: want the SFTP fallback", rep.Lister, rep.Files.Copied)
 	}
-	if !strings.Contains(log.String(), "remote find listed nothing, not even the root: find: unrecognized: -printf") {
-		t.Fatalf("the log does not say why:\n%s", log.String())
+	const why = "remote find listed nothing, not even the root: find: unrecognized: -printf"
+	if !strings.Contains(log.String(), why) || rep.ListerFallback != why {
+		t.Fatalf("the log and the report do not say why (report: %q):\n%s", rep.ListerFallback, log.String())
 	}
 	d := testenv.TreeDiff(t, e.src, e.dst, false, nil)
 	if len(d) != 0 {

@@ -21,11 +21,13 @@ type FilesReport struct {
 	RunID   int64  `json:"run_id,omitempty"`
 	DryRun  bool   `json:"dry_run"`
 	report.Outcome
-	Hash       string      `json:"hash"`
-	Lister     string      `json:"lister"`
-	Files      FileCounts  `json:"files"`
-	Verify     VerifyStats `json:"verify"`
-	Throughput Throughput  `json:"throughput"`
+	Hash   string `json:"hash"`
+	Lister string `json:"lister"`
+	// ListerFallback says why an SFTP source was listed by READDIR, not find.
+	ListerFallback string      `json:"lister_fallback,omitempty"`
+	Files          FileCounts  `json:"files"`
+	Verify         VerifyStats `json:"verify"`
+	Throughput     Throughput  `json:"throughput"`
 	// TopDirs sums the listed source by top-level directory; NewestMtime is
 	// the latest modification in it (final's quiet check).
 	TopDirs     []TopDir  `json:"top_dirs,omitempty"`
@@ -113,6 +115,13 @@ func (r *FilesReport) Markdown() string {
 	}
 	f := r.Files
 	row("scanned", fmt.Sprintf("%d entries (%s), %d excluded", f.Scanned, progress.Bytes(f.BytesTotal), f.Excluded))
+	if r.Lister != "" {
+		lister := r.Lister
+		if r.ListerFallback != "" {
+			lister += " (" + r.ListerFallback + ")"
+		}
+		row("listed by", lister)
+	}
 	row("copied", fmt.Sprintf("%d files, %s (%d of them streamed with tar)", f.Copied, progress.Bytes(f.BytesCopied), f.Streamed))
 	row("unchanged", fmt.Sprint(f.Unchanged))
 	row("symlinks / hard links / dirs created", fmt.Sprintf("%d / %d / %d", f.Symlinks, f.Hardlinks, f.DirsCreated))
