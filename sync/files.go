@@ -365,6 +365,11 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	}
 	rep.Files.Scanned, rep.Files.BytesTotal, rep.Files.Unchanged = p.Scanned, p.BytesTotal, p.Unchanged
 	deletes := 0
+	if o.DryRun {
+		for _, a := range p.Deletes {
+			rep.noteDeleted(a, !o.Delete && !a.TypeChange)
+		}
+	}
 	kept := p.Deletes[:0]
 	for _, a := range p.Deletes {
 		if a.TypeChange || o.Delete {
@@ -466,6 +471,7 @@ func recordResult(mw *state.ManifestWriter, run int64, r migrate.Result, rep *Fi
 	switch r.Action.Kind {
 	case plan.Delete:
 		rep.Files.Deleted++
+		rep.noteDeleted(r.Action, false)
 		return mw.Delete(e.Path)
 	case plan.Mkdir:
 		rep.Files.DirsCreated++

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cutover/cutover/internal/errs"
 	"github.com/cutover/cutover/internal/gentree"
+	"github.com/cutover/cutover/internal/report"
 	"github.com/cutover/cutover/internal/testenv"
 )
 
@@ -189,6 +190,12 @@ func TestMaxDeleteStopsBeforeDeleting(t *testing.T) {
 	if rep.Files.PendingDelete < 20 || rep.Files.Deleted != 0 {
 		t.Fatalf("pending %+v", rep.Files)
 	}
+	// A dry run lists them, saying they wait for --delete.
+	o.DryRun = true
+	rep = mustSync(t, o)
+	if int64(len(rep.Files.DeletedPaths)) != rep.Files.PendingDelete || !strings.HasSuffix(rep.Files.DeletedPaths[0].Reason, "(pending: removed with --delete)") {
+		t.Fatalf("%d pending, listed %+v", rep.Files.PendingDelete, rep.Files.DeletedPaths)
+	}
 }
 
 func TestHostKeyAndAuthErrorsAreFatal(t *testing.T) {
@@ -345,10 +352,31 @@ func TestDeleteRemovesWhatNoRunRecorded(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dst, "data", "extra")); err != nil {
 		t.Fatal("a sync without --delete removed a file")
 	}
-	o.Delete = true
+	paths := func(items []report.Item) string {
+		var ps []string
+		for _, it := range items {
+			ps = append(ps, it.Path+": "+it.Reason)
+		}
+		sort.Strings(ps)
+		return strings.Join(ps, "; ")
+	}
+	// A dry run lists what --delete would remove, and removes nothing.
+	const want = "data/extra: not in the source; stray/deep/x: not in the source; stray/deep: not in the source; stray: not in the source"
+	o.DryRun, o.Delete = true, true
 	rep, err := SyncFiles(context.Background(), o)
+	if err != nil || paths(rep.Files.DeletedPaths) != want || !strings.Contains(rep.Markdown(), "## Would delete (4)") {
+		t.Fatalf("dry run: %v\n got %s\nwant %s", err, paths(rep.Files.DeletedPaths), want)
+	}
+	o.DryRun = false
+	if _, err := os.Stat(filepath.Join(dst, "stray")); err != nil {
+		t.Fatal("a dry run deleted")
+	}
+	rep, err = SyncFiles(context.Background(), o)
 	if err != nil {
 		t.Fatal(err, rep.Files.Failed)
+	}
+	if paths(rep.Files.DeletedPaths) != want || !strings.Contains(rep.Markdown(), "## Deleted (4)") {
+		t.Fatalf("the report lists\n%s\nwant\n%s", paths(rep.Files.DeletedPaths), want)
 	}
 	for _, gone := range []string{"stray", "data/extra"} {
 		if _, err := os.Stat(filepath.Join(dst, gone)); err == nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/cutover/cutover/internal/progress"
 	"github.com/cutover/cutover/internal/report"
 	"github.com/cutover/cutover/internal/store"
+	"github.com/cutover/cutover/plan"
 )
 
 // maxListed caps the items listed per category in a report; counts stay exact.
@@ -43,24 +44,27 @@ type TopDir struct {
 
 // FileCounts are the per-run file counts.
 type FileCounts struct {
-	Scanned         int64         `json:"scanned"`
-	Excluded        int64         `json:"excluded"`
-	Copied          int64         `json:"copied"`
-	BytesCopied     int64         `json:"bytes_copied"`
-	Streamed        int64         `json:"streamed"` // of Copied: sent by a tar stream, not SFTP requests
-	BytesTotal      int64         `json:"bytes_total"`
-	Symlinks        int64         `json:"symlinks"`
-	Hardlinks       int64         `json:"hardlinks"`
-	DirsCreated     int64         `json:"dirs_created"`
-	MetadataUpdated int64         `json:"metadata_updated"`
-	Deleted         int64         `json:"deleted"`
-	PendingDelete   int64         `json:"pending_deletions"`
-	Unchanged       int64         `json:"unchanged"`
-	Adopted         int64         `json:"adopted"`
-	TempCleaned     int           `json:"temp_cleaned"`
-	FailedCount     int64         `json:"failed_count"`
-	Failed          []report.Item `json:"failed"`
-	Vanished        []report.Item `json:"vanished"`
+	Scanned         int64 `json:"scanned"`
+	Excluded        int64 `json:"excluded"`
+	Copied          int64 `json:"copied"`
+	BytesCopied     int64 `json:"bytes_copied"`
+	Streamed        int64 `json:"streamed"` // of Copied: sent by a tar stream, not SFTP requests
+	BytesTotal      int64 `json:"bytes_total"`
+	Symlinks        int64 `json:"symlinks"`
+	Hardlinks       int64 `json:"hardlinks"`
+	DirsCreated     int64 `json:"dirs_created"`
+	MetadataUpdated int64 `json:"metadata_updated"`
+	Deleted         int64 `json:"deleted"`
+	// DeletedPaths lists what was deleted (a dry run: what would be), with
+	// why: an audit of what a mirror removed.
+	DeletedPaths  []report.Item `json:"deleted_paths,omitempty"`
+	PendingDelete int64         `json:"pending_deletions"`
+	Unchanged     int64         `json:"unchanged"`
+	Adopted       int64         `json:"adopted"`
+	TempCleaned   int           `json:"temp_cleaned"`
+	FailedCount   int64         `json:"failed_count"`
+	Failed        []report.Item `json:"failed"`
+	Vanished      []report.Item `json:"vanished"`
 }
 
 // VerifyStats say what was read back and compared.
@@ -88,6 +92,21 @@ func (r *FilesReport) fail(p, reason string) {
 	if len(r.Files.Failed) < maxListed {
 		r.Files.Failed = append(r.Files.Failed, report.NewItem(p, reason))
 	}
+}
+
+// noteDeleted lists a deletion; pending says it waits for --delete.
+func (r *FilesReport) noteDeleted(a plan.Action, pending bool) {
+	if len(r.Files.DeletedPaths) >= maxListed {
+		return
+	}
+	why := "not in the source"
+	switch {
+	case a.TypeChange:
+		why = "of another type at the source"
+	case pending:
+		why += " (pending: removed with --delete)"
+	}
+	r.Files.DeletedPaths = append(r.Files.DeletedPaths, report.NewItem(a.Entry.Path, why))
 }
 
 func (r *FilesReport) mismatch(p, reason string) {
@@ -148,6 +167,11 @@ func (r *FilesReport) Markdown() string {
 			fmt.Fprintf(&b, "| `%s` | %s |\n", report.MDEscape(it.Path), report.MDEscape(it.Reason))
 		}
 	}
+	deleted := "Deleted"
+	if r.DryRun {
+		deleted = "Would delete"
+	}
+	list(deleted, f.DeletedPaths, int64(len(f.DeletedPaths)))
 	list("Failed", f.Failed, f.FailedCount)
 	list("Vanished during the run", f.Vanished, int64(len(f.Vanished)))
 	list("Mismatched", r.Verify.Mismatched, r.Verify.MismatchedCount)
