@@ -63,6 +63,27 @@ func (f ruleFlag) Set(v string) error {
 	return nil
 }
 
+// ruleFileFlag reads rules from a file, one glob per line (blank lines and
+// lines starting with # or ; are skipped), as rsync's --exclude-from does;
+// they take the flag's place among the other rules.
+type ruleFileFlag struct{ ruleFlag }
+
+func (f ruleFileFlag) Type() string { return "FILE" }
+func (f ruleFileFlag) Set(name string) error {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";") {
+			continue
+		}
+		f.ruleFlag.Set(line)
+	}
+	return nil
+}
+
 func newFilesSyncCmd() *cobra.Command {
 	var (
 		o                  sync.FilesOptions
@@ -138,6 +159,8 @@ func addCommonFileFlags(c *cobra.Command, o *sync.FilesOptions, ff *filterFlags)
 	f.StringVar(&o.StateDir, "state", "./.cutover", "state directory (manifests, runs)")
 	f.Var(ruleFlag{include: false, rules: &ff.rules}, "exclude", "skip paths matching `GLOB` (repeatable; ** crosses directories; first match wins)")
 	f.Var(ruleFlag{include: true, rules: &ff.rules}, "include", "take paths matching `GLOB` even if a later --exclude matches (repeatable)")
+	f.Var(ruleFileFlag{ruleFlag{include: false, rules: &ff.rules}}, "exclude-from", "--exclude each glob in `FILE`, one per line (# comments)")
+	f.Var(ruleFileFlag{ruleFlag{include: true, rules: &ff.rules}}, "include-from", "--include each glob in `FILE`, one per line (# comments)")
 	f.StringVar(&o.SSH.KeyFile, "ssh-key", "", "SSH private key `FILE` (default: the SSH agent, else ~/.ssh/id_*)")
 	f.StringVar(&o.SSH.KnownHosts, "known-hosts", "", "known_hosts `FILE` for host key checks (default ~/.ssh/known_hosts)")
 	f.StringVar(&o.SSH.PasswordFile, "ssh-password-file", "", "the SSH password on the first line of `FILE`, tried after the keys (or set CUTOVER_SSH_PASSWORD; never on the command line)")

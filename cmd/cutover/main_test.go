@@ -187,3 +187,31 @@ func TestInterruptWritesPartialReportAndExits130(t *testing.T) {
 		t.Fatalf("markdown: %s", md)
 	}
 }
+
+// --exclude-from and --include-from read globs from files and take their
+// place among the other rules: first match wins, as rsync's filters.
+func TestRuleFiles(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	for _, p := range []string{"caches/indexsnapshots/snap.zip", "caches/indexesV2/x.cfs", "data/a.txt", "tmp/t", "log/atlassian-jira.log"} {
+		os.MkdirAll(filepath.Join(src, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(src, p), []byte(p), 0o644)
+	}
+	inc := filepath.Join(dir, "include.txt")
+	os.WriteFile(inc, []byte("# what the pod needs\ncaches/indexsnapshots/**\n"), 0o644)
+	exc := filepath.Join(dir, "exclude.txt")
+	os.WriteFile(exc, []byte("; Jira's caches are rebuilt\r\ncaches/**\n\ntmp/**\n"), 0o644)
+	out, code := cutover(t, "files", "sync", src, dst, "--state", filepath.Join(dir, "state"),
+		"--include-from", inc, "--exclude-from", exc, "--exclude", "log/**")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	for p, want := range map[string]bool{"caches/indexsnapshots/snap.zip": true, "caches/indexesV2/x.cfs": false, "data/a.txt": true, "tmp/t": false, "log/atlassian-jira.log": false} {
+		if _, err := os.Stat(filepath.Join(dst, p)); (err == nil) != want {
+			t.Errorf("%s: copied %v, want %v", p, err == nil, want)
+		}
+	}
+	if out, code := cutover(t, "files", "sync", src, dst, "--state", filepath.Join(dir, "state"), "--exclude-from", filepath.Join(dir, "missing")); code != 2 {
+		t.Errorf("a missing rules file: exit %d, want 2: %s", code, out)
+	}
+}
