@@ -84,6 +84,11 @@ func sshPassword(opts SSHOptions) (password, from string, err error) {
 		if err != nil {
 			return "", "", errs.Usagef("read the SSH password: %w", err)
 		}
+		// As libpq with ~/.pgpass and ssh with private keys: a secret that
+		// others can read is refused.
+		if fi, err := os.Stat(opts.PasswordFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			return "", "", errs.Usagef("the SSH password file %s can be read by other users (mode %04o): chmod 600 it", opts.PasswordFile, fi.Mode().Perm())
+		}
 		line, _, _ := strings.Cut(string(b), "\n")
 		if line = strings.TrimSuffix(line, "\r"); line == "" {
 			return "", "", errs.Usagef("the SSH password file %s is empty", opts.PasswordFile)

@@ -12,6 +12,7 @@ func TestSSHPasswordSources(t *testing.T) {
 	file := func(content string) string {
 		p := filepath.Join(dir, "pw")
 		os.WriteFile(p, []byte(content), 0o600)
+		os.Chmod(p, 0o600)
 		return p
 	}
 	t.Setenv("CUTOVER_SSH_PASSWORD", "from env")
@@ -28,6 +29,11 @@ func TestSSHPasswordSources(t *testing.T) {
 	}
 	if _, _, err := sshPassword(SSHOptions{PasswordFile: file("\n")}); err == nil || !strings.Contains(err.Error(), "is empty") {
 		t.Errorf("an empty file: %v", err)
+	}
+	p := file("s3cret\n")
+	os.Chmod(p, 0o640)
+	if _, _, err := sshPassword(SSHOptions{PasswordFile: p}); err == nil || !strings.Contains(err.Error(), "can be read by other users (mode 0640)") {
+		t.Errorf("a file others can read: %v", err)
 	}
 	if pw, from, _ := sshPassword(SSHOptions{}); pw != "from env" || from != "CUTOVER_SSH_PASSWORD" {
 		t.Errorf("env: %q from %q", pw, from)
