@@ -122,12 +122,13 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 	var out []store.Entry
 	type bad struct{ path, why string }
 	var bads []bad
+	var vanished []string
 	var excluded int64
 	var excludedDirs map[string]store.Entry
 	// A connection lost while listing restarts the listing (the store
 	// reconnects), a few times, as a lost connection while copying does.
 	for attempt := 1; ; attempt++ {
-		out, bads, excluded = out[:0], bads[:0], 0
+		out, bads, vanished, excluded = out[:0], bads[:0], vanished[:0], 0
 		excludedDirs = map[string]store.Entry{}
 		err := s.Walk(ctx, func(e store.Entry) error {
 			if store.IsTemp(path.Base(e.Path)) {
@@ -143,6 +144,10 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 			out = append(out, e)
 			return nil
 		}, func(p string, err error) {
+			if errs.IsNotExist(err) {
+				vanished = append(vanished, p) // gone since its directory was read
+				return
+			}
 			bads = append(bads, bad{p, "list: " + err.Error()})
 		})
 		if err == nil {
@@ -174,6 +179,11 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 	rep.Files.Excluded += excluded
 	for _, b := range bads {
 		rep.fail(b.path, b.why)
+	}
+	for _, p := range vanished {
+		if len(rep.Files.Vanished) < maxListed {
+			rep.Files.Vanished = append(rep.Files.Vanished, report.NewItem(p, "vanished from the source while it was listed"))
+		}
 	}
 	plan.SortEntries(out)
 	tops := map[string]*TopDir{}

@@ -763,3 +763,20 @@ func TestJumpHost(t *testing.T) {
 		t.Fatalf("an unknown bastion: want exit 3, got %v", err)
 	}
 }
+
+// An entry that vanishes between its directory's read and its stat (a
+// temporary file of the running application) is reported as vanished, not
+// as a failure: a rehearsal on a live VM does not end in exit 1 for it.
+func TestEntryVanishedWhileListedIsNotAFailure(t *testing.T) {
+	e := fakeFind(t, `/usr/bin/find "$@"; s=$?
+case "$*" in *"-mindepth 1"*) echo "find: './data/attachments/export-123.tmp': No such file or directory" >&2; [ $s -eq 0 ] && s=1 ;; esac
+exit $s
+`)
+	gentree.Tree(e.src, gentree.Options{Files: 40, Seed: 23})
+	gentree.Nasty(e.src) // deep enough for the second phase of the listing
+	rep := mustSync(t, e.opts())
+	if rep.Lister != "find" || rep.Files.FailedCount != 0 || len(rep.Files.Vanished) == 0 || rep.Files.Vanished[0].Path != "data/attachments/export-123.tmp" {
+		t.Fatalf("lister %s, failed %+v, vanished %+v", rep.Lister, rep.Files.Failed, rep.Files.Vanished)
+	}
+	assertSame(t, e.src, e.dst)
+}

@@ -244,10 +244,16 @@ func (s *SFTP) runFind(ctx context.Context, cmd string, stdin io.Reader, strip s
 	return complaints, nil
 }
 
-// findComplaints reports each entry find could not read.
+// findComplaints reports each entry find could not read. One that vanished
+// between its directory's read and its stat (a live application's
+// temporary file) matches fs.ErrNotExist.
 func (s *SFTP) findComplaints(lines []string, bad func(string, error)) {
 	for _, line := range lines {
-		bad(findErrPath(line, s.loc.Path), errors.New(strings.TrimPrefix(line, "find: ")))
+		err := errors.New(strings.TrimPrefix(line, "find: "))
+		if strings.HasSuffix(line, ": No such file or directory") {
+			err = fmt.Errorf("%w (%s)", fs.ErrNotExist, err)
+		}
+		bad(findErrPath(line, s.loc.Path), err)
 	}
 }
 
