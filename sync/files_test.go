@@ -153,8 +153,8 @@ func TestListingFallsBackToReadDirWithoutShell(t *testing.T) {
 	gentree.Tree(e.src, gentree.Options{Files: 50, Seed: 4})
 	gentree.Nasty(e.src)
 	rep := mustSync(t, e.opts())
-	if rep.Lister != "sftp" || rep.Files.Streamed != 0 || rep.Files.Copied == 0 {
-		t.Fatalf("lister %q, %d of %d files streamed: want the sftp fallback for both", rep.Lister, rep.Files.Streamed, rep.Files.Copied)
+	if rep.Lister != "sftp" || rep.Files.Streamed != 0 || rep.Files.Copied == 0 || !strings.Contains(rep.ListerFallback, "runs no commands") {
+		t.Fatalf("lister %q (%s), %d of %d files streamed: want the sftp fallback for both, and why", rep.Lister, rep.ListerFallback, rep.Files.Streamed, rep.Files.Copied)
 	}
 	// SFTP carries whole seconds: compare mtimes at that precision; hard links are not seen.
 	d := testenv.TreeDiff(t, e.src, e.dst, false, func(rel string) bool { return strings.HasPrefix(rel, "nasty/hard-") })

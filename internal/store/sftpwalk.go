@@ -102,6 +102,9 @@ func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(stri
 		s.noFind.Store(err.Error())
 		return fmt.Errorf("%w: %w", ErrNoExec, err)
 	}
+	if errors.Is(err, ErrNoExec) {
+		s.noFind.Store("the server runs no commands for this account (ForceCommand internal-sftp, a login shell that runs none, no /bin/sh or base64, or no session left under MaxSessions)")
+	}
 	s.findComplaints(complaints, report)
 	if err != nil || len(frontier) == 0 {
 		return err
