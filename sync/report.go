@@ -22,10 +22,9 @@ type FilesReport struct {
 	RunID   int64  `json:"run_id,omitempty"`
 	DryRun  bool   `json:"dry_run"`
 	report.Outcome
-	Hash   string `json:"hash"`
-	Lister string `json:"lister"`
-	// ListerFallback says why an SFTP source was listed by READDIR, not find.
-	ListerFallback string      `json:"lister_fallback,omitempty"`
+	Hash           string      `json:"hash"`
+	Lister         string      `json:"lister"`
+	ListerFallback string      `json:"lister_fallback,omitempty"` // why an SFTP source was listed by READDIR, not find
 	Files          FileCounts  `json:"files"`
 	Verify         VerifyStats `json:"verify"`
 	Throughput     Throughput  `json:"throughput"`
@@ -44,27 +43,25 @@ type TopDir struct {
 
 // FileCounts are the per-run file counts.
 type FileCounts struct {
-	Scanned         int64 `json:"scanned"`
-	Excluded        int64 `json:"excluded"`
-	Copied          int64 `json:"copied"`
-	BytesCopied     int64 `json:"bytes_copied"`
-	Streamed        int64 `json:"streamed"` // of Copied: sent by a tar stream, not SFTP requests
-	BytesTotal      int64 `json:"bytes_total"`
-	Symlinks        int64 `json:"symlinks"`
-	Hardlinks       int64 `json:"hardlinks"`
-	DirsCreated     int64 `json:"dirs_created"`
-	MetadataUpdated int64 `json:"metadata_updated"`
-	Deleted         int64 `json:"deleted"`
-	// DeletedPaths lists what was deleted (a dry run: what would be), with
-	// why: an audit of what a mirror removed.
-	DeletedPaths  []report.Item `json:"deleted_paths,omitempty"`
-	PendingDelete int64         `json:"pending_deletions"`
-	Unchanged     int64         `json:"unchanged"`
-	Adopted       int64         `json:"adopted"`
-	TempCleaned   int           `json:"temp_cleaned"`
-	FailedCount   int64         `json:"failed_count"`
-	Failed        []report.Item `json:"failed"`
-	Vanished      []report.Item `json:"vanished"`
+	Scanned         int64         `json:"scanned"`
+	Excluded        int64         `json:"excluded"`
+	Copied          int64         `json:"copied"`
+	BytesCopied     int64         `json:"bytes_copied"`
+	Streamed        int64         `json:"streamed"` // of Copied: sent by a tar stream, not SFTP requests
+	BytesTotal      int64         `json:"bytes_total"`
+	Symlinks        int64         `json:"symlinks"`
+	Hardlinks       int64         `json:"hardlinks"`
+	DirsCreated     int64         `json:"dirs_created"`
+	MetadataUpdated int64         `json:"metadata_updated"`
+	Deleted         int64         `json:"deleted"`
+	DeletedPaths    []report.Item `json:"deleted_paths,omitempty"` // what was deleted (a dry run: what would be), and why
+	PendingDelete   int64         `json:"pending_deletions"`
+	Unchanged       int64         `json:"unchanged"`
+	Adopted         int64         `json:"adopted"`
+	TempCleaned     int           `json:"temp_cleaned"`
+	FailedCount     int64         `json:"failed_count"`
+	Failed          []report.Item `json:"failed"`
+	Vanished        []report.Item `json:"vanished"`
 }
 
 // VerifyStats say what was read back and compared.
@@ -78,10 +75,8 @@ type VerifyStats struct {
 
 // Throughput is measured over the copy phase.
 type Throughput struct {
-	ListS float64 `json:"list_s"`
-	// TargetListS is the listing of the target, at the same time as the
-	// source's (with no state, and for --delete).
-	TargetListS float64 `json:"target_list_s,omitempty"`
+	ListS       float64 `json:"list_s"`
+	TargetListS float64 `json:"target_list_s,omitempty"` // the target's listing, beside the source's (no state, --delete)
 	CopyS       float64 `json:"copy_s"`
 	BytesPerS   float64 `json:"bytes_per_s"`
 	FilesPerS   float64 `json:"files_per_s"`
