@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -80,14 +81,23 @@ func authMethods(opts SSHOptions) ([]ssh.AuthMethod, string, error) {
 // sshPassword reads the password and says where it came from.
 func sshPassword(opts SSHOptions) (password, from string, err error) {
 	if opts.PasswordFile != "" {
-		b, err := os.ReadFile(opts.PasswordFile)
+		f, err := os.Open(opts.PasswordFile)
 		if err != nil {
 			return "", "", errs.Usagef("read the SSH password: %w", err)
 		}
+		defer f.Close()
 		// As libpq with ~/.pgpass and ssh with private keys: a secret that
-		// others can read is refused.
-		if fi, err := os.Stat(opts.PasswordFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		// others can read is refused (checked on the file that is read).
+		fi, err := f.Stat()
+		if err != nil {
+			return "", "", errs.Usagef("read the SSH password: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
 			return "", "", errs.Usagef("the SSH password file %s can be read by other users (mode %04o): chmod 600 it", opts.PasswordFile, fi.Mode().Perm())
+		}
+		b, err := io.ReadAll(f)
+		if err != nil {
+			return "", "", errs.Usagef("read the SSH password: %w", err)
 		}
 		line, _, _ := strings.Cut(string(b), "\n")
 		if line = strings.TrimSuffix(line, "\r"); line == "" {
