@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cutover/cutover/internal/errs"
+	"github.com/cutover/cutover/internal/store"
 )
 
 // Config is a parsed cutover.yaml. The key names are a contract.
@@ -55,11 +56,15 @@ type SSH struct {
 	SSHJump string `yaml:"ssh_jump"`
 }
 
-// jumpHost is "[user@]host[:port]", the host a name or an IP address
-// (IPv6 in brackets).
-var jumpHost = regexp.MustCompile(`^([^@\s/:]+@)?([^@\s/:\[\]]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$`)
-
-func (s *SSH) jumpOK() bool { return s.SSHJump == "" || jumpHost.MatchString(s.SSHJump) }
+// jumpOK says ssh_jump is empty or what store.ParseJump, which dials it,
+// accepts.
+func (s *SSH) jumpOK() bool {
+	if s.SSHJump == "" {
+		return true
+	}
+	_, err := store.ParseJump(s.SSHJump)
+	return err == nil
+}
 
 // rel resolves the files' paths from the config's directory.
 func (s *SSH) rel(c *Config) {
