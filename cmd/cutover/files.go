@@ -12,6 +12,7 @@ import (
 	"github.com/cutover/cutover/internal/errs"
 	"github.com/cutover/cutover/internal/progress"
 	"github.com/cutover/cutover/internal/report"
+	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/sync"
 )
 
@@ -161,12 +162,18 @@ func addCommonFileFlags(c *cobra.Command, o *sync.FilesOptions, ff *filterFlags)
 	f.Var(ruleFlag{include: true, rules: &ff.rules}, "include", "take paths matching `GLOB` even if a later --exclude matches (repeatable)")
 	f.Var(ruleFileFlag{ruleFlag{include: false, rules: &ff.rules}}, "exclude-from", "--exclude each glob in `FILE`, one per line (# comments)")
 	f.Var(ruleFileFlag{ruleFlag{include: true, rules: &ff.rules}}, "include-from", "--include each glob in `FILE`, one per line (# comments)")
-	f.StringVar(&o.SSH.KeyFile, "ssh-key", "", "SSH private key `FILE` (default: the SSH agent, else ~/.ssh/id_*)")
-	f.StringVar(&o.SSH.KnownHosts, "known-hosts", "", "known_hosts `FILE` for host key checks (default ~/.ssh/known_hosts)")
-	f.StringVar(&o.SSH.PasswordFile, "ssh-password-file", "", "the SSH password on the first line of `FILE`, tried after the keys (or set CUTOVER_SSH_PASSWORD; never on the command line)")
-	f.StringVar(&o.SSH.Jump, "ssh-jump", "", "connect through the jump host `[user@]host[:port]` (as ssh -J; its host key is checked too)")
+	addSSHFlags(c, &o.SSH)
 	f.IntVar(&o.SSH.Conns, "ssh-connections", 0, "SSH connections per SFTP side (default workers/4, 1..8)")
 	f.DurationVar(&o.LogInterval, "log-interval", 5*time.Second, "interval of progress lines when stderr is not a terminal")
+}
+
+// addSSHFlags adds the flags that say how to reach an SFTP host.
+func addSSHFlags(c *cobra.Command, o *store.SSHOptions) {
+	f := c.Flags()
+	f.StringVar(&o.KeyFile, "ssh-key", "", "SSH private key `FILE` (default: the SSH agent, else ~/.ssh/id_*)")
+	f.StringVar(&o.KnownHosts, "known-hosts", "", "known_hosts `FILE` for host key checks (default ~/.ssh/known_hosts)")
+	f.StringVar(&o.PasswordFile, "ssh-password-file", "", "the SSH password on the first line of `FILE`, tried after the keys (or set CUTOVER_SSH_PASSWORD; never on the command line)")
+	f.StringVar(&o.Jump, "ssh-jump", "", "connect through the jump host `[user@]host[:port]` (as ssh -J; its host key is checked too)")
 }
 
 func applyFilters(o *sync.FilesOptions, rules []string) error {

@@ -39,10 +39,7 @@ func (f *indexFlags) add(c *cobra.Command, workers bool) {
 	if workers {
 		fl.IntVar(&f.o.Workers, "workers", 4, "parallel file transfers and checks")
 	}
-	fl.StringVar(&f.o.SSH.KeyFile, "ssh-key", "", "SSH private key `FILE` (default: the SSH agent, else ~/.ssh/id_*)")
-	fl.StringVar(&f.o.SSH.KnownHosts, "known-hosts", "", "known_hosts `FILE` for host key checks (default ~/.ssh/known_hosts)")
-	fl.StringVar(&f.o.SSH.PasswordFile, "ssh-password-file", "", "the SSH password on the first line of `FILE`, tried after the keys (or set CUTOVER_SSH_PASSWORD; never on the command line)")
-	fl.StringVar(&f.o.SSH.Jump, "ssh-jump", "", "connect through the jump host `[user@]host[:port]` (as ssh -J; its host key is checked too)")
+	addSSHFlags(c, &f.o.SSH)
 	fl.DurationVar(&f.o.LogInterval, "log-interval", 5*time.Second, "interval of progress lines when stderr is not a terminal")
 	f.rf.add(c)
 }
