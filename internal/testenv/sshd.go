@@ -151,14 +151,16 @@ func (s *SSHD) SFTP(t testing.TB, root string) *store.SFTP {
 	return s.SFTPAs(t, "", root)
 }
 
-// usermod runs a user-database command (the last argument is the user),
-// again while another process holds the database's lock; done, if given,
-// says the work was done meanwhile by someone else.
-func usermod(t testing.TB, done func(name string) bool, args ...string) {
+// usermod runs a user-database command with stdin, again while another
+// process holds the database's lock; done, if given, says the work was
+// done meanwhile by someone else.
+func usermod(t testing.TB, stdin string, done func() bool, args ...string) {
 	t.Helper()
 	for try := 0; ; try++ {
-		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-		if err == nil || (done != nil && done(args[len(args)-1])) {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		if err == nil || (done != nil && done()) {
 			return
 		}
 		if try == 20 {
@@ -172,18 +174,7 @@ func usermod(t testing.TB, done func(name string) bool, args ...string) {
 // server started with "PasswordAuthentication yes".
 func SetPassword(t testing.TB, name, password string) {
 	t.Helper()
-	for try := 0; ; try++ {
-		cmd := exec.Command("chpasswd")
-		cmd.Stdin = strings.NewReader(name + ":" + password + "\n")
-		out, err := cmd.CombinedOutput()
-		if err == nil {
-			return
-		}
-		if try == 20 {
-			t.Fatalf("chpasswd %s: %v: %s", name, err, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	usermod(t, name+":"+password+"\n", nil, "chpasswd")
 }
 
 // SFTPAs is SFTP as the given user (see EnsureUser).
@@ -306,11 +297,12 @@ func EnsureUserWithShell(t testing.TB, name, shell string) (int, int) {
 	if _, err := user.Lookup(name); err != nil {
 		// Another package's tests may be adding a user at the same moment
 		// (one of them holds /etc/passwd's lock): try again a few times.
-		usermod(t, func(name string) bool { _, err := user.Lookup(name); return err == nil }, "useradd", "--system", "--no-create-home", "--shell", shell, name)
+		exists := func() bool { _, err := user.Lookup(name); return err == nil }
+		usermod(t, "", exists, "useradd", "--system", "--no-create-home", "--shell", shell, name)
 	}
-	usermod(t, nil, "usermod", "--shell", shell, name)
+	usermod(t, "", nil, "usermod", "--shell", shell, name)
 	// A locked account (no password) is refused by sshd even for keys: unlock with a '*' hash.
-	usermod(t, nil, "usermod", "-p", "*", name)
+	usermod(t, "", nil, "usermod", "-p", "*", name)
 	u, err := user.Lookup(name)
 	if err != nil {
 		t.Fatal(err)
