@@ -315,9 +315,10 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	rep.Lister = lister
 	rep.Throughput.ListS = time.Since(t0).Seconds()
 	o.logf("listed %d entries in %.1fs", len(entries), rep.Throughput.ListS)
-	if s, ok := src.(*store.SFTP); ok && lister == "sftp" && s.NoFindReason() != "" {
-		rep.ListerFallback = s.NoFindReason()
-		o.logf("warning: listed by SFTP requests, a round trip per directory: %s", rep.ListerFallback)
+	if s, ok := src.(*store.SFTP); ok && lister == "sftp" {
+		if rep.ListerFallback = s.NoFindReason(); rep.ListerFallback != "" {
+			o.logf("warning: listed by SFTP requests, a round trip per directory: %s", rep.ListerFallback)
+		}
 	}
 
 	owner := os.Geteuid() == 0
@@ -370,18 +371,13 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 			sort.Slice(p.Deletes, func(a, b int) bool { return p.Deletes[a].Entry.Path > p.Deletes[b].Entry.Path })
 		}
 	}
-	if len(p.Adopt) == 0 {
-		entries = nil // the plan holds what is needed from here on
-	}
 	rep.Files.Scanned, rep.Files.BytesTotal, rep.Files.Unchanged = p.Scanned, p.BytesTotal, p.Unchanged
 	deletes := 0
-	if o.DryRun {
-		for _, a := range p.Deletes {
-			rep.noteDeleted(a, !o.Delete && !a.TypeChange)
-		}
-	}
 	kept := p.Deletes[:0]
 	for _, a := range p.Deletes {
+		if o.DryRun {
+			rep.noteDeleted(a, !o.Delete && !a.TypeChange)
+		}
 		if a.TypeChange || o.Delete {
 			kept = append(kept, a)
 		}
@@ -426,7 +422,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		}
 		rep.Files.Adopted++
 	}
-	entries, p.Adopt = nil, nil // the plan holds what is needed from here on
+	entries, p.Adopt = nil, nil // the plan holds what is needed from here on (adoption needed the listing)
 	counter := &progress.Counter{}
 	counter.FilesTotal.Store(int64(len(p.Copies) + len(p.Links) + len(p.Meta)))
 	counter.BytesTotal.Store(p.BytesToCopy)

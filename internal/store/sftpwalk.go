@@ -97,7 +97,11 @@ func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(stri
 		// GNU find (BusyBox has no -printf) or that could not run at all.
 		// SFTP lists the tree instead and reports the root's own error.
 		if err == nil {
-			err = fmt.Errorf("remote find listed nothing, not even the root: %s", strings.Join(append(complaints, "no message")[:1], ""))
+			msg := "no message"
+			if len(complaints) > 0 {
+				msg = complaints[0]
+			}
+			err = fmt.Errorf("remote find listed nothing, not even the root: %s", msg)
 		}
 		s.noFind.Store(err.Error())
 		return fmt.Errorf("%w: %w", ErrNoExec, err)
