@@ -2,6 +2,7 @@ package plan
 
 import (
 	"path"
+	"slices"
 	"sort"
 
 	"github.com/cutover/cutover/internal/store"
@@ -60,6 +61,9 @@ type Options struct {
 	// Keep says whether a recorded entry that the source lacks is outside
 	// the sync's scope (excluded), so that it is never deleted.
 	Keep func(p string, isDir bool) bool
+	// Empty says the previous side holds nothing (a first run): every entry
+	// will be copied, and room for all of them is made at once.
+	Empty bool
 }
 
 // Files is the plan for one file set.
@@ -96,10 +100,13 @@ func SortEntries(es []store.Entry) {
 // of the target rather than a record.
 func Diff(src []store.Entry, prev func(func(Prev) error) error, adopt bool, opt Options) (*Files, error) {
 	p := &Files{touched: map[string]bool{}}
-	// Room for every file to be copied (a first run): memory that a rerun
-	// with few copies never touches costs address space, not RSS, and a
-	// first run saves the copies of append's doublings.
-	p.Copies = make([]Action, 0, len(src))
+	if opt.Empty {
+		// A first run copies everything: room for it all at once saves the
+		// copies that append's growth would make (168 MB for 10^6 files).
+		// Only then: the collector counts untouched capacity as heap, and a
+		// rerun of 10^6 entries that copies a few would carry it for nothing.
+		p.Copies = make([]Action, 0, len(src))
+	}
 	i := 0
 	emitNew := func(e store.Entry, replace bool) {
 		p.touch(e.Path)
@@ -141,6 +148,9 @@ func Diff(src []store.Entry, prev func(func(Prev) error) error, adopt bool, opt 
 	}
 	for ; i < len(src); i++ {
 		emitNew(src[i], false)
+	}
+	if c := cap(p.Copies); c > 1024 && c > 2*len(p.Copies) {
+		p.Copies = slices.Clip(slices.Clone(p.Copies)) // the plan outlives the listing; no spare room
 	}
 	for _, e := range src {
 		p.Scanned++

@@ -344,6 +344,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		if err != nil {
 			return err
 		}
+		popt.Empty = len(tl) == 0
 		prev = func(fn func(plan.Prev) error) error {
 			for _, e := range tl {
 				if err := fn(plan.Prev{Entry: e}); err != nil {
