@@ -193,11 +193,11 @@ func (x *fileExec) stage(ctx context.Context, actions []plan.Action, limit int, 
 }
 
 func (x *fileExec) mapped(e store.Entry) store.Entry {
-	if v, ok := x.opt.UIDMap[e.UID]; ok {
-		e.UID = v
+	if v, ok := x.opt.UIDMap[int(e.UID)]; ok {
+		e.UID = uint32(v)
 	}
-	if v, ok := x.opt.GIDMap[e.GID]; ok {
-		e.GID = v
+	if v, ok := x.opt.GIDMap[int(e.GID)]; ok {
+		e.GID = uint32(v)
 	}
 	return e
 }
@@ -304,7 +304,7 @@ func (x *fileExec) sameAsListed(e, after store.Entry) bool {
 		return false
 	}
 	if x.opt.PreciseMtime {
-		return after.ModTime.Equal(e.ModTime)
+		return after.ModTime == e.ModTime
 	}
 	return after.ModTime.Unix() == e.ModTime.Unix()
 }

@@ -100,7 +100,7 @@ func TestStreamedBatchWithAChangedFileIsCopiedAgainFileByFile(t *testing.T) {
 		}
 	}
 	for _, e := range es {
-		if r := byPath(rs, e.Path); e.Path == "hot" && r.Entry.ModTime.Equal(e.ModTime) {
+		if r := byPath(rs, e.Path); e.Path == "hot" && r.Entry.ModTime == e.ModTime {
 			t.Fatal("hot was recorded with the mtime it had before it was rewritten")
 		}
 	}

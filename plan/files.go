@@ -197,7 +197,7 @@ func (p *Files) compare(src []store.Entry, i int, r Prev, adopt bool, opt Option
 	}
 	sameTime := e.ModTime.Unix() == r.ModTime.Unix()
 	if opt.PreciseMtime {
-		sameTime = e.ModTime.Equal(r.ModTime)
+		sameTime = e.ModTime == r.ModTime
 	}
 	sameMeta := e.Mode == r.Mode && (!opt.Owner || (e.UID == r.UID && e.GID == r.GID))
 	switch e.Type {

@@ -8,7 +8,7 @@ import (
 )
 
 func ent(p string, t store.EntryType, size int64, sec int64) store.Entry {
-	return store.Entry{Path: p, Type: t, Size: size, ModTime: time.Unix(sec, 500), Mode: 0o644}
+	return store.Entry{Path: p, Type: t, Size: size, ModTime: store.TimeOf(time.Unix(sec, 500)), Mode: 0o644}
 }
 
 func TestDiffDecides(t *testing.T) {
@@ -19,7 +19,7 @@ func TestDiffDecides(t *testing.T) {
 		ent("a/size", store.File, 6, 1),
 		ent("a/time", store.File, 5, 2),
 		ent("b", store.File, 1, 1), // was a directory
-		{Path: "link", Type: store.Symlink, Target: "x2", ModTime: time.Unix(1, 0)},
+		{Path: "link", Type: store.Symlink, Target: "x2", ModTime: store.TimeOf(time.Unix(1, 0))},
 	}
 	prev := []Prev{
 		{Entry: ent("a", store.Dir, 0, 1)},
@@ -28,7 +28,7 @@ func TestDiffDecides(t *testing.T) {
 		{Entry: ent("a/size", store.File, 5, 1)},
 		{Entry: ent("a/time", store.File, 5, 1)},
 		{Entry: ent("b", store.Dir, 0, 1)},
-		{Entry: store.Entry{Path: "link", Type: store.Symlink, Target: "x1", ModTime: time.Unix(1, 0)}},
+		{Entry: store.Entry{Path: "link", Type: store.Symlink, Target: "x1", ModTime: store.TimeOf(time.Unix(1, 0))}},
 	}
 	iter := func(fn func(Prev) error) error {
 		for _, p := range prev {
@@ -62,7 +62,7 @@ func TestDiffDecides(t *testing.T) {
 	}
 	// Whole-second comparison ignores sub-second noise; precise does not.
 	src2 := []store.Entry{ent("f", store.File, 1, 1)}
-	src2[0].ModTime = time.Unix(1, 999)
+	src2[0].ModTime = store.TimeOf(time.Unix(1, 999))
 	prev2 := func(fn func(Prev) error) error { return fn(Prev{Entry: ent("f", store.File, 1, 1)}) }
 	if p, _ := Diff(src2, prev2, false, Options{}); len(p.Copies) != 0 {
 		t.Error("sub-second difference copied at whole-second precision")

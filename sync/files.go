@@ -187,9 +187,10 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 	}
 	plan.SortEntries(out)
 	tops := map[string]*TopDir{}
-	for _, e := range out {
-		if e.ModTime.After(rep.NewestMtime) {
-			rep.NewestMtime = e.ModTime
+	var newest store.Time
+	for i, e := range out {
+		if i == 0 || e.ModTime > newest {
+			newest = e.ModTime
 		}
 		if e.Type != store.File {
 			continue
@@ -205,6 +206,9 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 		}
 		t.Files++
 		t.Bytes += e.Size
+	}
+	if len(out) > 0 {
+		rep.NewestMtime = newest.Time()
 	}
 	rep.TopDirs = rep.TopDirs[:0]
 	for _, t := range tops {

@@ -214,12 +214,12 @@ func parseIDMap(pairs []string, flag string) (map[int]int, error) {
 	m := map[int]int{}
 	for _, p := range pairs {
 		a, b, ok := strings.Cut(p, ":")
-		x, err1 := strconv.Atoi(a)
-		y, err2 := strconv.Atoi(b)
-		if !ok || err1 != nil || err2 != nil || x < 0 || y < 0 {
-			return nil, errs.Usagef("%s %q: want SRC:DST numeric ids", flag, p)
+		x, err1 := strconv.ParseUint(a, 10, 32)
+		y, err2 := strconv.ParseUint(b, 10, 32)
+		if !ok || err1 != nil || err2 != nil {
+			return nil, errs.Usagef("%s %q: want SRC:DST numeric ids (0 to 4294967295)", flag, p)
 		}
-		m[x] = y
+		m[int(x)] = int(y)
 	}
 	return m, nil
 }

@@ -58,6 +58,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"files", "sync", "a", "b", "--verify", "sometimes"},
 		{"files", "sync", "a", "b", "--bwlimit", "fast"},
 		{"files", "sync", "a", "b", "--chown-map", "jira:2001"},
+		{"files", "sync", "a", "b", "--chown-map", "4294967296:2001"},
 		{"files", "sync", "sftp://u:secret@h/x", "b"},
 	} {
 		out, code := cutover(t, append(args, "--state", t.TempDir())...)

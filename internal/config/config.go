@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -241,14 +242,14 @@ func (c *Config) check() error {
 		if f.Source == "" || f.Target == "" {
 			at(f.line, "files %q: source and target are required", f.Name)
 		}
-		for k := range f.ChownMap {
-			if _, err := strconv.Atoi(k); err != nil {
-				at(f.line, "files %q: chown_map key %q is not a numeric uid", f.Name, k)
+		for k, v := range f.ChownMap {
+			if _, err := strconv.ParseUint(k, 10, 32); err != nil || v < 0 || v > math.MaxUint32 {
+				at(f.line, "files %q: chown_map %s: %d is not a pair of numeric uids (0 to 4294967295)", f.Name, k, v)
 			}
 		}
-		for k := range f.ChgrpMap {
-			if _, err := strconv.Atoi(k); err != nil {
-				at(f.line, "files %q: chgrp_map key %q is not a numeric gid", f.Name, k)
+		for k, v := range f.ChgrpMap {
+			if _, err := strconv.ParseUint(k, 10, 32); err != nil || v < 0 || v > math.MaxUint32 {
+				at(f.line, "files %q: chgrp_map %s: %d is not a pair of numeric gids (0 to 4294967295)", f.Name, k, v)
 			}
 		}
 		f.Source, f.Target = c.Rel(f.Source), c.Rel(f.Target)

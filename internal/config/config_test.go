@@ -37,6 +37,8 @@ func TestErrorsNameTheLine(t *testing.T) {
 		{"databases:\n  - name: d\n    source: postgres://u:${NOPE}@h/db\n    target: postgres://h/db\n", "c.yaml:3: ${NOPE} is not set"},
 		{"verify: sometimes\nfiles:\n  - {name: a, source: /x, target: /y}\n", "verify: \"sometimes\""},
 		{"files:\n  - name: a\n    source: /x\n", "c.yaml:2: files \"a\": source and target are required"},
+		{"files:\n  - name: a\n    source: /x\n    target: /y\n    chown_map: {\"1000\": -1}\n", "c.yaml:2: files \"a\": chown_map 1000: -1 is not a pair of numeric uids"},
+		{"files:\n  - name: a\n    source: /x\n    target: /y\n    chgrp_map: {\"4294967296\": 2001}\n", "chgrp_map 4294967296: 2001 is not a pair of numeric gids"},
 		{"files:\n  - name: a\n    source: /x\n    target: /y\n    ssh_jump: sftp://bastion\n", "c.yaml:2: files \"a\": ssh_jump \"sftp://bastion\", want [user@]host[:port]"},
 	} {
 		_, err := Parse("c.yaml", []byte(c.text))

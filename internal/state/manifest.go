@@ -43,7 +43,7 @@ func (s *State) Manifest(ctx context.Context, pair int64, fn func(Row) error) er
 		}
 		r.Path, r.Target = string(p), string(lt)
 		r.Type, r.Mode = store.EntryType(typ), fs.FileMode(mode)
-		r.ModTime = time.Unix(0, mt)
+		r.ModTime = store.Time(mt)
 		if err := fn(r); err != nil {
 			return err
 		}

@@ -29,7 +29,7 @@ func TestManifestRoundTripAndOrder(t *testing.T) {
 	w := s.NewManifestWriter(pair)
 	paths := []string{"b", "a/z", "a\xff\xfe", "a b", "a\nb", "A"}
 	for _, p := range paths {
-		if err := w.Put(Row{Entry: store.Entry{Path: p, Type: store.File, Size: 3, ModTime: time.Unix(1, 5), Mode: 0o644, Target: "t\x00"}, Hash: "blake3:00", RunID: run}); err != nil {
+		if err := w.Put(Row{Entry: store.Entry{Path: p, Type: store.File, Size: 3, ModTime: store.TimeOf(time.Unix(1, 5)), Mode: 0o644, Target: "t\x00"}, Hash: "blake3:00", RunID: run}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -85,9 +85,9 @@ func TestManifestKeepsExtremeOwnersAndModes(t *testing.T) {
 	pair, _ := s.Pair(ctx, "files", "sftp://a/x", "/y")
 	run, _ := s.BeginRun(ctx, pair, "files sync")
 	in := []Row{
-		{Entry: store.Entry{Path: "d", Type: store.Dir, Mode: fs.ModeDir | fs.ModeSetgid | fs.ModeSticky | 0o2777, UID: 4294967294, GID: 4294967295, ModTime: time.Unix(-1, 999_999_999)}, RunID: run},
-		{Entry: store.Entry{Path: "f", Type: store.File, Size: 1 << 50, Mode: fs.ModeSetuid | 0o4755, UID: 2001, GID: 0, ModTime: time.Unix(4102444800, 1)}, Hash: "xxh3-128:ff", RunID: run},
-		{Entry: store.Entry{Path: "l", Type: store.Symlink, Mode: fs.ModeSymlink | 0o777, UID: 0, GID: 2147483648, Target: "../../x", ModTime: time.Unix(0, 0)}, RunID: run},
+		{Entry: store.Entry{Path: "d", Type: store.Dir, Mode: fs.ModeDir | fs.ModeSetgid | fs.ModeSticky | 0o2777, UID: 4294967294, GID: 4294967295, ModTime: store.TimeOf(time.Unix(-1, 999_999_999))}, RunID: run},
+		{Entry: store.Entry{Path: "f", Type: store.File, Size: 1 << 50, Mode: fs.ModeSetuid | 0o4755, UID: 2001, GID: 0, ModTime: store.TimeOf(time.Unix(4102444800, 1))}, Hash: "xxh3-128:ff", RunID: run},
+		{Entry: store.Entry{Path: "l", Type: store.Symlink, Mode: fs.ModeSymlink | 0o777, UID: 0, GID: 2147483648, Target: "../../x", ModTime: store.TimeOf(time.Unix(0, 0))}, RunID: run},
 	}
 	w := s.NewManifestWriter(pair)
 	for _, r := range in {
@@ -102,7 +102,7 @@ func TestManifestKeepsExtremeOwnersAndModes(t *testing.T) {
 	s.Manifest(ctx, pair, func(r Row) error {
 		want := in[i]
 		if r.Path != want.Path || r.Type != want.Type || r.Size != want.Size || r.Mode != want.Mode || r.UID != want.UID || r.GID != want.GID ||
-			!r.ModTime.Equal(want.ModTime) || r.Target != want.Target || r.Hash != want.Hash || r.RunID != want.RunID {
+			r.ModTime != want.ModTime || r.Target != want.Target || r.Hash != want.Hash || r.RunID != want.RunID {
 			t.Errorf("got  %+v\nwant %+v", r, want)
 		}
 		i++

@@ -46,7 +46,7 @@ func (l *Local) Close() error   { return nil }
 func (l *Local) abs(p string) string { return filepath.Join(l.root, filepath.FromSlash(p)) }
 
 func entryFromInfo(rel string, fi fs.FileInfo) (Entry, bool) {
-	e := Entry{Path: rel, ModTime: fi.ModTime(), Mode: fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)}
+	e := Entry{Path: rel, ModTime: TimeOf(fi.ModTime()), Mode: fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)}
 	switch {
 	case fi.Mode().IsRegular():
 		e.Type, e.Size = File, fi.Size()
@@ -58,7 +58,7 @@ func entryFromInfo(rel string, fi fs.FileInfo) (Entry, bool) {
 		return e, false
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		e.UID, e.GID = int(st.Uid), int(st.Gid)
+		e.UID, e.GID = st.Uid, st.Gid
 		e.Inode, e.Nlink = st.Ino, uint32(st.Nlink)
 	}
 	return e, true
@@ -280,7 +280,7 @@ func (l *Local) Stage(_ context.Context, e Entry, owner bool, fill func(io.Write
 
 func setMetaLocal(full string, e Entry, owner bool) error {
 	if owner {
-		if err := os.Lchown(full, e.UID, e.GID); err != nil {
+		if err := os.Lchown(full, int(e.UID), int(e.GID)); err != nil {
 			return fmt.Errorf("chown: %w", err)
 		}
 	}
@@ -300,7 +300,7 @@ func setMetaLocal(full string, e Entry, owner bool) error {
 // path lookups.
 func setMetaFile(f *os.File, e Entry, owner bool) error {
 	if owner {
-		if err := f.Chown(e.UID, e.GID); err != nil {
+		if err := f.Chown(int(e.UID), int(e.GID)); err != nil {
 			return fmt.Errorf("chown: %w", err)
 		}
 	}

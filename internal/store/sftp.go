@@ -195,7 +195,7 @@ func (s *SFTP) abs(p string) string { return path.Join(s.loc.Path, p) }
 func sftpEntry(rel string, fi fs.FileInfo) (Entry, bool) {
 	e, ok := entryFromInfo(rel, fi)
 	if st, isStat := fi.Sys().(*sftp.FileStat); isStat {
-		e.UID, e.GID = int(st.UID), int(st.GID)
+		e.UID, e.GID = st.UID, st.GID
 	}
 	return e, ok
 }
@@ -385,14 +385,14 @@ func (s *SFTP) setMeta(sc *sftp.Client, full string, e Entry, owner bool) error 
 		return nil // SFTP v3 SETSTAT follows links: leave a link's own metadata alone
 	}
 	if owner {
-		if err := sc.Chown(full, e.UID, e.GID); err != nil {
+		if err := sc.Chown(full, int(e.UID), int(e.GID)); err != nil {
 			return fmt.Errorf("chown: %w", err)
 		}
 	}
 	if err := sc.Chmod(full, toOSMode(e.Mode)); err != nil {
 		return fmt.Errorf("chmod: %w", err)
 	}
-	if err := sc.Chtimes(full, e.ModTime, e.ModTime); err != nil {
+	if err := sc.Chtimes(full, e.ModTime.Time(), e.ModTime.Time()); err != nil {
 		return fmt.Errorf("set mtime: %w", err)
 	}
 	return nil

@@ -169,8 +169,8 @@ func (t *tarStream) read(es []Entry, fn func(i int, at Entry, r io.Reader) error
 			continue // no longer a file: the caller looks at it alone
 		}
 		at := es[i]
-		at.Size, at.ModTime = h.Size, h.ModTime
-		at.UID, at.GID, at.Mode = h.Uid, h.Gid, unixPerm(uint32(h.Mode))
+		at.Size, at.ModTime = h.Size, TimeOf(h.ModTime)
+		at.UID, at.GID, at.Mode = uint32(h.Uid), uint32(h.Gid), unixPerm(uint32(h.Mode))
 		if err := fn(i, at, tr); err != nil {
 			return err
 		}

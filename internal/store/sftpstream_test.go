@@ -44,8 +44,8 @@ func entryOf(t *testing.T, root, p string) store.Entry {
 		t.Fatal(err)
 	}
 	st := fi.Sys().(*syscall.Stat_t)
-	return store.Entry{Path: p, Type: store.File, Size: fi.Size(), ModTime: fi.ModTime(), Mode: fi.Mode().Perm(),
-		UID: int(st.Uid), GID: int(st.Gid)}
+	return store.Entry{Path: p, Type: store.File, Size: fi.Size(), ModTime: store.TimeOf(fi.ModTime()), Mode: fi.Mode().Perm(),
+		UID: st.Uid, GID: st.Gid}
 }
 
 type got struct {
@@ -109,7 +109,7 @@ func TestStreamCarriesNastyNamesAndExactMetadata(t *testing.T) {
 			if g.i != k || g.content != want {
 				t.Fatalf("%q: index %d (want %d), content %d bytes, want %d", e.Path, g.i, k, len(g.content), len(want))
 			}
-			if !g.at.ModTime.Equal(e.ModTime) || g.at.Size != e.Size || g.at.Mode != e.Mode || g.at.UID != e.UID || g.at.GID != e.GID {
+			if g.at.ModTime != e.ModTime || g.at.Size != e.Size || g.at.Mode != e.Mode || g.at.UID != e.UID || g.at.GID != e.GID {
 				t.Fatalf("%q: streamed %+v, listed %+v", e.Path, g.at, e)
 			}
 		}

@@ -327,7 +327,7 @@ func parseFindRecord(rec, link string) (Entry, bool, error) {
 	if err != nil {
 		return e, false, fmt.Errorf("bad mtime in %q", rec)
 	}
-	e.Inode, e.Nlink, e.Size, e.UID, e.GID = nums[0], uint32(nums[1]), int64(nums[2]), int(nums[3]), int(nums[4])
+	e.Inode, e.Nlink, e.Size, e.UID, e.GID = nums[0], uint32(nums[1]), int64(nums[2]), uint32(nums[3]), uint32(nums[4])
 	e.ModTime = mt
 	e.Mode = unixPerm(uint32(mode))
 	switch parts[0] {
@@ -343,20 +343,20 @@ func parseFindRecord(rec, link string) (Entry, bool, error) {
 	return e, true, nil
 }
 
-func parseFindTime(s string) (time.Time, error) {
+func parseFindTime(s string) (Time, error) {
 	sec, frac, _ := strings.Cut(s, ".")
 	secs, err := strconv.ParseInt(sec, 10, 64)
 	if err != nil {
-		return time.Time{}, err
+		return 0, err
 	}
 	var ns int64
 	if frac != "" {
 		frac = (frac + "000000000")[:9]
 		if ns, err = strconv.ParseInt(frac, 10, 64); err != nil {
-			return time.Time{}, err
+			return 0, err
 		}
 	}
-	return time.Unix(secs, ns), nil
+	return Time(secs*1e9 + ns), nil
 }
 
 // unixPerm converts unix permission bits (with 07000) to an fs.FileMode.

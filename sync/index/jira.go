@@ -185,7 +185,7 @@ func putLocalFile(ctx context.Context, p *place, from, rel string) error {
 	if err != nil {
 		return err
 	}
-	e := store.Entry{Path: p.dir(rel), Type: store.File, Size: fi.Size(), Mode: 0o644, ModTime: fi.ModTime()}
+	e := store.Entry{Path: p.dir(rel), Type: store.File, Size: fi.Size(), Mode: 0o644, ModTime: store.TimeOf(fi.ModTime())}
 	return p.St.Put(ctx, e, false, func(w io.Writer) (int64, error) { return io.Copy(w, in) })
 }
 

@@ -412,7 +412,7 @@ func (j *job) sendOne(ctx context.Context, f lucene.File) error {
 
 func (j *job) sendAttempt(ctx context.Context, f lucene.File) error {
 	footers := j.six.Commit.Footers()
-	e := store.Entry{Path: j.stage.join(f.Name), Type: store.File, Size: f.Size, Mode: 0o644, ModTime: time.Now()}
+	e := store.Entry{Path: j.stage.join(f.Name), Type: store.File, Size: f.Size, Mode: 0o644, ModTime: store.TimeOf(time.Now())}
 	return j.dp.St.Put(ctx, e, false, func(w io.Writer) (int64, error) {
 		crc := crc32.NewIEEE()
 		needSum := f.Segment == "" || !footers // identity by content: segments_N, pre-4.8 files
@@ -594,7 +594,7 @@ func (j *job) writeManifest(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	e := store.Entry{Path: j.dst.join(manifestName), Type: store.File, Size: int64(len(b)), Mode: 0o644, ModTime: time.Now()}
+	e := store.Entry{Path: j.dst.join(manifestName), Type: store.File, Size: int64(len(b)), Mode: 0o644, ModTime: store.TimeOf(time.Now())}
 	return j.dp.St.Put(ctx, e, false, func(w io.Writer) (int64, error) {
 		n, err := w.Write(b)
 		return int64(n), err
