@@ -2,7 +2,7 @@ GO      ?= go
 BIN     := bin/cutover
 PKGS    := ./...
 
-.PHONY: build test deps demo bench bench-files bench-index bench-db bench-plan lint clean
+.PHONY: build test deps demo bench bench-files bench-efs bench-index bench-db bench-plan lint clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/cutover
@@ -19,11 +19,16 @@ demo: build
 	./$(BIN) demo --dir ./demo-out
 
 ## bench: side-by-side benchmarks against the peer tools (see docs/benchmarks.md).
-bench: bench-files bench-index bench-db bench-plan
+bench: bench-files bench-efs bench-index bench-db bench-plan
 
 bench-files: build
 	scripts/ensure-deps.sh bench
 	bench/files.sh
+
+## bench-efs: the same three tools onto an EFS stand-in (FUSE with 1 ms per request; needs root and /dev/fuse).
+bench-efs: build
+	scripts/ensure-deps.sh bench
+	bench/efs.sh
 
 ## bench-plan: the planner's predicted final window against the measured one (20,000 files + pgbench 50).
 bench-plan: build
@@ -45,4 +50,4 @@ lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 clean:
-	rm -rf bin demo-out bench/out
+	rm -rf bin demo-out bench/out bench/out-efs

@@ -22,38 +22,14 @@ go run ./bench/gentree -out "$SRC" -files "$FILES"
 . bench/lib.sh
 start_sshd "$OUT/sshd"
 plain_user
-SSH="ssh -p $PORT -i $S/client_key -o UserKnownHostsFile=$S/known_hosts -o BatchMode=yes"
-RCLONE_REMOTE=":sftp,host=127.0.0.1,port=$PORT,user=$USER_NAME,key_file=$S/client_key,known_hosts_file=$S/known_hosts:"
 
 # Warm the page cache once so that every tool reads the source from memory.
 cat $(find "$SRC" -type f) > /dev/null 2>&1 || find "$SRC" -type f -exec cat {} + > /dev/null
 
-cut_sync() { "$BIN" files sync "sftp://$USER_NAME@127.0.0.1:$PORT$SRC" "$1" --state "$2" --ssh-key "$S/client_key" --known-hosts "$S/known_hosts" "${@:3}"; }
-rsync_sync() { rsync -a --delete -e "$SSH" "$USER_NAME@127.0.0.1:$SRC/" "$1/"; }
-rclone_sync() { rclone copy "$RCLONE_REMOTE$SRC" "$1" --transfers 16 --checkers 16 --sftp-disable-hashcheck --links -q; }
 
-# Each tool writes to its own freshly made ext4 filesystem (a loop device
-# with direct I/O, so the loop adds no second page cache): on a filesystem
-# where many files were just deleted, ext4 spends seconds of CPU skipping
-# recently freed inodes on every create, and whichever tool ran first after
-# a deletion would pay for it. Without root or losetup, plain directories.
-MOUNTS=(); DEVS=()
-fresh_fs() { # DIR [MKFS-OPTION…]
-  local dev
-  mkdir -p "$1"
-  if [ "$(id -u)" -eq 0 ] && command -v losetup > /dev/null && command -v mkfs.ext4 > /dev/null &&
-      truncate -s 8G "$1.img" && mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "${@:2}" "$1.img" &&
-      dev=$(losetup --direct-io=on -f --show "$1.img"); then
-    DEVS+=("$dev")
-    mount "$dev" "$1" && MOUNTS+=("$1") && rmdir "$1/lost+found" && return
-  fi
-  echo "note: $1 is a plain directory (no root or losetup): timings include ext4's cost of earlier deletions" >&2
-}
-cleanup() {
-  kill $SSHD 2>/dev/null || true
-  for m in "${MOUNTS[@]}"; do umount "$m"; rm -f "$m.img"; done
-  for d in "${DEVS[@]}"; do losetup -d "$d" 2>/dev/null || true; done
-}
+# Each tool writes to its own freshly made ext4 filesystem (fresh_fs, in
+# lib.sh).
+cleanup() { kill $SSHD 2>/dev/null || true; cleanup_fs; }
 trap cleanup EXIT
 for t in cutover cutover-nv rsync rclone; do fresh_fs "$OUT/dst-$t"; done
 

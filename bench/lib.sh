@@ -45,6 +45,37 @@ plain_user() {
   USER_NAME=cutoverbench
 }
 
+# The tools of the files benchmarks, each from the sshd's $SRC into DIR:
+# cut_sync DIR STATE [FLAG…], rsync_sync DIR, rclone_sync DIR.
+cut_sync() { "$BIN" files sync "sftp://$USER_NAME@127.0.0.1:$PORT$SRC" "$1" --state "$2" --ssh-key "$S/client_key" --known-hosts "$S/known_hosts" "${@:3}"; }
+rsync_sync() { rsync -a --delete -e "ssh -p $PORT -i $S/client_key -o UserKnownHostsFile=$S/known_hosts -o BatchMode=yes" "$USER_NAME@127.0.0.1:$SRC/" "$1/"; }
+rclone_sync() {
+  rclone copy ":sftp,host=127.0.0.1,port=$PORT,user=$USER_NAME,key_file=$S/client_key,known_hosts_file=$S/known_hosts:$SRC" "$1" \
+    --transfers 16 --checkers 16 --sftp-disable-hashcheck --links -q
+}
+
+# Each tool writes to its own freshly made ext4 filesystem (a loop device
+# with direct I/O, so the loop adds no second page cache): on a filesystem
+# where many files were just deleted, ext4 spends seconds of CPU skipping
+# recently freed inodes on every create, and whichever tool ran first after
+# a deletion would pay for it. Without root or losetup, plain directories.
+MOUNTS=(); DEVS=()
+fresh_fs() { # DIR [MKFS-OPTION…]
+  local dev
+  mkdir -p "$1"
+  if [ "$(id -u)" -eq 0 ] && command -v losetup > /dev/null && command -v mkfs.ext4 > /dev/null &&
+      truncate -s 8G "$1.img" && mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "${@:2}" "$1.img" &&
+      dev=$(losetup --direct-io=on -f --show "$1.img"); then
+    DEVS+=("$dev")
+    mount "$dev" "$1" && MOUNTS+=("$1") && rmdir "$1/lost+found" && return
+  fi
+  echo "note: $1 is a plain directory (no root or losetup): timings include ext4's cost of earlier deletions" >&2
+}
+cleanup_fs() {
+  for m in "${MOUNTS[@]}"; do umount "$m"; rm -f "$m.img"; done
+  for d in "${DEVS[@]}"; do losetup -d "$d" 2>/dev/null || true; done
+}
+
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 export PATH="$PGBIN:$PATH"
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }

@@ -22,6 +22,11 @@ import (
 // FileOptions configure a file copy.
 type FileOptions struct {
 	Workers int
+	// TargetOps bounds the operations at the target in flight at once
+	// (mkdirs, creates, renames, metadata and read-backs of streamed
+	// files; default Workers). A network filesystem wants more than
+	// Workers: each operation waits on its server, not on this host.
+	TargetOps int
 	// Owner applies uid/gid at the target (mapped through the maps).
 	Owner  bool
 	UIDMap map[int]int
@@ -74,6 +79,9 @@ func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOpt
 	if opt.Workers <= 0 {
 		opt.Workers = 16
 	}
+	if opt.TargetOps <= 0 {
+		opt.TargetOps = opt.Workers
+	}
 	if opt.Retries <= 0 {
 		opt.Retries = 5
 	}
@@ -111,26 +119,25 @@ func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOpt
 		}
 	}()
 
-	stages := []struct {
-		actions []plan.Action
-		limit   int
-		stream  bool
-	}{
-		{p.Deletes, 1, false}, // ordered: children before parents
-		{p.Dirs, opt.Workers, false},
-		{largestFirst(p.Copies), opt.Workers, true},
-		{p.Links, opt.Workers, false},
-		{p.Meta, opt.Workers, false},
+	stages := []func() error{
+		func() error { return x.stage(ctx, p.Deletes, 1, results) }, // ordered: children before parents
+		func() error { return x.mkdirs(ctx, p.Dirs, opt.TargetOps, results) },
+		func() error {
+			copies := largestFirst(p.Copies)
+			if sr, ok := src.(store.Streamer); ok && opt.Streams >= 0 {
+				var err error
+				if copies, err = x.streamCopies(ctx, sr, copies, results); err != nil {
+					return err
+				}
+			}
+			return x.stage(ctx, copies, opt.Workers, results)
+		},
+		func() error { return x.stage(ctx, p.Links, opt.TargetOps, results) },
+		func() error { return x.stage(ctx, p.Meta, opt.TargetOps, results) },
 	}
 	var runErr error
-	for _, st := range stages {
-		actions := st.actions
-		if sr, ok := src.(store.Streamer); ok && st.stream && opt.Streams >= 0 {
-			if actions, runErr = x.streamCopies(ctx, sr, actions, results); runErr != nil {
-				break
-			}
-		}
-		if runErr = x.stage(ctx, actions, st.limit, results); runErr != nil {
+	for _, run := range stages {
+		if runErr = run(); runErr != nil {
 			break
 		}
 	}
@@ -431,5 +438,5 @@ func (x *fileExec) dirMeta(ctx context.Context, p *plan.Files, results chan<- Re
 	for i, d := range p.DirMeta {
 		actions[i] = plan.Action{Kind: plan.SetMeta, Entry: d}
 	}
-	return x.stage(ctx, actions, x.opt.Workers, results)
+	return x.stage(ctx, actions, x.opt.TargetOps, results)
 }

@@ -106,7 +106,7 @@ func (x *fileExec) streamCopies(ctx context.Context, sr store.Streamer, actions 
 		batches = append(batches, streamable[lo:hi])
 		lo = hi
 	}
-	writers := max(1, x.opt.Workers/streams)
+	writers := max(1, x.opt.TargetOps/streams)
 	var (
 		off     atomic.Bool // the source cannot stream: the rest goes one by one
 		failed  = make(chan []plan.Action, len(batches))

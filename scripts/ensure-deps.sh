@@ -36,6 +36,7 @@ if [ "$mode" = bench ]; then
   want bc bc
   want python3 python3
   want pgcopydb pgcopydb
+  want fusermount3 fuse3   # latfs, the EFS stand-in of bench-efs (it mounts directly as root, else through fusermount3)
 fi
 
 # lucene4 unpacks Debian's Lucene 4.10 jars into .cache/lucene4.10 (idempotent).

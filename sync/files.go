@@ -432,7 +432,16 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	counter.FilesTotal.Store(int64(len(p.Copies) + len(p.Links) + len(p.Meta)))
 	counter.BytesTotal.Store(p.BytesToCopy)
 	disp := progress.Start(o.Log, "copy", counter, o.LogInterval)
-	mopt := migrate.FileOptions{Workers: o.Workers, Owner: owner, UIDMap: o.UIDMap, GIDMap: o.GIDMap,
+	targetOps := o.Workers
+	if l, ok := dst.(*store.Local); ok && l.Network() != "" {
+		// Each create, chmod, rename and read-back waits on the server
+		// (milliseconds on EFS): more in flight, not more CPU, is what
+		// speeds them up. A 2,000-file copy at 1 ms per request took 3.2 s
+		// with 16 and 2.2 s with 64 (make bench-efs).
+		targetOps = 4 * o.Workers
+		o.logf("the target is on %s: up to %d operations in flight at once", l.Network(), targetOps)
+	}
+	mopt := migrate.FileOptions{Workers: o.Workers, TargetOps: targetOps, Owner: owner, UIDMap: o.UIDMap, GIDMap: o.GIDMap,
 		Verify: o.Verify != "none", BWLimit: o.BWLimit, Progress: counter, PreciseMtime: lister == "local", Streams: o.Streams}
 	t1 := time.Now()
 	runErr := migrate.Files(ctx, src, dst, p, mopt, func(r migrate.Result) error {

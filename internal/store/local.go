@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -237,7 +239,7 @@ func (l *Local) Stage(_ context.Context, e Entry, owner bool, fill func(io.Write
 	if err := l.ensureDir(dir); err != nil {
 		return nil, fmt.Errorf("put %s: %w", e.Path, err)
 	}
-	f, err := os.CreateTemp(dir, TempPrefix+"*.part")
+	f, chmod, err := createTemp(dir, e.Mode)
 	if err != nil {
 		return nil, fmt.Errorf("put %s: %w", e.Path, err)
 	}
@@ -255,7 +257,7 @@ func (l *Local) Stage(_ context.Context, e Entry, owner bool, fill func(io.Write
 	if n != e.Size {
 		return nil, errs.Retryablef("put %s: wrote %d bytes, want %d", e.Path, n, e.Size)
 	}
-	if err := setMetaFile(f, e, owner); err != nil {
+	if err := setMetaFile(f, e, owner, chmod); err != nil {
 		return nil, fmt.Errorf("put %s: %w", e.Path, err)
 	}
 	if !l.BatchSync {
@@ -268,7 +270,7 @@ func (l *Local) Stage(_ context.Context, e Entry, owner bool, fill func(io.Write
 	}
 	return &staged{
 		commit: func() error {
-			if err := os.Rename(tmp, full); err != nil {
+			if err := rename(tmp, full); err != nil {
 				os.Remove(tmp)
 				return fmt.Errorf("put %s: rename: %w", e.Path, err)
 			}
@@ -296,20 +298,63 @@ func setMetaLocal(full string, e Entry, owner bool) error {
 	return nil
 }
 
-// setMetaFile applies e's owner, mode and mtime through an open file: no
-// path lookups.
-func setMetaFile(f *os.File, e Entry, owner bool) error {
+// setMetaFile applies e's owner, mode (when chmod) and mtime through an
+// open file: no path lookups.
+func setMetaFile(f *os.File, e Entry, owner, chmod bool) error {
 	if owner {
 		if err := f.Chown(int(e.UID), int(e.GID)); err != nil {
 			return fmt.Errorf("chown: %w", err)
 		}
 	}
-	if err := f.Chmod(toOSMode(e.Mode)); err != nil {
-		return fmt.Errorf("chmod: %w", err)
+	if chmod {
+		if err := f.Chmod(toOSMode(e.Mode)); err != nil {
+			return fmt.Errorf("chmod: %w", err)
+		}
 	}
 	ts := []unix.Timespec{unix.NsecToTimespec(e.ModTime.UnixNano()), unix.NsecToTimespec(e.ModTime.UnixNano())}
 	if err := unix.UtimesNanoAt(int(f.Fd()), "", ts, unix.AT_EMPTY_PATH); err != nil {
 		return fmt.Errorf("set mtime: %w", err)
+	}
+	return nil
+}
+
+// umask is the process's file mode creation mask, read once at start.
+var umask = func() fs.FileMode {
+	m := unix.Umask(0)
+	unix.Umask(m)
+	return fs.FileMode(m)
+}()
+
+// createTemp creates a temporary file in dir for content that will have
+// mode, and says whether the file still needs a chmod. On a network
+// filesystem every chmod is a round trip to the server (1–3 ms on EFS), so
+// the file is created with its final permissions when it can be: when
+// they leave its owner the right to write (a file created read-only is
+// written through its open descriptor on a local disk, but not by every
+// NFS server) and carry no setuid, setgid or sticky bit (a chown clears
+// the first two; they are set after it).
+func createTemp(dir string, mode fs.FileMode) (f *os.File, chmod bool, err error) {
+	perm := mode & fs.ModePerm
+	chmod = mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0 || perm&0o200 == 0 || perm&umask != 0
+	if chmod {
+		perm = 0o600
+	}
+	for range 100 {
+		name := filepath.Join(dir, TempPrefix+strconv.FormatUint(uint64(rand.Uint32()), 10)+".part")
+		f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, chmod, err
+		}
+	}
+	return nil, false, err
+}
+
+// rename is rename(2). os.Rename first stats the new name, to refuse to
+// replace a directory (rename(2) refuses that itself): a round trip per
+// file on a network filesystem.
+func rename(from, to string) error {
+	if err := unix.Rename(from, to); err != nil {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
 	}
 	return nil
 }
@@ -333,7 +378,7 @@ func (l *Local) Symlink(_ context.Context, e Entry, owner bool) error {
 		os.Remove(tmp)
 		return fmt.Errorf("symlink %s: %w", e.Path, err)
 	}
-	if err := os.Rename(tmp, full); err != nil {
+	if err := rename(tmp, full); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("symlink %s: %w", e.Path, err)
 	}
@@ -356,7 +401,7 @@ func (l *Local) Link(_ context.Context, oldPath, newPath string) error {
 	if err := os.Link(l.abs(oldPath), tmp); err != nil {
 		return fmt.Errorf("link %s: %w", newPath, err)
 	}
-	if err := os.Rename(tmp, full); err != nil {
+	if err := rename(tmp, full); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("link %s: %w", newPath, err)
 	}

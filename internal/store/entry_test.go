@@ -1,0 +1,67 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// A listing of 10^6 entries holds 10^6 of them (a run with no state, two
+// listings): the issue bounds such a sync to 500 MB.
+func TestEntrySize(t *testing.T) {
+	if n := unsafe.Sizeof(Entry{}); n > 80 {
+		t.Fatalf("Entry takes %d bytes, want at most 80", n)
+	}
+}
+
+func TestTime(t *testing.T) {
+	for _, tm := range []time.Time{time.Unix(0, 0), time.Unix(-1, 999_999_999), time.Unix(-2, 1), time.Unix(4102444800, 1), time.Unix(1700000000, 123456789)} {
+		got := TimeOf(tm)
+		if got.Unix() != tm.Unix() || got.UnixNano() != tm.UnixNano() || !got.Time().Equal(tm) {
+			t.Errorf("%v: Unix %d UnixNano %d Time %v", tm, got.Unix(), got.UnixNano(), got.Time())
+		}
+	}
+	if ft, err := parseFindTime("1700000000.1234567890"); err != nil || ft != TimeOf(time.Unix(1700000000, 123456789)) {
+		t.Errorf("parseFindTime: %v %v", ft, err)
+	}
+}
+
+// A file is created with its final permissions when that is safe (a chmod
+// is a round trip on EFS), and chmod'ed otherwise; either way it ends with
+// the mode asked for.
+func TestStageModes(t *testing.T) {
+	l := NewLocal(t.TempDir())
+	ctx := context.Background()
+	for _, c := range []struct {
+		mode  fs.FileMode
+		chmod bool
+	}{
+		{0o644, false}, {0o600, false}, {0o755, false},
+		{0o444, true},             // no write for its owner: created 0600, written, then chmod'ed
+		{0o664, umask&0o020 != 0}, // cut by the umask
+		{fs.ModeSetuid | 0o755, true}, {fs.ModeSetgid | 0o750, true}, {fs.ModeSticky | 0o644, true},
+	} {
+		f, chmod, err := createTemp(l.root, c.mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		os.Remove(f.Name())
+		if chmod != c.chmod {
+			t.Errorf("%v: chmod %v, want %v", c.mode, chmod, c.chmod)
+		}
+		e := Entry{Path: fmt.Sprintf("f%o", uint32(c.mode)), Type: File, Size: 1, Mode: c.mode, ModTime: TimeOf(time.Unix(1e9, 0))}
+		if err := l.Put(ctx, e, false, func(w io.Writer) (int64, error) { n, err := w.Write([]byte("x")); return int64(n), err }); err != nil {
+			t.Fatal(err)
+		}
+		got, err := l.Lstat(ctx, e.Path)
+		if err != nil || got.Mode != c.mode {
+			t.Errorf("%v: stored as %v (%v)", c.mode, got.Mode, err)
+		}
+	}
+}

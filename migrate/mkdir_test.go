@@ -1,0 +1,81 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/cutover/cutover/internal/progress"
+	"github.com/cutover/cutover/internal/store"
+	"github.com/cutover/cutover/plan"
+)
+
+// orderedDirs is a real local store that fails a Mkdir whose parent does
+// not exist yet instead of creating it (as ensureDir would), and counts
+// Mkdirs per path: mkdirs must create every parent before its children,
+// each once.
+type orderedDirs struct {
+	*store.Local
+	root string
+	mu   sync.Mutex
+	made map[string]int
+}
+
+func (o *orderedDirs) Mkdir(ctx context.Context, p string) error {
+	if _, err := os.Stat(filepath.Join(o.root, path.Dir(p))); err != nil {
+		return fmt.Errorf("mkdir %s before its parent: %w", p, err)
+	}
+	o.mu.Lock()
+	o.made[p]++
+	o.mu.Unlock()
+	return o.Local.Mkdir(ctx, p)
+}
+
+func TestMkdirsParentsFirstEachOnce(t *testing.T) {
+	root := t.TempDir()
+	dst := &orderedDirs{Local: store.NewLocal(root), root: root, made: map[string]int{}}
+	var dirs []plan.Action
+	add := func(p string) { dirs = append(dirs, plan.Action{Kind: plan.Mkdir, Entry: store.Entry{Path: p, Type: store.Dir, Mode: 0o755}}) }
+	deep := "d"
+	for i := 0; i < 40; i++ { // a chain 40 deep
+		add(deep)
+		deep += "/d"
+	}
+	add("wide")
+	for i := 0; i < 300; i++ { // 300 siblings, each with two children
+		p := fmt.Sprintf("wide/%03d", i)
+		add(p)
+		add(p + "/a")
+		add(p + "/b")
+	}
+	os.Mkdir(filepath.Join(root, "existing"), 0o755)
+	add("existing/new") // a parent that is already there
+	x := &fileExec{dst: dst, opt: FileOptions{Workers: 4, TargetOps: 64, Retries: 1, ChangedRetries: 1, Progress: &progress.Counter{}}}
+	results := make(chan Result, len(dirs)+1)
+	if err := x.mkdirs(context.Background(), dirs, 64, results); err != nil {
+		t.Fatal(err)
+	}
+	close(results)
+	n := 0
+	for r := range results {
+		n++
+		if r.Err != nil {
+			t.Errorf("%s: %v", r.Entry.Path, r.Err)
+		}
+	}
+	if n != len(dirs) {
+		t.Errorf("%d results for %d directories", n, len(dirs))
+	}
+	for _, a := range dirs {
+		if dst.made[a.Entry.Path] != 1 {
+			t.Errorf("%s made %d times", a.Entry.Path, dst.made[a.Entry.Path])
+		}
+		if fi, err := os.Stat(filepath.Join(root, a.Entry.Path)); err != nil || !fi.IsDir() {
+			t.Errorf("%s: %v", a.Entry.Path, err)
+		}
+	}
+}
