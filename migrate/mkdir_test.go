@@ -39,7 +39,9 @@ func TestMkdirsParentsFirstEachOnce(t *testing.T) {
 	root := t.TempDir()
 	dst := &orderedDirs{Local: store.NewLocal(root), root: root, made: map[string]int{}}
 	var dirs []plan.Action
-	add := func(p string) { dirs = append(dirs, plan.Action{Kind: plan.Mkdir, Entry: store.Entry{Path: p, Type: store.Dir, Mode: 0o755}}) }
+	add := func(p string) {
+		dirs = append(dirs, plan.Action{Kind: plan.Mkdir, Entry: store.Entry{Path: p, Type: store.Dir, Mode: 0o755}})
+	}
 	deep := "d"
 	for i := 0; i < 40; i++ { // a chain 40 deep
 		add(deep)
