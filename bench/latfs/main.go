@@ -117,9 +117,43 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	return n.LoopbackNode.Readlink(ctx)
 }
 
+// OpendirHandle waits once for the directory: the round trip of its
+// READDIR, which on NFS brings the entries' attributes along.
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	wait(lat)
-	return n.LoopbackNode.OpendirHandle(ctx, flags)
+	h, fl, errno := n.LoopbackNode.OpendirHandle(ctx, flags)
+	if errno != 0 {
+		return nil, 0, errno
+	}
+	return &dir{h: h, n: n}, fl, 0
+}
+
+// dir is an open directory. It answers the lookups of READDIRPLUS at once:
+// NFS returns a directory's attributes with its entries, so that listing a
+// directory costs a round trip, not one per entry.
+type dir struct {
+	h fs.FileHandle
+	n *node
+}
+
+func (d *dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return d.n.LoopbackNode.Lookup(ctx, name, out)
+}
+
+func (d *dir) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	return d.h.(fs.FileReaddirenter).Readdirent(ctx)
+}
+
+func (d *dir) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	return d.h.(fs.FileSeekdirer).Seekdir(ctx, off)
+}
+
+func (d *dir) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
+	return d.h.(fs.FileFsyncdirer).Fsyncdir(ctx, flags)
+}
+
+func (d *dir) Releasedir(ctx context.Context, flags uint32) {
+	d.h.(fs.FileReleasedirer).Releasedir(ctx, flags)
 }
 
 // file is an open file: reads and writes wait iolat, the close's flush (an
