@@ -120,7 +120,7 @@ func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOpt
 	}()
 
 	stages := []func() error{
-		func() error { return x.stage(ctx, p.Deletes, 1, results) }, // ordered: children before parents
+		func() error { return x.deletes(ctx, p.Deletes, opt.TargetOps, results) },
 		func() error { return x.mkdirs(ctx, p.Dirs, opt.TargetOps, results) },
 		func() error {
 			copies := largestFirst(p.Copies)

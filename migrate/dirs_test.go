@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"sync"
 	"testing"
 
@@ -79,5 +80,44 @@ func TestMkdirsParentsFirstEachOnce(t *testing.T) {
 		if fi, err := os.Stat(filepath.Join(root, a.Entry.Path)); err != nil || !fi.IsDir() {
 			t.Errorf("%s: %v", a.Entry.Path, err)
 		}
+	}
+}
+
+func TestDeletesContentBeforeDirectories(t *testing.T) {
+	root := t.TempDir()
+	var as []plan.Action
+	del := func(p string, typ store.EntryType) {
+		as = append(as, plan.Action{Kind: plan.Delete, Entry: store.Entry{Path: p, Type: typ}})
+	}
+	for i := 0; i < 20; i++ {
+		d := fmt.Sprintf("t%02d", i)
+		deep := d
+		for j := 0; j < 6; j++ {
+			os.MkdirAll(filepath.Join(root, deep), 0o755)
+			os.WriteFile(filepath.Join(root, deep, "f"), []byte("x"), 0o644)
+			os.Symlink("f", filepath.Join(root, deep, "l"))
+			del(deep, store.Dir)
+			del(deep+"/f", store.File)
+			del(deep+"/l", store.Symlink)
+			deep += "/d"
+		}
+	}
+	sort.Slice(as, func(i, j int) bool { return as[i].Entry.Path > as[j].Entry.Path }) // the plan's order
+	x := &fileExec{dst: store.NewLocal(root), opt: FileOptions{Workers: 4, TargetOps: 32, Retries: 1, ChangedRetries: 1, Progress: &progress.Counter{}}}
+	results := make(chan Result, len(as))
+	if err := x.deletes(context.Background(), as, 32, results); err != nil {
+		t.Fatal(err)
+	}
+	close(results)
+	n := 0
+	for r := range results {
+		n++
+		if r.Err != nil {
+			t.Errorf("%s: %v", r.Entry.Path, r.Err)
+		}
+	}
+	left, _ := os.ReadDir(root)
+	if n != len(as) || len(left) != 0 {
+		t.Errorf("%d results for %d deletions; left: %v", n, len(as), left)
 	}
 }

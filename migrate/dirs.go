@@ -4,9 +4,12 @@ import (
 	"container/heap"
 	"context"
 	"path"
+	"sort"
+	"strings"
 	"sync"
 
 	"github.com/cutover/cutover/internal/errs"
+	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/plan"
 )
 
@@ -118,4 +121,35 @@ func (h *widest) Pop() any {
 	v := h.ps[len(h.ps)-1]
 	h.ps = h.ps[:len(h.ps)-1]
 	return v
+}
+
+// deletes removes entries with up to limit at once: every file and link
+// first, then the directories, deepest first, a depth at a time (a
+// directory must be empty before it goes). One at a time, in the plan's
+// order, each removal on EFS waited for the round trip of the one before.
+func (x *fileExec) deletes(ctx context.Context, as []plan.Action, limit int, results chan<- Result) error {
+	var files, dirs []plan.Action
+	for _, a := range as {
+		if a.Entry.Type == store.Dir {
+			dirs = append(dirs, a)
+		} else {
+			files = append(files, a)
+		}
+	}
+	if err := x.stage(ctx, files, limit, results); err != nil {
+		return err
+	}
+	depth := func(a plan.Action) int { return strings.Count(a.Entry.Path, "/") }
+	sort.SliceStable(dirs, func(i, j int) bool { return depth(dirs[i]) > depth(dirs[j]) })
+	for lo := 0; lo < len(dirs); {
+		hi := lo + 1
+		for hi < len(dirs) && depth(dirs[hi]) == depth(dirs[lo]) {
+			hi++
+		}
+		if err := x.stage(ctx, dirs[lo:hi], limit, results); err != nil {
+			return err
+		}
+		lo = hi
+	}
+	return nil
 }
