@@ -66,8 +66,9 @@ func entryFromInfo(rel string, fi fs.FileInfo) (Entry, bool) {
 	return e, true
 }
 
-// Walk lists the tree, reading up to walkWorkers directories at once (see
-// walkDirs). Sockets, devices and fifos are reported to bad.
+// Walk lists the tree, reading up to walkWorkers directories at once, four
+// times as many on a network filesystem (see walkDirs). Sockets, devices
+// and fifos are reported to bad.
 func (l *Local) Walk(ctx context.Context, fn func(Entry) error, bad func(string, error)) error {
 	if _, err := os.Lstat(l.root); err != nil {
 		return errs.Fatalf("list %s: %w", l.root, err)
@@ -78,7 +79,11 @@ func (l *Local) Walk(ctx context.Context, fn func(Entry) error, bad func(string,
 		}
 		return nil
 	}
-	return walkDirs(ctx, walkWorkers, l.readDir, fatal, fn, bad)
+	workers := walkWorkers
+	if l.Network() != "" {
+		workers *= 4
+	}
+	return walkDirs(ctx, workers, l.readDir, fatal, fn, bad)
 }
 
 // readDir returns the entries of directory rel, passing to bad those it
