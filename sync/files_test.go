@@ -651,6 +651,40 @@ exec /usr/bin/find "$@"
 	}
 }
 
+// A target on a network filesystem (FUSE here, as NFS for EFS) gets four
+// times the workers in flight, directories made parent by parent and
+// deletions in parallel: the server ends up holding the source, nested
+// directories, a mirrored deletion of a deep subtree and all.
+func TestSyncOntoNetworkFilesystemTarget(t *testing.T) {
+	e := newEnv(t)
+	backing := filepath.Join(e.dir, "efs")
+	os.MkdirAll(backing, 0o755)
+	os.MkdirAll(e.dst, 0o755)
+	testenv.BindFS(t, backing, e.dst)
+	if _, err := gentree.Tree(e.src, gentree.Options{Files: 300, Seed: 4, MaxBytes: 4 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	if err := gentree.Nasty(e.src); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	o := e.opts()
+	o.Log = &log
+	rep := mustSync(t, o)
+	assertSame(t, e.src, backing)
+	if !strings.Contains(log.String(), "up to 32 operations in flight") || rep.Verify.Checked != rep.Files.Copied {
+		t.Fatalf("not run as a network target: %+v\n%s", rep.Verify, log.String())
+	}
+	os.RemoveAll(filepath.Join(e.src, "nasty/deep/d00/d01"))
+	os.RemoveAll(filepath.Join(e.src, "data/attachments"))
+	o.Delete = true
+	rep = mustSync(t, o)
+	assertSame(t, e.src, backing)
+	if rep.Files.Deleted < 300 {
+		t.Fatalf("mirror: %+v", rep.Files)
+	}
+}
+
 // Verification reads a target on a network filesystem from its server, not
 // from the pages this host cached when it wrote and read back: a file that
 // changed at the server (same size, same mtime) is a mismatch for `files
