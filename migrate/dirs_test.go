@@ -57,19 +57,9 @@ func TestMkdirsParentsFirstEachOnce(t *testing.T) {
 	}
 	os.Mkdir(filepath.Join(root, "existing"), 0o755)
 	add("existing/new") // a parent that is already there
-	x := &fileExec{dst: dst, opt: FileOptions{Workers: 4, TargetOps: 64, Retries: 1, ChangedRetries: 1, Progress: &progress.Counter{}}}
-	results := make(chan Result, len(dirs)+1)
-	if err := x.mkdirs(context.Background(), dirs, 64, results); err != nil {
-		t.Fatal(err)
-	}
-	close(results)
-	n := 0
-	for r := range results {
-		n++
-		if r.Err != nil {
-			t.Errorf("%s: %v", r.Entry.Path, r.Err)
-		}
-	}
+	n := runDirStage(t, dst, len(dirs), func(x *fileExec, results chan<- Result) error {
+		return x.mkdirs(context.Background(), dirs, 64, results)
+	})
 	if n != len(dirs) {
 		t.Errorf("%d results for %d directories", n, len(dirs))
 	}
@@ -103,21 +93,31 @@ func TestDeletesContentBeforeDirectories(t *testing.T) {
 		}
 	}
 	sort.Slice(as, func(i, j int) bool { return as[i].Entry.Path > as[j].Entry.Path }) // the plan's order
-	x := &fileExec{dst: store.NewLocal(root), opt: FileOptions{Workers: 4, TargetOps: 32, Retries: 1, ChangedRetries: 1, Progress: &progress.Counter{}}}
-	results := make(chan Result, len(as))
-	if err := x.deletes(context.Background(), as, 32, results); err != nil {
-		t.Fatal(err)
-	}
-	close(results)
-	n := 0
-	for r := range results {
-		n++
-		if r.Err != nil {
-			t.Errorf("%s: %v", r.Entry.Path, r.Err)
-		}
-	}
+	n := runDirStage(t, store.NewLocal(root), len(as), func(x *fileExec, results chan<- Result) error {
+		return x.deletes(context.Background(), as, 32, results)
+	})
 	left, _ := os.ReadDir(root)
 	if n != len(as) || len(left) != 0 {
 		t.Errorf("%d results for %d deletions; left: %v", n, len(as), left)
 	}
+}
+
+// runDirStage runs a stage of fileExec on dst, fails the test on any error
+// it reports, and returns how many results it sent (at most n).
+func runDirStage(t *testing.T, dst store.Store, n int, stage func(*fileExec, chan<- Result) error) int {
+	t.Helper()
+	x := &fileExec{dst: dst, opt: FileOptions{Workers: 4, TargetOps: 64, Retries: 1, ChangedRetries: 1, Progress: &progress.Counter{}}}
+	results := make(chan Result, n)
+	if err := stage(x, results); err != nil {
+		t.Fatal(err)
+	}
+	close(results)
+	got := 0
+	for r := range results {
+		got++
+		if r.Err != nil {
+			t.Errorf("%s: %v", r.Entry.Path, r.Err)
+		}
+	}
+	return got
 }
