@@ -337,7 +337,8 @@ var umask = func() fs.FileMode {
 // they leave its owner the right to write (a file created read-only is
 // written through its open descriptor on a local disk, but not by every
 // NFS server) and carry no setuid, setgid or sticky bit (a chown clears
-// the first two; they are set after it).
+// the first two; they are set after it). Under its temporary name the
+// content is then readable by whom it will be readable by under its own.
 func createTemp(dir string, mode fs.FileMode) (f *os.File, chmod bool, err error) {
 	perm := mode & fs.ModePerm
 	chmod = mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0 || perm&0o200 == 0 || perm&umask != 0
