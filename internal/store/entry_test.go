@@ -65,3 +65,14 @@ func TestStageModes(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParseFindRecord parses one record of the remote find's listing,
+// as a rerun does for every entry of the tree.
+func BenchmarkParseFindRecord(b *testing.B) {
+	const rec = "f 1234567 1 25600 1700000000.1234567890 644 2001 2001 data/attachments/JRA/10000/JRA-123/10456"
+	for b.Loop() {
+		if _, ok, err := parseFindRecord(rec, ""); !ok || err != nil {
+			b.Fatal(err)
+		}
+	}
+}
