@@ -2,7 +2,7 @@ GO      ?= go
 BIN     := bin/cutover
 PKGS    := ./...
 
-.PHONY: build test deps demo bench bench-files bench-efs bench-index bench-db bench-plan lint clean
+.PHONY: build test deps demo bench bench-go bench-files bench-efs bench-index bench-db bench-plan lint clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/cutover
@@ -19,11 +19,15 @@ demo: build
 	./$(BIN) demo --dir ./demo-out
 
 ## bench: side-by-side benchmarks against the peer tools (see docs/benchmarks.md).
-bench: bench-files bench-efs bench-index bench-db bench-plan
+bench: bench-go bench-files bench-efs bench-index bench-db bench-plan
 
 bench-files: build
 	scripts/ensure-deps.sh bench
 	bench/files.sh
+
+## bench-go: the Go benchmarks (directory creation on an NFS-like target, the plan of a rerun, the find parser).
+bench-go:
+	go test -run '^$$' -bench . -benchmem ./migrate ./plan ./internal/store
 
 ## bench-efs: the same three tools onto an EFS stand-in (FUSE with 1 ms per request; needs root and /dev/fuse).
 bench-efs: build
