@@ -432,7 +432,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	counter.FilesTotal.Store(int64(len(p.Copies) + len(p.Links) + len(p.Meta)))
 	counter.BytesTotal.Store(p.BytesToCopy)
 	disp := progress.Start(o.Log, "copy", counter, o.LogInterval)
-	targetOps := inFlight(dst, o.Workers)
+	targetOps := InFlight(dst, o.Workers)
 	if targetOps != o.Workers {
 		o.logf("the target is on a network filesystem: up to %d operations in flight at once (4 × --workers)", targetOps)
 	}
@@ -455,7 +455,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		return runErr
 	}
 	if o.Verify == "all" {
-		if err := verifyRecorded(ctx, st, pair, dst, inFlight(dst, o.Workers), run, rep); err != nil {
+		if err := verifyRecorded(ctx, st, pair, dst, InFlight(dst, o.Workers), run, rep); err != nil {
 			return err
 		}
 	}
@@ -602,13 +602,13 @@ func (l *listing) wait(rep *FilesReport) ([]store.Entry, error) {
 	return entries, l.err
 }
 
-// inFlight is how many operations to keep in flight at once on s for a
+// InFlight is how many operations to keep in flight at once on s for a
 // run of the given workers: four times as many on a network filesystem,
 // where each create, chmod, rename or read waits on the server
 // (milliseconds on EFS) and more in flight, not more CPU, speeds them up:
 // a 2,000-file copy at 1 ms per request took 3.2 s with 16 and 2.2 s with
 // 64 (make bench-efs).
-func inFlight(s store.Store, workers int) int {
+func InFlight(s store.Store, workers int) int {
 	if l, ok := s.(*store.Local); ok && l.Network() != "" {
 		return 4 * workers
 	}

@@ -429,7 +429,7 @@ func probeIndex(ctx context.Context, x config.IndexSet, o index.Options) (float6
 	defer dst.Close()
 	scratch := fmt.Sprintf(".cutover-probe-%d", os.Getpid())
 	defer removeScratch(context.WithoutCancel(ctx), dst, scratch)
-	secs, n, err := copySample(ctx, src, dst, scratch, sample)
+	secs, n, err := copySample(ctx, src, dst, scratch, sample, o.Workers)
 	if err != nil || n == 0 {
 		return 0, "probe (nothing to copy)", err
 	}
