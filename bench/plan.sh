@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 FILES=${FILES:-20000}
 SCALE=${SCALE:-50}
 OUT=${OUT:-$PWD/bench/out/plan}
-BIN=$PWD/bin/cutover
+BIN=${BIN:-$PWD/bin/cutover}
 . bench/lib.sh
 rm -rf "$OUT"; mkdir -p "$OUT"; chmod 755 "$OUT"
 go run ./bench/gentree -out "$OUT/shared" -files "$FILES" >&2

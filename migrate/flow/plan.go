@@ -273,8 +273,16 @@ func (r *Runner) inventoryFiles(ctx context.Context, name string) (*FilesInvento
 		}
 	}
 	if inv.Entries > 0 && inv.ListS > 0 {
-		// The listing just measured is the best figure for listing.
-		m.PerEntry = math.Max(m.PerEntry, inv.ListS/float64(inv.Entries))
+		// The listing just measured is the best figure for listing. History
+		// may know more (planning, the commit); a probe lists a few hundred
+		// entries, and what opening the listing costs made its figure 20–30
+		// times too high (a bulk copy predicted at 20 s for listing alone).
+		listed := inv.ListS / float64(inv.Entries)
+		if strings.HasPrefix(m.Basis, "history") {
+			m.PerEntry = math.Max(m.PerEntry, listed)
+		} else {
+			m.PerEntry = listed
+		}
 	}
 	inv.model = m
 	return inv, nil
