@@ -86,6 +86,16 @@ indexes:
 	if _, err := os.Stat(filepath.Join(dir, "efs")); err == nil {
 		t.Error("plan created the files target")
 	}
+	for _, db := range []string{"jiradb", "rehearsal"} {
+		if out := dst.Psql(t, db, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'cutover_probe%'"); strings.TrimSpace(out) != "0" {
+			t.Errorf("the database probe left its scratch schema in %s: %q", db, out)
+		}
+	}
+	for _, pe := range plan.Phases[0].Parts {
+		if pe.Kind == "database" && !strings.Contains(pe.Basis, "primary key built") {
+			t.Errorf("the database probe built no primary key: %s", pe.Basis)
+		}
+	}
 
 	for i := 1; i <= 2; i++ {
 		rep, err := r.Presync(ctx)
