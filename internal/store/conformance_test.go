@@ -178,9 +178,11 @@ func conformance(t *testing.T, st store.Store, root string) {
 	}
 
 	// Temporary files of a killed run are cleaned, nothing else.
-	os.WriteFile(filepath.Join(root, "a", store.TempPrefix+"123.part"), []byte("partial"), 0o600)
+	for _, d := range []string{"", "a", "a/b"} { // at every depth, the root's included
+		os.WriteFile(filepath.Join(root, d, store.TempPrefix+"123.part"), []byte("partial"), 0o600)
+	}
 	n, err := st.CleanTemp(ctx)
-	if err != nil || n != 1 {
+	if err != nil || n != 3 {
 		t.Fatalf("cleantemp: %d %v", n, err)
 	}
 	if _, err := st.Lstat(ctx, "a/b/file.txt"); err != nil {
