@@ -146,6 +146,7 @@ func probeFiles(ctx context.Context, o sync.FilesOptions) (filesModel, error) {
 	// one at a time by SFTP requests, the probe measured latency and SFTP
 	// where a sync gets parallel tar streams: it predicted 101 s for a
 	// first copy that took 14 s.
+	//
 	// The very first copy, untimed, opens what a sync opens once and
 	// flushes with its syncfs what others left dirty on the target's
 	// filesystem (0.68 s in bench-plan, just after pgbench wrote 750 MB:
@@ -238,21 +239,13 @@ func copyAsSync(ctx context.Context, src store.Store, dir string, files []store.
 	return time.Since(t0).Seconds(), n, err
 }
 
-// copySample copies files into dir at the target, up to workers at once as
-// a sync does, and returns how long that took and the bytes it copied.
-// One at a time, the probe measured latency where a sync gets throughput:
-// the per-file cost came out several times too high, the more so the
-// further the target (each file waits on EFS for its create, rename and
-// close).
+// copySample copies files into dir at the target, each synced, up to
+// workers at once (as an index ship does, and a file sync to a target that
+// copyAsSync cannot stand in for), and returns how long that took and the
+// bytes it copied. One at a time, a probe measured latency where a copy
+// gets throughput.
 func copySample(ctx context.Context, src, dst store.Store, dir string, files []store.Entry, workers int) (float64, int64, error) {
 	t0 := time.Now()
-	if l, ok := dst.(*store.Local); ok {
-		// As a sync makes a local target durable: one syncfs, not an
-		// fsync per file (which took the probe's per-file cost to several
-		// milliseconds here).
-		l.BatchSync = true
-		defer func() { l.BatchSync = false }()
-	}
 	var n atomic.Int64
 	var g errgroup.Group
 	g.SetLimit(max(workers, 1))
@@ -266,11 +259,6 @@ func copySample(ctx context.Context, src, dst store.Store, dir string, files []s
 		})
 	}
 	g.Wait()
-	if l, ok := dst.(*store.Local); ok {
-		if err := l.Sync(ctx); err != nil {
-			return 0, 0, err
-		}
-	}
 	return time.Since(t0).Seconds(), n.Load(), ctx.Err()
 }
 
