@@ -24,9 +24,9 @@ const probeBytes = 16 << 20
 // target (written to the WAL, as the copy's are), its primary key built
 // after the load (as post-data does), and the sample checksummed on both
 // sides at once (as verify does). The scratch schema is dropped after.
-// Where the target refuses a schema (no CREATE privilege), a temporary
-// table of one text column stands in, which writes no WAL and builds no
-// index: the basis says so. Into such a table, with only the source
+// Where the target refuses the schema or a column's type (no CREATE
+// privilege, a missing extension), a temporary table of text columns
+// stands in, which writes no WAL and builds no index: the basis says so. Into such a table, with only the source
 // checksummed, the probe predicted 5.0 s for a part that took 11.5 s.
 func probeDB(ctx context.Context, src, dst pg.Endpoint, tables []*pg.Table) (dbModel, error) {
 	var big *pg.Table
@@ -52,14 +52,15 @@ func probeDB(ctx context.Context, src, dst pg.Endpoint, tables []*pg.Table) (dbM
 	}
 	rows := max(int64(float64(big.Rows)*float64(probeBytes)/float64(big.Bytes)), 1000)
 	cols := make([]string, len(big.Columns))
-	defs := make([]string, len(big.Columns))
+	defs := make([]string, len(big.Columns))  // the source's types
+	texts := make([]string, len(big.Columns)) // text takes any column's COPY form
 	for i, c := range big.Columns {
 		cols[i] = pg.Ident(c.Name)
 		typ := c.Type
 		if c.UserType {
-			typ = "text" // the target may not have the type yet; text takes its COPY form
+			typ = "text" // the target may not have the type yet
 		}
-		defs[i] = cols[i] + " " + typ
+		defs[i], texts[i] = cols[i]+" "+typ, cols[i]+" text"
 	}
 	sel := fmt.Sprintf("SELECT %s FROM ONLY %s LIMIT %d", strings.Join(cols, ", "), big.QName(), rows)
 	scratch := pg.Ident(fmt.Sprintf("cutover_probe_%d", os.Getpid()))
@@ -67,7 +68,7 @@ func probeDB(ctx context.Context, src, dst pg.Endpoint, tables []*pg.Table) (dbM
 	if _, err := tc.Exec(ctx, fmt.Sprintf("CREATE SCHEMA %s; CREATE TABLE %s (%s)", scratch, into, strings.Join(defs, ", "))); err != nil {
 		logged = false
 		into = "cutover_probe"
-		if _, err := tc.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s (%s)", into, strings.Join(defs, ", "))); err != nil {
+		if _, err := tc.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s (%s)", into, strings.Join(texts, ", "))); err != nil {
 			return dbModel{}, fmt.Errorf("target: %w", err)
 		}
 	} else {
