@@ -2,7 +2,7 @@ GO      ?= go
 BIN     := bin/cutover
 PKGS    := ./...
 
-.PHONY: build test deps demo bench bench-go bench-files bench-efs bench-index bench-db bench-plan lint clean
+.PHONY: build test deps demo bench bench-go bench-files bench-efs bench-nfs-source bench-index bench-db bench-plan lint clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/cutover
@@ -19,7 +19,7 @@ demo: build
 	./$(BIN) demo --dir ./demo-out
 
 ## bench: side-by-side benchmarks against the peer tools (see docs/benchmarks.md).
-bench: bench-go bench-files bench-efs bench-index bench-db bench-plan
+bench: bench-go bench-files bench-efs bench-nfs-source bench-index bench-db bench-plan
 
 bench-files: build
 	scripts/ensure-deps.sh bench
@@ -33,6 +33,11 @@ bench-go:
 bench-efs: build
 	scripts/ensure-deps.sh bench
 	bench/efs.sh
+
+## bench-nfs-source: the same three tools from a shared home that is itself an NFS mount on the VM (the stand-in, on the source side).
+bench-nfs-source: build
+	scripts/ensure-deps.sh bench
+	SIDE=source bench/efs.sh
 
 ## bench-plan: the planner's predicted final window against the measured one (20,000 files + pgbench 50).
 bench-plan: build
@@ -54,4 +59,4 @@ lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 clean:
-	rm -rf bin demo-out bench/out bench/out-efs
+	rm -rf bin demo-out bench/out bench/out-efs-target bench/out-efs-source

@@ -10,18 +10,24 @@
 # cutover with its defaults (it reads back what it wrote, from the server:
 # the FUSE mount counts as a network filesystem), with --verify none, and
 # with --delete (the final's mirror, which lists the target).
-#   FILES=2000 LAT=1ms bench/efs.sh
+# With SIDE=source the latency is on the source instead: the shared home
+# the sshd serves is a latfs mount (as a Data Center shared home is an NFS
+# mount on the VM), and each tool writes to a fresh local filesystem.
+#   FILES=2000 LAT=1ms [SIDE=source] bench/efs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES=${FILES:-2000}
 LAT=${LAT:-1ms}
-OUT=${OUT:-$PWD/bench/out-efs}
+SIDE=${SIDE:-target}
+OUT=${OUT:-$PWD/bench/out-efs-$SIDE}
 BIN=$PWD/bin/cutover
-for m in "$OUT"/dst-* "$OUT"/back-*; do mountpoint -q "$m" 2>/dev/null && umount "$m" || true; done
+for m in "$OUT"/dst-* "$OUT"/back-* "$OUT"/src; do mountpoint -q "$m" 2>/dev/null && umount "$m" || true; done
 rm -rf "$OUT"; mkdir -p "$OUT"
 SRC=$OUT/src
+GEN=$SRC
+[ "$SIDE" = source ] && GEN=$OUT/back-src
 
-go run ./bench/gentree -out "$SRC" -files "$FILES"
+go run ./bench/gentree -out "$GEN" -files "$FILES"
 go build -o "$OUT/latfs" ./bench/latfs
 
 . bench/lib.sh
@@ -37,22 +43,29 @@ cleanup() {
   cleanup_fs
 }
 trap cleanup EXIT
-for t in $TOOLS; do
-  fresh_fs "$OUT/back-$t"
-  mkdir -p "$OUT/dst-$t"
-  "$OUT/latfs" -lat "$LAT" "$OUT/back-$t" "$OUT/dst-$t" & LATFS+=($!)
-done
-for t in $TOOLS; do
-  for _ in $(seq 50); do mountpoint -q "$OUT/dst-$t" && break; sleep 0.1; done
-  mountpoint -q "$OUT/dst-$t" || { echo "latfs did not mount $OUT/dst-$t" >&2; exit 1; }
+MNTS=()
+if [ "$SIDE" = source ]; then
+  mkdir -p "$SRC"; chmod 755 "$OUT"
+  "$OUT/latfs" -lat "$LAT" "$OUT/back-src" "$SRC" & LATFS+=($!); MNTS+=("$SRC")
+  for t in $TOOLS; do fresh_fs "$OUT/dst-$t"; done
+else
+  for t in $TOOLS; do
+    fresh_fs "$OUT/back-$t"
+    mkdir -p "$OUT/dst-$t"
+    "$OUT/latfs" -lat "$LAT" "$OUT/back-$t" "$OUT/dst-$t" & LATFS+=($!); MNTS+=("$OUT/dst-$t")
+  done
+fi
+for m in "${MNTS[@]}"; do
+  for _ in $(seq 50); do mountpoint -q "$m" && break; sleep 0.1; done
+  mountpoint -q "$m" || { echo "latfs did not mount $m" >&2; exit 1; }
 done
 
-prep() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; cat $(find "$SRC" -type f) > /dev/null 2>&1 || true; }
+prep() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; cat $(find "$GEN" -type f) > /dev/null 2>&1 || true; }
 
 PHASES="full nochange change"
 declare -A T
 for phase in $PHASES; do
-  case $phase in change*) go run ./bench/gentree -out "$SRC" -change 0.01 ;; esac
+  case $phase in change*) go run ./bench/gentree -out "$GEN" -change 0.01 ;; esac
   prep; T[cutover,$phase]=$(secs cut_sync "$OUT/dst-cutover" "$OUT/state-cutover")
   prep; T[cutover_nv,$phase]=$(secs cut_sync "$OUT/dst-cutover-nv" "$OUT/state-cutover-nv" --verify none)
   prep; T[cutover_del,$phase]=$(secs cut_sync "$OUT/dst-cutover-del" "$OUT/state-cutover-del" --delete)
@@ -62,13 +75,14 @@ for phase in $PHASES; do
 done
 "$BIN" files verify "$SRC" "$OUT/dst-cutover" > /dev/null || { echo "cutover's target differs from the source" >&2; exit 1; }
 
-BYTES=$(du -sb "$SRC" | cut -f1)
+BYTES=$(du -sb "$GEN" | cut -f1)
 {
-  echo "### files sync onto an EFS stand-in (latfs, $LAT per request): $FILES files, $(echo "$BYTES/1000000" | bc -l | xargs printf '%.0f') MB, loopback sshd, $(nproc) cores ($(date -u +%Y-%m-%d))"
+  where="onto an EFS stand-in"; [ "$SIDE" = source ] && where="from an NFS-mounted shared home (stand-in)"
+  echo "### files sync $where (latfs, $LAT per request): $FILES files, $(echo "$BYTES/1000000" | bc -l | xargs printf '%.0f') MB, loopback sshd, $(nproc) cores ($(date -u +%Y-%m-%d))"
   echo
   echo "| phase | cutover (verify) | cutover --verify none | cutover --delete | rsync -a | rclone copy | cutover/rsync | cutover/rclone |"
   echo "|---|---|---|---|---|---|---|---|"
   for phase in $PHASES; do
     echo "| $phase | ${T[cutover,$phase]} s | ${T[cutover_nv,$phase]} s | ${T[cutover_del,$phase]} s | ${T[rsync,$phase]} s | ${T[rclone,$phase]} s | $(ratio ${T[cutover,$phase]} ${T[rsync,$phase]}) | $(ratio ${T[cutover,$phase]} ${T[rclone,$phase]}) |"
   done
-} | tee "$OUT/efs.md"
+} | tee "$OUT/efs-$SIDE.md"

@@ -436,7 +436,12 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	if targetOps != o.Workers {
 		o.logf("the target is on a network filesystem: up to %d operations in flight at once (4 × --workers)", targetOps)
 	}
-	mopt := migrate.FileOptions{Workers: o.Workers, TargetOps: targetOps, Owner: owner, UIDMap: o.UIDMap, GIDMap: o.GIDMap,
+	networkSource := false
+	if s, ok := src.(*store.SFTP); ok && store.IsNetworkFS(s.RootFS()) {
+		networkSource = true
+		o.logf("the source is on a network filesystem (%s): up to %d tar streams", s.RootFS(), o.Workers)
+	}
+	mopt := migrate.FileOptions{Workers: o.Workers, TargetOps: targetOps, NetworkSource: networkSource, Owner: owner, UIDMap: o.UIDMap, GIDMap: o.GIDMap,
 		Verify: o.Verify != "none", BWLimit: o.BWLimit, Progress: counter, PreciseMtime: lister == "local", Streams: o.Streams}
 	t1 := time.Now()
 	runErr := migrate.Files(ctx, src, dst, p, mopt, func(r migrate.Result) error {

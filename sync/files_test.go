@@ -685,6 +685,27 @@ func TestSyncOntoNetworkFilesystemTarget(t *testing.T) {
 	}
 }
 
+// A source on a network filesystem (FUSE here, as the NFS mount of a Data
+// Center shared home) is told by the listing's find, and copied in more
+// tar streams, one per 128 files: every byte arrives.
+func TestSyncFromNetworkFilesystemSource(t *testing.T) {
+	e := newEnv(t)
+	backing := filepath.Join(e.dir, "nfs")
+	if _, err := gentree.Tree(backing, gentree.Options{Files: 600, Seed: 6, MaxBytes: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(e.src, 0o755)
+	testenv.BindFS(t, backing, e.src)
+	var log strings.Builder
+	o := e.opts()
+	o.Log = &log
+	rep := mustSync(t, o)
+	assertSame(t, backing, e.dst)
+	if !strings.Contains(log.String(), "the source is on a network filesystem (fuse") || rep.Files.Streamed != rep.Files.Copied {
+		t.Fatalf("not copied as from a network source: %+v\n%s", rep.Files, log.String())
+	}
+}
+
 // Verification reads a target on a network filesystem from its server, not
 // from the pages this host cached when it wrote and read back: a file that
 // changed at the server (same size, same mtime) is a mismatch for `files

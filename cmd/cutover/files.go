@@ -130,7 +130,10 @@ and record it in the state so the next run copies only the delta.
 			if o.Streams < 0 {
 				return errs.Usagef("--streams must be ≥ 0")
 			}
-			if o.Streams == 0 {
+			switch {
+			case !cmd.Flags().Changed("streams"):
+				o.Streams = 0 // picked by the copy: 4, more from a source on NFS
+			case o.Streams == 0:
 				o.Streams = -1
 			}
 			rep, runErr := sync.SyncFiles(cmd.Context(), o)
@@ -142,7 +145,7 @@ and record it in the state so the next run copies only the delta.
 	f := c.Flags()
 	addCommonFileFlags(c, &o, &ff)
 	f.IntVar(&o.Workers, "workers", 16, "parallel file transfers")
-	f.IntVar(&o.Streams, "streams", 4, "from an SFTP source with a shell and GNU tar, send files in up to `N` tar streams, one per 64 MiB or 2048 files (0: SFTP requests for every file)")
+	f.IntVar(&o.Streams, "streams", 4, "from an SFTP source with a shell and GNU tar, send files in up to `N` tar streams, one per 64 MiB or 2048 files (0: SFTP requests for every file); unset, from a source on NFS: up to --workers, one per 128 files")
 	f.BoolVar(&o.DryRun, "dry-run", false, "show what would be done; change nothing")
 	f.BoolVar(&o.Delete, "delete", false, "mirror: remove target entries the source no longer has")
 	f.IntVar(&o.MaxDelete, "max-delete", 1000, "with --delete, stop (exit 3, nothing deleted) when more than `N` entries would be removed")

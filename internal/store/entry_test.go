@@ -76,3 +76,12 @@ func BenchmarkParseFindRecord(b *testing.B) {
 		}
 	}
 }
+
+func TestIsNetworkFS(t *testing.T) {
+	for fs, want := range map[string]bool{"nfs4": true, "nfs": true, "cifs": true, "fuse.sshfs": true, "fuse": true, "ceph": true,
+		"ext4": false, "xfs": false, "tmpfs": false, "overlay": false, "fuseblk": false, "btrfs": false, "": false} {
+		if IsNetworkFS(fs) != want {
+			t.Errorf("%q: %v", fs, !want)
+		}
+	}
+}

@@ -36,6 +36,7 @@ type SFTP struct {
 
 	listedByFind atomic.Bool
 	noFind       atomic.Value // string: why the listing fell back to READDIR
+	rootFS       atomic.Value // string: the root's filesystem type, as find names it
 }
 
 var (

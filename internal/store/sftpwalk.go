@@ -43,11 +43,32 @@ func (s *SFTP) NoFindReason() string {
 	return r
 }
 
+// RootFS is the type of the filesystem that holds the root ("ext4",
+// "nfs4", "fuse.sshfs"), as the listing's find named it; "" when the tree
+// was not listed by find.
+func (s *SFTP) RootFS() string {
+	r, _ := s.rootFS.Load().(string)
+	return r
+}
+
+// IsNetworkFS says whether a filesystem type, as find's %F or /proc/mounts
+// name it, is reached over the network: a Jira Data Center shared home is
+// an NFS mount on each node, where every open and every directory read
+// waits on the server.
+func IsNetworkFS(fstype string) bool {
+	switch fstype {
+	case "nfs", "nfs4", "cifs", "smb2", "smb3", "smbfs", "ceph", "9p", "lustre", "afs", "gpfs", "glusterfs", "beegfs", "efs",
+		"fuse": // a FUSE mount that names no subtype (bindfs); fuseblk is a local disk
+		return true
+	}
+	return strings.HasPrefix(fstype, "fuse.") // sshfs, s3fs, glusterfs over FUSE
+}
+
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // findFormat is one record per entry: "%y %i %n %s %T@ %m %U %G PATH" and
 // the link target, each NUL-terminated; the first phase puts the device
-// number first.
+// number and the filesystem type first.
 const findFormat = `%y %i %n %s %T@ %m %U %G %P\0%l\0`
 
 // Listing in two phases: one find lists the top findDepth levels (and the
@@ -55,7 +76,8 @@ const findFormat = `%y %i %n %s %T@ %m %U %G %P\0%l\0`
 // SFTP side does, and nothing below it), then up to findSessions finds list the
 // directories at that depth in parallel, each on its own exec channel. On a
 // VM with several cores, and above all on a shared home that is itself on
-// NFS, where find waits on every directory, that divides the listing time.
+// NFS, where find waits on every directory, that divides the listing time;
+// there (the root's filesystem is a network one) twice as many finds run.
 const (
 	findDepth    = 4
 	findSessions = 4
@@ -74,13 +96,16 @@ func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(stri
 		bad(p, err)
 	}
 	s.noFind.Store("")
+	s.rootFS.Store("")
 	rootDev := ""
 	var frontier []string
-	complaints, err := s.runFind(ctx, fmt.Sprintf(`LC_ALL=C find -H %s -xdev -mindepth 0 -maxdepth %d -printf '%%D %s'; printf 'cutover-end %%d\0' $?`,
+	complaints, err := s.runFind(ctx, fmt.Sprintf(`LC_ALL=C find -H %s -xdev -mindepth 0 -maxdepth %d -printf '%%D %%F %s'; printf 'cutover-end %%d\0' $?`,
 		shellQuote(s.loc.Path), findDepth, findFormat), nil, "", func(rec, link string) error {
 		dev, rec, _ := strings.Cut(rec, " ")
+		fstype, rec, _ := strings.Cut(rec, " ")
 		if rootDev == "" { // find prints its start point, the root, first
 			rootDev = dev
+			s.rootFS.Store(fstype)
 			return nil
 		}
 		e, ok, perr := parseFindRecord(rec, link)
@@ -136,9 +161,13 @@ func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(stri
 		dmu      sync.Mutex
 		g, gctx  = errgroup.WithContext(ctx)
 	)
-	for k := range min(findSessions, len(frontier)) {
+	sessions := findSessions
+	if IsNetworkFS(s.RootFS()) {
+		sessions *= 2 // each find waits on the server for every directory
+	}
+	for k := range min(sessions, len(frontier)) {
 		var dirs bytes.Buffer
-		for i := k; i < len(frontier); i += findSessions {
+		for i := k; i < len(frontier); i += sessions {
 			dirs.WriteString("./" + frontier[i] + "\x00")
 		}
 		g.Go(func() error {
