@@ -55,7 +55,7 @@ type FileOptions struct {
 	// another, each open and close a round trip to the NFS server, so a
 	// copy gets a stream per 128 files instead of per 2,048.
 	NetworkSource bool
-	Progress *progress.Counter
+	Progress      *progress.Counter
 }
 
 // Result is the outcome of one action, passed to the recorder in order of
