@@ -437,9 +437,12 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		o.logf("the target is on a network filesystem: up to %d operations in flight at once (4 × --workers)", targetOps)
 	}
 	networkSource := false
-	if s, ok := src.(*store.SFTP); ok && store.IsNetworkFS(s.RootFS()) {
+	if s, ok := src.(*store.SFTP); ok {
+		rep.SourceFS = s.RootFS()
+	}
+	if store.IsNetworkFS(rep.SourceFS) {
 		networkSource = true
-		o.logf("the source is on a network filesystem (%s): up to %d tar streams", s.RootFS(), o.Workers)
+		o.logf("the source is on a network filesystem (%s): up to %d tar streams", rep.SourceFS, o.Workers)
 	}
 	mopt := migrate.FileOptions{Workers: o.Workers, TargetOps: targetOps, NetworkSource: networkSource, Owner: owner, UIDMap: o.UIDMap, GIDMap: o.GIDMap,
 		Verify: o.Verify != "none", BWLimit: o.BWLimit, Progress: counter, PreciseMtime: lister == "local", Streams: o.Streams}

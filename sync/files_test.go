@@ -701,7 +701,7 @@ func TestSyncFromNetworkFilesystemSource(t *testing.T) {
 	o.Log = &log
 	rep := mustSync(t, o)
 	assertSame(t, backing, e.dst)
-	if !strings.Contains(log.String(), "the source is on a network filesystem (fuse") || rep.Files.Streamed != rep.Files.Copied {
+	if !strings.Contains(log.String(), "the source is on a network filesystem (fuse") || rep.Files.Streamed != rep.Files.Copied || !strings.HasPrefix(rep.SourceFS, "fuse") {
 		t.Fatalf("not copied as from a network source: %+v\n%s", rep.Files, log.String())
 	}
 }

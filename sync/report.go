@@ -25,6 +25,7 @@ type FilesReport struct {
 	Hash           string      `json:"hash"`
 	Lister         string      `json:"lister"`
 	ListerFallback string      `json:"lister_fallback,omitempty"` // why an SFTP source was listed by READDIR, not find
+	SourceFS       string      `json:"source_fs,omitempty"`       // the filesystem of an SFTP source's root, as its find named it
 	Files          FileCounts  `json:"files"`
 	Verify         VerifyStats `json:"verify"`
 	Throughput     Throughput  `json:"throughput"`
@@ -135,6 +136,9 @@ func (r *FilesReport) Markdown() string {
 			lister += " (" + r.ListerFallback + ")"
 		}
 		row("listed by", lister)
+	}
+	if r.SourceFS != "" {
+		row("source filesystem", r.SourceFS)
 	}
 	row("copied", fmt.Sprintf("%d files, %s (%d of them streamed with tar)", f.Copied, progress.Bytes(f.BytesCopied), f.Streamed))
 	row("unchanged", fmt.Sprint(f.Unchanged))
