@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -128,18 +129,37 @@ func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOpt
 		}
 	}()
 
+	copies := func(ctx context.Context) error {
+		copies := largestFirst(p.Copies)
+		if sr, ok := src.(store.Streamer); ok && opt.Streams >= 0 {
+			var err error
+			if copies, err = x.streamCopies(ctx, sr, copies, results); err != nil {
+				return err
+			}
+		}
+		return x.stage(ctx, copies, opt.TargetOps, results)
+	}
 	stages := []func() error{
 		func() error { return x.deletes(ctx, p.Deletes, opt.TargetOps, results) },
-		func() error { return x.mkdirs(ctx, p.Dirs, opt.TargetOps, results) },
 		func() error {
-			copies := largestFirst(p.Copies)
-			if sr, ok := src.(store.Streamer); ok && opt.Streams >= 0 {
-				var err error
-				if copies, err = x.streamCopies(ctx, sr, copies, results); err != nil {
+			// Directories are made while the files copy: a file whose
+			// directory is not made yet makes it on its way (the stores'
+			// Stage does), and every directory's mode and mtime are set
+			// last anyway. On EFS the 1,187 directories of a 2,000-file
+			// copy took 0.5 s of 1.7 s, mostly waiting on the locks of a
+			// few wide parents while the other workers idled. Unless an
+			// entry of another type is in a directory's way: that goes
+			// first, before a file could meet it.
+			if slices.ContainsFunc(p.Dirs, func(a plan.Action) bool { return a.Replace }) {
+				if err := x.mkdirs(ctx, p.Dirs, opt.TargetOps, results); err != nil {
 					return err
 				}
+				return copies(ctx)
 			}
-			return x.stage(ctx, copies, opt.TargetOps, results)
+			g, gctx := errgroup.WithContext(ctx)
+			g.Go(func() error { return x.mkdirs(gctx, p.Dirs, opt.TargetOps, results) })
+			g.Go(func() error { return copies(gctx) })
+			return g.Wait()
 		},
 		func() error { return x.stage(ctx, p.Links, opt.TargetOps, results) },
 		func() error { return x.stage(ctx, p.Meta, opt.TargetOps, results) },
