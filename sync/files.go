@@ -319,6 +319,9 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	rep.Lister = lister
 	rep.Throughput.ListS = time.Since(t0).Seconds()
 	o.logf("listed %d entries in %.1fs", len(entries), rep.Throughput.ListS)
+	if s, ok := src.(*store.SFTP); ok {
+		rep.SourceFS = s.RootFS()
+	}
 	if s, ok := src.(*store.SFTP); ok && lister == "sftp" {
 		if rep.ListerFallback = s.NoFindReason(); rep.ListerFallback != "" {
 			o.logf("warning: listed by SFTP requests, a round trip per directory: %s", rep.ListerFallback)
@@ -437,9 +440,6 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		o.logf("the target is on a network filesystem: up to %d operations in flight at once (4 × --workers)", targetOps)
 	}
 	networkSource := false
-	if s, ok := src.(*store.SFTP); ok {
-		rep.SourceFS = s.RootFS()
-	}
 	if store.IsNetworkFS(rep.SourceFS) {
 		networkSource = true
 		o.logf("the source is on a network filesystem (%s): up to %d tar streams", rep.SourceFS, o.Workers)
