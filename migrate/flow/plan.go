@@ -337,7 +337,7 @@ func (r *Runner) inventoryDB(ctx context.Context, name string, flows []state.Flo
 		if target == "" {
 			target = d.Target
 		}
-		if m, err = probeDB(ctx, src, pg.Endpoint{Side: "target", DSN: target, IAMAuth: d.AWSIAMAuth, Region: d.AWSRegion}, tables); err != nil {
+		if m, err = probeDB(ctx, src, pg.Endpoint{Side: "target", DSN: target, IAMAuth: d.AWSIAMAuth, Region: d.AWSRegion}, tables, r.Cfg.Jobs); err != nil {
 			return nil, m, fmt.Errorf("database %s: probe: %w", d.Name, err)
 		}
 	}

@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/cutover/cutover/internal/pg"
 )
@@ -28,7 +31,7 @@ const probeBytes = 16 << 20
 // privilege, a missing extension), a temporary table of text columns
 // stands in, which writes no WAL and builds no index: the basis says so. Into such a table, with only the source
 // checksummed, the probe predicted 5.0 s for a part that took 11.5 s.
-func probeDB(ctx context.Context, src, dst pg.Endpoint, tables []*pg.Table) (dbModel, error) {
+func probeDB(ctx context.Context, src, dst pg.Endpoint, tables []*pg.Table, jobs int) (dbModel, error) {
 	var big *pg.Table
 	for _, t := range tables {
 		if !t.Partitioned && (big == nil || t.Bytes > big.Bytes) {
@@ -62,7 +65,6 @@ func probeDB(ctx context.Context, src, dst pg.Endpoint, tables []*pg.Table) (dbM
 		}
 		defs[i], texts[i] = cols[i]+" "+typ, cols[i]+" text"
 	}
-	sel := fmt.Sprintf("SELECT %s FROM ONLY %s LIMIT %d", strings.Join(cols, ", "), big.QName(), rows)
 	scratch := pg.Ident(fmt.Sprintf("cutover_probe_%d", os.Getpid()))
 	into, logged := scratch+".sample", true
 	if _, err := tc.Exec(ctx, fmt.Sprintf("CREATE SCHEMA %s; CREATE TABLE %s (%s)", scratch, into, strings.Join(defs, ", "))); err != nil {
@@ -74,24 +76,36 @@ func probeDB(ctx context.Context, src, dst pg.Endpoint, tables []*pg.Table) (dbM
 	} else {
 		defer tc.Exec(context.WithoutCancel(ctx), "DROP SCHEMA "+scratch+" CASCADE")
 	}
-	t1 := time.Now()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		bw := bufio.NewWriterSize(pw, 256<<10)
-		_, err := sc.PgConn().CopyTo(ctx, bw, "COPY ("+sel+") TO STDOUT")
-		if err == nil {
-			err = bw.Flush()
-		}
-		pw.CloseWithError(err)
-		done <- err
-	}()
-	_, err = tc.PgConn().CopyFrom(ctx, pr, "COPY "+into+" FROM STDIN")
-	pr.CloseWithError(errors.New("done"))
-	if serr := <-done; serr != nil && err == nil {
-		err = serr
+	// The copy splits a table with an integer key into ranges, copied and
+	// checksummed by jobs workers at once: the sample too, where it can
+	// (a temporary table is seen by its own session only).
+	ranges := []string{""}
+	if logged && big.Key != nil && jobs > 1 {
+		ranges = keyRanges(ctx, sc, big, rows, jobs)
 	}
-	if err != nil {
+	pairs := []connPair{{sc, tc}}
+	for range ranges[1:] {
+		c, err := src.Connect(ctx, pg.SourceParams())
+		if err != nil {
+			return dbModel{}, err
+		}
+		defer c.Close(context.WithoutCancel(ctx))
+		d, err := dst.Connect(ctx, pg.TargetParams(""))
+		if err != nil {
+			return dbModel{}, err
+		}
+		defer d.Close(context.WithoutCancel(ctx))
+		pairs = append(pairs, connPair{c, d})
+	}
+	sels := make([]string, len(ranges))
+	each := (rows + int64(len(ranges)) - 1) / int64(len(ranges)) // the last range is open-ended
+	for i, r := range ranges {
+		sels[i] = fmt.Sprintf("SELECT %s FROM ONLY %s %s LIMIT %d", strings.Join(cols, ", "), big.QName(), r, each)
+	}
+	t1 := time.Now()
+	if err := eachRange(ctx, pairs, len(sels), func(ctx context.Context, p connPair, i int) error {
+		return copyRange(ctx, p, sels[i], into)
+	}); err != nil {
 		return dbModel{}, err
 	}
 	copyS := time.Since(t1).Seconds()
@@ -109,23 +123,30 @@ func probeDB(ctx context.Context, src, dst pg.Endpoint, tables []*pg.Table) (dbM
 	}
 	indexS := time.Since(t2).Seconds()
 	t3 := time.Now()
-	sum := func(c *pgx.Conn, from string, n *int64) error {
-		var s *string
-		return c.QueryRow(ctx, "SELECT count(*), sum(hashtextextended(ROW(t.*)::text, 0))::text FROM ("+from+") t").Scan(n, &s)
-	}
-	var n, m int64
-	serr := make(chan error, 1)
-	go func() { serr <- sum(sc, sel, &n) }()
-	terr := sum(tc, "SELECT * FROM "+into, &m)
-	if err := <-serr; err != nil {
-		return dbModel{}, fmt.Errorf("source: %w", err)
-	}
-	if terr != nil {
-		return dbModel{}, fmt.Errorf("target: %w", terr)
+	var n atomic.Int64
+	if err := eachRange(ctx, pairs, len(sels), func(ctx context.Context, p connPair, i int) error {
+		sum := func(c *pgx.Conn, from string, rows *int64) error {
+			var s *string
+			return c.QueryRow(ctx, "SELECT count(*), sum(hashtextextended(ROW(t.*)::text, 0))::text FROM ("+from+") t").Scan(rows, &s)
+		}
+		var ns, nt int64
+		serr := make(chan error, 1)
+		go func() { serr <- sum(p.src, sels[i], &ns) }()
+		terr := sum(p.dst, "SELECT * FROM "+into+" "+ranges[i], &nt)
+		if err := <-serr; err != nil {
+			return fmt.Errorf("source: %w", err)
+		}
+		if terr != nil {
+			return fmt.Errorf("target: %w", terr)
+		}
+		n.Add(ns)
+		return nil
+	}); err != nil {
+		return dbModel{}, err
 	}
 	verifyS := time.Since(t3).Seconds()
 	// The sample's share of the table's bytes, by rows.
-	sampleBytes := float64(big.Bytes) * float64(n) / float64(max(big.Rows, 1))
+	sampleBytes := float64(big.Bytes) * float64(n.Load()) / float64(max(big.Rows, 1))
 	if sampleBytes <= 0 {
 		return dbModel{Fixed: fixed, Basis: "probe (empty sample)"}, nil
 	}
@@ -137,6 +158,72 @@ func probeDB(ctx context.Context, src, dst pg.Endpoint, tables []*pg.Table) (dbM
 		what = "no primary key"
 	}
 	return dbModel{PerByte: (copyS + indexS + verifyS) / sampleBytes, Fixed: fixed,
-		Basis: fmt.Sprintf("probe (%d rows of %s: copy %.0f MB/s, %s in %.2f s, checksums of both sides %.0f MB/s; other indexes not sampled)",
-			n, big, sampleBytes/copyS/1e6, what, indexS, sampleBytes/verifyS/1e6)}, nil
+		Basis: fmt.Sprintf("probe (%d rows of %s in %d key ranges at once: copy %.0f MB/s, %s in %.2f s, checksums of both sides %.0f MB/s; other indexes not sampled)",
+			n.Load(), big, len(ranges), sampleBytes/copyS/1e6, what, indexS, sampleBytes/verifyS/1e6)}, nil
 }
+
+type connPair struct{ src, dst *pgx.Conn }
+
+// eachRange runs fn for each of n ranges, each on its own connections, all
+// at once.
+func eachRange(ctx context.Context, pairs []connPair, n int, fn func(context.Context, connPair, int) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range n {
+		g.Go(func() error { return fn(gctx, pairs[i], i) })
+	}
+	return g.Wait()
+}
+
+// copyRange streams the rows of sel from the source into the table into on
+// the target, as COPY text, the copy's format.
+func copyRange(ctx context.Context, p connPair, sel, into string) error {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		bw := bufio.NewWriterSize(pw, 256<<10)
+		_, err := p.src.PgConn().CopyTo(ctx, bw, "COPY ("+sel+") TO STDOUT")
+		if err == nil {
+			err = bw.Flush()
+		}
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	_, err := p.dst.PgConn().CopyFrom(ctx, pr, "COPY "+into+" FROM STDIN")
+	pr.CloseWithError(errors.New("done"))
+	if serr := <-done; serr != nil && err == nil {
+		err = serr
+	}
+	return err
+}
+
+// keyRanges splits the first rows rows of t, in key order, into up to jobs
+// ranges of its integer key, as WHERE clauses (the last one open-ended: the
+// sample's LIMIT ends it); one range (no clause) when no bounds can be read.
+func keyRanges(ctx context.Context, c *pgx.Conn, t *pg.Table, rows int64, jobs int) []string {
+	key := pg.Ident(t.Key.Column)
+	rows = min(rows, max(t.Rows, 1)) // the planner's estimate: a small table has fewer rows than the sample wants
+	var bounds []string
+	for i := range jobs {
+		var b string
+		err := c.QueryRow(ctx, fmt.Sprintf("SELECT %s::text FROM ONLY %s ORDER BY %s LIMIT 1 OFFSET %d", key, t.QName(), key, rows*int64(i)/int64(jobs))).Scan(&b)
+		if err != nil || !integerText.MatchString(b) {
+			break
+		}
+		if len(bounds) == 0 || b != bounds[len(bounds)-1] {
+			bounds = append(bounds, b)
+		}
+	}
+	if len(bounds) < 2 {
+		return []string{""}
+	}
+	out := make([]string, len(bounds))
+	for i, b := range bounds {
+		out[i] = fmt.Sprintf("WHERE %s >= %s", key, b)
+		if i+1 < len(bounds) {
+			out[i] += fmt.Sprintf(" AND %s < %s", key, bounds[i+1])
+		}
+	}
+	return out
+}
+
+var integerText = regexp.MustCompile(`^-?[0-9]+$`)

@@ -33,10 +33,12 @@ CREATE TABLE small (id int); ANALYZE`)
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ dsn, want string }{
+		{dst.AdminDSN("app"), "in 2 key ranges at once: copy"},
 		{dst.AdminDSN("app"), "primary key built"},
+		{dst.DSN("plain", "pw", "app"), "in 1 key ranges at once"}, // a temporary table is its session's alone
 		{dst.DSN("plain", "pw", "app"), "into a temporary table"},
 	} {
-		m, err := probeDB(ctx, sep, pg.Endpoint{Side: "target", DSN: c.dsn}, tables)
+		m, err := probeDB(ctx, sep, pg.Endpoint{Side: "target", DSN: c.dsn}, tables, 2)
 		if err != nil {
 			t.Fatalf("%s: %v", c.want, err)
 		}
