@@ -1,11 +1,9 @@
 package flow
 
 import (
-	"bufio"
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -177,23 +175,8 @@ func eachRange(ctx context.Context, pairs []connPair, n int, fn func(context.Con
 // copyRange streams the rows of sel from the source into the table into on
 // the target, as COPY text, the copy's format.
 func copyRange(ctx context.Context, p connPair, sel, into string) error {
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		bw := bufio.NewWriterSize(pw, 256<<10)
-		_, err := p.src.PgConn().CopyTo(ctx, bw, "COPY ("+sel+") TO STDOUT")
-		if err == nil {
-			err = bw.Flush()
-		}
-		pw.CloseWithError(err)
-		done <- err
-	}()
-	_, err := p.dst.PgConn().CopyFrom(ctx, pr, "COPY "+into+" FROM STDIN")
-	pr.CloseWithError(errors.New("done"))
-	if serr := <-done; serr != nil && err == nil {
-		err = serr
-	}
-	return err
+	_, err, serr := pg.Stream(ctx, p.src.PgConn(), p.dst.PgConn(), "COPY ("+sel+") TO STDOUT", "COPY "+into+" FROM STDIN", nil)
+	return cmp.Or(err, serr)
 }
 
 // keyRanges splits the first rows rows of t, in key order, into up to jobs

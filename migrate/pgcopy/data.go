@@ -1,9 +1,7 @@
 package pgcopy
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -389,9 +387,6 @@ func (w *worker) open(ctx context.Context) error {
 	return nil
 }
 
-// copyBuffer is the size of the blocks streamed from source to target.
-const copyBuffer = 256 << 10
-
 // maxChunkAttempts bounds the retries of a chunk whose connection died.
 const maxChunkAttempts = 4
 
@@ -488,23 +483,11 @@ func (w *worker) attempt(ctx context.Context, ch chunk, counter *progress.Counte
 	if len(opts) > 0 {
 		in += " WITH (" + strings.Join(opts, ", ") + ")"
 	}
-	pr, pw := io.Pipe()
-	srcDone := make(chan error, 1)
-	go func() {
-		// CopyTo writes one message per row: buffer them, so the pipe hands
-		// the target large blocks instead of one goroutine switch per row.
-		bw := bufio.NewWriterSize(pw, copyBuffer)
-		_, err := w.src.PgConn().CopyTo(ctx, bw, out)
-		if err == nil {
-			err = bw.Flush()
-		}
-		pw.CloseWithError(err)
-		srcDone <- err
-	}()
-	cr := &countingReader{r: pr, counter: counter}
-	tag, err := tx.Conn().PgConn().CopyFrom(ctx, cr, in)
-	pr.CloseWithError(errors.New("target copy ended"))
-	serr := <-srcDone
+	var cr *countingReader
+	tag, err, serr := pg.Stream(ctx, w.src.PgConn(), tx.Conn().PgConn(), out, in, func(r io.Reader) io.Reader {
+		cr = &countingReader{r: r, counter: counter}
+		return cr
+	})
 	if err != nil {
 		if serr != nil && pg.Retryable(serr) {
 			err = serr // the source died first; the target saw the pipe close
