@@ -27,8 +27,9 @@ const probeBytes = 16 << 20
 // sides at once (as verify does). The scratch schema is dropped after.
 // Where the target refuses the schema or a column's type (no CREATE
 // privilege, a missing extension), a temporary table of text columns
-// stands in, which writes no WAL and builds no index: the basis says so. Into such a table, with only the source
-// checksummed, the probe predicted 5.0 s for a part that took 11.5 s.
+// stands in, which writes no WAL and builds no index: the basis says so.
+// Into such a table, with only the source checksummed, the probe predicted
+// 5.0 s for a part that took 11.5 s.
 func probeDB(ctx context.Context, src, dst pg.Endpoint, tables []*pg.Table, jobs int) (dbModel, error) {
 	var big *pg.Table
 	for _, t := range tables {
@@ -37,16 +38,12 @@ func probeDB(ctx context.Context, src, dst pg.Endpoint, tables []*pg.Table, jobs
 		}
 	}
 	t0 := time.Now()
-	sc, err := src.Connect(ctx, pg.SourceParams())
+	first, err := connectPair(ctx, src, dst)
 	if err != nil {
 		return dbModel{}, err
 	}
-	defer sc.Close(context.WithoutCancel(ctx))
-	tc, err := dst.Connect(ctx, pg.TargetParams(""))
-	if err != nil {
-		return dbModel{}, err
-	}
-	defer tc.Close(context.WithoutCancel(ctx))
+	defer first.close(ctx)
+	sc, tc := first.src, first.dst
 	fixed := time.Since(t0).Seconds() // two connections: what each worker pays once
 	if big == nil || big.Rows <= 0 || big.Bytes <= 0 || len(big.Columns) == 0 {
 		return dbModel{Fixed: fixed, Basis: "probe (no rows)"}, nil
@@ -81,19 +78,14 @@ func probeDB(ctx context.Context, src, dst pg.Endpoint, tables []*pg.Table, jobs
 	if logged && big.Key != nil && jobs > 1 {
 		ranges = keyRanges(ctx, sc, big, rows, jobs)
 	}
-	pairs := []connPair{{sc, tc}}
+	pairs := []connPair{first}
 	for range ranges[1:] {
-		c, err := src.Connect(ctx, pg.SourceParams())
+		p, err := connectPair(ctx, src, dst)
 		if err != nil {
 			return dbModel{}, err
 		}
-		defer c.Close(context.WithoutCancel(ctx))
-		d, err := dst.Connect(ctx, pg.TargetParams(""))
-		if err != nil {
-			return dbModel{}, err
-		}
-		defer d.Close(context.WithoutCancel(ctx))
-		pairs = append(pairs, connPair{c, d})
+		defer p.close(ctx)
+		pairs = append(pairs, p)
 	}
 	sels := make([]string, len(ranges))
 	each := (rows + int64(len(ranges)) - 1) / int64(len(ranges)) // the last range is open-ended
@@ -160,7 +152,26 @@ func probeDB(ctx context.Context, src, dst pg.Endpoint, tables []*pg.Table, jobs
 			n.Load(), big, len(ranges), sampleBytes/copyS/1e6, what, indexS, sampleBytes/verifyS/1e6)}, nil
 }
 
+// connPair is a connection to each side, as each copy worker has.
 type connPair struct{ src, dst *pgx.Conn }
+
+func connectPair(ctx context.Context, src, dst pg.Endpoint) (connPair, error) {
+	sc, err := src.Connect(ctx, pg.SourceParams())
+	if err != nil {
+		return connPair{}, err
+	}
+	tc, err := dst.Connect(ctx, pg.TargetParams(""))
+	if err != nil {
+		sc.Close(context.WithoutCancel(ctx))
+		return connPair{}, err
+	}
+	return connPair{sc, tc}, nil
+}
+
+func (p connPair) close(ctx context.Context) {
+	p.src.Close(context.WithoutCancel(ctx))
+	p.dst.Close(context.WithoutCancel(ctx))
+}
 
 // eachRange runs fn for each of n ranges, each on its own connections, all
 // at once.
