@@ -130,14 +130,14 @@ func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOpt
 	}()
 
 	copies := func(ctx context.Context) error {
-		copies := largestFirst(p.Copies)
+		rest := largestFirst(p.Copies)
 		if sr, ok := src.(store.Streamer); ok && opt.Streams >= 0 {
 			var err error
-			if copies, err = x.streamCopies(ctx, sr, copies, results); err != nil {
+			if rest, err = x.streamCopies(ctx, sr, rest, results); err != nil {
 				return err
 			}
 		}
-		return x.stage(ctx, copies, opt.TargetOps, results)
+		return x.stage(ctx, rest, opt.TargetOps, results) // what could not stream
 	}
 	stages := []func() error{
 		func() error { return x.deletes(ctx, p.Deletes, opt.TargetOps, results) },
