@@ -41,6 +41,12 @@ func (s *SFTP) startRemote(ctx context.Context, cmd string, stdin io.Reader) (*r
 // startRemoteOn is startRemote on connection c (the first one is always
 // open: commands that move little data need not wait for a new one).
 func (s *SFTP) startRemoteOn(ctx context.Context, c *sshConn, cmd string, stdin io.Reader) (*remoteCmd, error) {
+	return s.startSession(ctx, c, cmd, stdin, nil)
+}
+
+// startSession is startRemoteOn; opened, when not nil, is called once the
+// session is open, before the command starts.
+func (s *SFTP) startSession(ctx context.Context, c *sshConn, cmd string, stdin io.Reader, opened func()) (*remoteCmd, error) {
 	if _, err := c.client(ctx, s); err != nil {
 		return nil, err
 	}
@@ -53,6 +59,9 @@ func (s *SFTP) startRemoteOn(ctx context.Context, c *sshConn, cmd string, stdin 
 	sess, err := cl.NewSession()
 	if err != nil {
 		return nil, s.noExecOrLost(c, err)
+	}
+	if opened != nil {
+		opened()
 	}
 	rc := &remoteCmd{sess: sess, stop: context.AfterFunc(ctx, func() { sess.Close() })}
 	sess.Stdin = stdin

@@ -97,10 +97,43 @@ func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(stri
 	}
 	s.noFind.Store("")
 	s.rootFS.Store("")
+	below := func(ctx context.Context, dirs io.Reader) error {
+		// xargs runs nothing when it reads no directories, exits 123 when a
+		// find exited 1 (some entries unreadable, each reported) and stops
+		// at once, exiting 124, when one exits 255: what any other failure
+		// of find is turned into.
+		complaints, err := s.runFind(ctx, fmt.Sprintf(`cd %s && LC_ALL=C xargs -0 -r sh -c 'find "$@" -xdev -mindepth 1 -printf "%s" || [ $? -eq 1 ] || exit 255' sh; s=$?; [ $s -eq 123 ] && s=1; printf 'cutover-end %%d\0' $s`,
+			shellQuote(s.loc.Path), strings.ReplaceAll(findFormat, "%P", "%p")), dirs, nil, "./", func(rec, link string) error {
+			e, ok, perr := parseFindRecord(rec, link)
+			if perr != nil || !ok {
+				return s.badRecord(e, perr, report)
+			}
+			return emit(e)
+		})
+		s.findComplaints(complaints, report)
+		return err
+	}
+	// The finds of the second phase start as soon as the first one has its
+	// session (a server's MaxSessions refuses the later ones, not it), so
+	// that their remote shells (10-20 ms each) start while it runs; each
+	// reads the directories it lists from its stdin once the first ends.
+	pctx, pcancel := context.WithCancel(ctx)
+	var pending []*pendingFind
+	startAll := func() {
+		for range findSessions {
+			pending = append(pending, startPending(pctx, below))
+		}
+	}
+	defer func() {
+		pcancel()
+		for _, p := range pending {
+			p.abandon()
+		}
+	}()
 	rootDev := ""
 	var frontier []string
 	complaints, err := s.runFind(ctx, fmt.Sprintf(`LC_ALL=C find -H %s -xdev -mindepth 0 -maxdepth %d -printf '%%D %%F %s'; printf 'cutover-end %%d\0' $?`,
-		shellQuote(s.loc.Path), findDepth, findFormat), nil, "", func(rec, link string) error {
+		shellQuote(s.loc.Path), findDepth, findFormat), nil, startAll, "", func(rec, link string) error {
 		dev, rec, _ := strings.Cut(rec, " ")
 		fstype, rec, _ := strings.Cut(rec, " ")
 		if rootDev == "" { // find prints its start point, the root, first
@@ -138,45 +171,38 @@ func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(stri
 	if err != nil || len(frontier) == 0 {
 		return err
 	}
-	below := func(ctx context.Context, dirs []byte) error {
-		// xargs exits 123 when a find exited 1 (some entries unreadable,
-		// each reported) and stops at once, exiting 124, when one exits 255:
-		// what any other failure of find is turned into.
-		complaints, err := s.runFind(ctx, fmt.Sprintf(`cd %s && LC_ALL=C xargs -0 sh -c 'find "$@" -xdev -mindepth 1 -printf "%s" || [ $? -eq 1 ] || exit 255' sh; s=$?; [ $s -eq 123 ] && s=1; printf 'cutover-end %%d\0' $s`,
-			shellQuote(s.loc.Path), strings.ReplaceAll(findFormat, "%P", "%p")), bytes.NewReader(dirs), "./", func(rec, link string) error {
-			e, ok, perr := parseFindRecord(rec, link)
-			if perr != nil || !ok {
-				return s.badRecord(e, perr, report)
-			}
-			return emit(e)
-		})
-		s.findComplaints(complaints, report)
-		return err
-	}
 	// A server that allows fewer sessions per connection (MaxSessions)
 	// refuses some: those groups run after the others, one at a time. The
 	// listing cannot fall back to READDIR now that entries were passed on.
 	var (
 		deferred [][]byte
 		dmu      sync.Mutex
-		g, gctx  = errgroup.WithContext(ctx)
+		g        errgroup.Group
 	)
 	sessions := findSessions
 	if IsNetworkFS(s.RootFS()) {
 		sessions *= 2 // each find waits on the server for every directory
 	}
-	for k := range min(sessions, len(frontier)) {
+	for len(pending) < sessions {
+		pending = append(pending, startPending(pctx, below))
+	}
+	for k, p := range pending {
 		var dirs bytes.Buffer
 		for i := k; i < len(frontier); i += sessions {
 			dirs.WriteString("./" + frontier[i] + "\x00")
 		}
 		g.Go(func() error {
-			err := below(gctx, dirs.Bytes())
-			if errors.Is(err, ErrNoExec) {
+			err := p.list(dirs.Bytes()) // none: it lists nothing
+			switch {
+			case errors.Is(err, ErrNoExec) && dirs.Len() == 0:
+				return nil
+			case errors.Is(err, ErrNoExec):
 				dmu.Lock()
 				deferred = append(deferred, dirs.Bytes())
 				dmu.Unlock()
 				return nil
+			case err != nil:
+				pcancel() // the others stop too
 			}
 			return err
 		})
@@ -186,14 +212,14 @@ func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(stri
 	}
 	for _, dirs := range deferred {
 		// The server frees a session's slot a moment after it ended.
-		err := below(ctx, dirs)
+		err := below(ctx, bytes.NewReader(dirs))
 		for try := 1; errors.Is(err, ErrNoExec) && try < 6; try++ {
 			select {
 			case <-time.After(time.Duration(try) * 100 * time.Millisecond):
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			err = below(ctx, dirs)
+			err = below(ctx, bytes.NewReader(dirs))
 		}
 		if errors.Is(err, ErrNoExec) {
 			// Not ErrNoExec itself: entries were passed on, so Walk must not
@@ -207,6 +233,44 @@ func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(stri
 	return nil
 }
 
+// pendingFind is a find of the listing's second phase, started before the
+// directories it lists are known.
+type pendingFind struct {
+	in     *io.PipeWriter
+	done   chan error
+	handed bool
+}
+
+var errListingEnded = errors.New("the listing ended")
+
+func startPending(ctx context.Context, below func(context.Context, io.Reader) error) *pendingFind {
+	pr, pw := io.Pipe()
+	p := &pendingFind{in: pw, done: make(chan error, 1)}
+	go func() {
+		err := below(ctx, pr)
+		pr.CloseWithError(errListingEnded) // a session that was refused never reads its stdin
+		p.done <- err
+	}()
+	return p
+}
+
+// list hands p its directories (none: it lists nothing) and waits for it.
+func (p *pendingFind) list(dirs []byte) error {
+	p.handed = true
+	p.in.Write(dirs) // fails only when the find already ended, which its own error says why
+	p.in.Close()
+	return <-p.done
+}
+
+// abandon ends a find that was never handed its directories (the first
+// phase failed): its context is cancelled first.
+func (p *pendingFind) abandon() {
+	if !p.handed {
+		p.in.CloseWithError(errListingEnded)
+		<-p.done
+	}
+}
+
 // badRecord reports an entry of a type that is not copied, or fails the
 // listing on a record it cannot parse.
 func (s *SFTP) badRecord(e Entry, perr error, report func(string, error)) error {
@@ -218,11 +282,12 @@ func (s *SFTP) badRecord(e Entry, perr error, report func(string, error)) error 
 }
 
 // runFind runs one find command and calls rec for each record, with strip
-// removed from the start of each path. It returns find's complaints about
+// removed from the start of each path; opened, when not nil, is called once
+// the command has its session. It returns find's complaints about
 // entries it could not read when find listed the rest, and a *findFailed
 // when find failed as a whole.
-func (s *SFTP) runFind(ctx context.Context, cmd string, stdin io.Reader, strip string, rec func(rec, link string) error) ([]string, error) {
-	rc, err := s.startRemoteOn(ctx, s.conns[0], cmd, stdin)
+func (s *SFTP) runFind(ctx context.Context, cmd string, stdin io.Reader, opened func(), strip string, rec func(rec, link string) error) ([]string, error) {
+	rc, err := s.startSession(ctx, s.conns[0], cmd, stdin, opened)
 	if err != nil {
 		return nil, err
 	}
