@@ -2,8 +2,11 @@ package plan
 
 import (
 	"path"
+	"runtime"
 	"slices"
 	"sort"
+	"strings"
+	"sync"
 
 	"github.com/cutover/cutover/internal/store"
 )
@@ -90,9 +93,56 @@ type Files struct {
 	BytesTotal  int64
 }
 
-// SortEntries sorts a listing by path in byte order, the order of the manifest.
+// SortEntries sorts a listing by path in byte order, the order of the
+// manifest. A large listing is split around a sampled median and its halves
+// sorted at once, on as many cores as there are: the parallel listing hands
+// its entries over unordered, and the plan waits for the sort.
 func SortEntries(es []store.Entry) {
-	sort.Slice(es, func(i, j int) bool { return es[i].Path < es[j].Path })
+	sortEntries(es, runtime.GOMAXPROCS(0))
+}
+
+// parallelSortMin is the smallest part that is split for another core:
+// splitting costs a pass over it and goroutine start-up.
+const parallelSortMin = 1 << 13
+
+func sortEntries(es []store.Entry, cores int) {
+	if cores < 2 || len(es) < parallelSortMin {
+		slices.SortFunc(es, func(a, b store.Entry) int { return strings.Compare(a.Path, b.Path) })
+		return
+	}
+	k := partitionEntries(es)
+	var wg sync.WaitGroup
+	wg.Go(func() { sortEntries(es[:k], cores/2) })
+	sortEntries(es[k:], cores-cores/2)
+	wg.Wait()
+}
+
+// partitionEntries moves the entries whose path sorts before a pivot (the
+// median of a sample) to the front and returns how many there are; both
+// parts are non-empty.
+func partitionEntries(es []store.Entry) int {
+	sample := make([]string, 0, 31)
+	for i := range cap(sample) {
+		sample = append(sample, es[i*(len(es)-1)/(cap(sample)-1)].Path)
+	}
+	slices.Sort(sample)
+	pivot := sample[len(sample)/2]
+	k := 0
+	for i := range es {
+		if es[i].Path < pivot {
+			es[i], es[k] = es[k], es[i]
+			k++
+		}
+	}
+	if k == 0 { // the pivot is the smallest path: it alone goes first
+		for i := range es {
+			if es[i].Path == pivot {
+				es[i], es[0] = es[0], es[i]
+				return 1
+			}
+		}
+	}
+	return k
 }
 
 // Diff merges src (sorted by path) with prev (which must call its function

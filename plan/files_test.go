@@ -2,6 +2,9 @@ package plan
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,6 +121,63 @@ func BenchmarkDiff(b *testing.B) {
 		if err != nil || len(p.Copies) != 1000 {
 			b.Fatalf("%v: %d copies", err, len(p.Copies))
 		}
+	}
+	b.ReportMetric(float64(len(src)), "entries/op")
+}
+
+// listing is n entries of a shared home's shape (attachment directories of
+// a few files), shuffled as the parallel finds hand them over.
+func listing(n int, seed uint64) []store.Entry {
+	var es []store.Entry
+	for d := 0; len(es) < n; d++ {
+		dir := fmt.Sprintf("data/attachments/P%d/%05d", d%7, d)
+		es = append(es, ent(dir, store.Dir, 0, 1))
+		for f := 0; f < d%5 && len(es) < n; f++ {
+			es = append(es, ent(fmt.Sprintf("%s/%d", dir, 10000+f), store.File, 1, 1))
+		}
+	}
+	r := rand.New(rand.NewPCG(seed, 1))
+	r.Shuffle(len(es), func(i, j int) { es[i], es[j] = es[j], es[i] })
+	return es
+}
+
+func TestSortEntriesOnAnyNumberOfCores(t *testing.T) {
+	for _, n := range []int{0, 1, 2, parallelSortMin - 1, parallelSortMin, 3*parallelSortMin + 17} {
+		for _, cores := range []int{1, 2, 3, 8} {
+			es := listing(n, uint64(n+cores))
+			want := slices.Clone(es)
+			slices.SortFunc(want, func(a, b store.Entry) int { return strings.Compare(a.Path, b.Path) })
+			sortEntries(es, cores)
+			if !slices.Equal(es, want) {
+				t.Fatalf("%d entries on %d cores: not sorted as one sort would", n, cores)
+			}
+		}
+	}
+	// A pivot that is the smallest path (few distinct prefixes): both
+	// parts must still shrink.
+	es := listing(parallelSortMin, 9)
+	for i := range es {
+		if i%2 == 0 {
+			es[i].Path = "a" + es[i].Path
+		}
+	}
+	for i := range 31 {
+		es[i*(len(es)-1)/30].Path = fmt.Sprintf("a%02d", i)
+	}
+	sortEntries(es, 4)
+	if !slices.IsSortedFunc(es, func(a, b store.Entry) int { return strings.Compare(a.Path, b.Path) }) {
+		t.Fatal("not sorted")
+	}
+}
+
+// BenchmarkSortEntries sorts a shuffled listing of 10^5 entries on the
+// cores there are: what the rerun waits for between listing and plan.
+func BenchmarkSortEntries(b *testing.B) {
+	src := listing(100_000, 1)
+	es := make([]store.Entry, len(src))
+	for b.Loop() {
+		copy(es, src)
+		SortEntries(es)
 	}
 	b.ReportMetric(float64(len(src)), "entries/op")
 }
