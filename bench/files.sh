@@ -2,8 +2,8 @@
 # Side-by-side benchmark of `cutover files sync` against rsync -a over ssh and
 # rclone copy (sftp backend), on one generated tree served by a loopback sshd,
 # in one run: (a) full copy into an empty target, (b) rerun with nothing
-# changed, (c) rerun after changing 1% of the files; (b) and (c) with the
-# page cache warm and cold. Then the memory of a 10^6-entry sync. Prints a
+# changed, (c) rerun after changing 1% of the files; each with the page
+# cache warm and cold. Then the memory of a 10^6-entry sync. Prints a
 # Markdown table with times and cutover/peer ratios.
 #   FILES=20000 MILLION=1 bench/files.sh
 set -euo pipefail
@@ -31,7 +31,9 @@ cat $(find "$SRC" -type f) > /dev/null 2>&1 || find "$SRC" -type f -exec cat {} 
 # lib.sh).
 cleanup() { kill $SSHD 2>/dev/null || true; cleanup_fs; }
 trap cleanup EXIT
-for t in cutover cutover-nv rsync rclone; do fresh_fs "$OUT/dst-$t"; done
+for t in cutover cutover-nv rsync rclone; do fresh_fs "$OUT/dst-$t"; fresh_fs "$OUT/dst-$t-cold"; done
+# dst TOOL: the target of this phase; the cold full copy has its own.
+dst() { case $phase in full-cold) echo "$OUT/dst-$1-cold" ;; *) echo "$OUT/dst-$1" ;; esac; }
 
 # One untimed copy first: the page cache of the first run that writes the
 # tree grows into guest memory never touched before, a host fault per page,
@@ -48,24 +50,28 @@ cp -a "$SRC/." "$OUT/warmup/"
 # page, and made whichever tool ran later up to 50% slower.
 # The cold phases run with nothing in the page cache, on either side: the
 # first rehearsal of the day on a VM whose page cache does not hold its
-# shared home's inodes.
+# shared home's inodes, and a first copy of a shared home larger than the
+# VM's memory, read from its disk.
 prep() {
   sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
   case $phase in *cold) return ;; esac
   cat $(find "$SRC" -type f) > /dev/null 2>&1 || true; find "$1" > /dev/null
 }
 
-PHASES="full nochange nochange-cold change change-cold"
+PHASES="full full-cold nochange nochange-cold change change-cold"
 declare -A T
 for phase in $PHASES; do
   case $phase in change*) go run ./bench/gentree -out "$SRC" -change 0.01 ;; esac
-  prep "$OUT/dst-cutover"; T[cutover,$phase]=$(secs cut_sync "$OUT/dst-cutover" "$OUT/state-cutover")
-  prep "$OUT/dst-cutover-nv"; T[cutover_nv,$phase]=$(secs cut_sync "$OUT/dst-cutover-nv" "$OUT/state-cutover-nv" --verify none)
-  prep "$OUT/dst-rsync"; T[rsync,$phase]=$(secs rsync_sync "$OUT/dst-rsync")
+  prep "$(dst cutover)"; T[cutover,$phase]=$(secs cut_sync "$(dst cutover)" "$(dst cutover)-state")
+  prep "$(dst cutover-nv)"; T[cutover_nv,$phase]=$(secs cut_sync "$(dst cutover-nv)" "$(dst cutover-nv)-state" --verify none)
+  prep "$(dst rsync)"; T[rsync,$phase]=$(secs rsync_sync "$(dst rsync)")
   # rsync leaves its writes in the page cache; cutover makes them durable
   # before it records them. For reference: rsync until its data is on disk.
-  T[rsyncd,$phase]=$(echo "${T[rsync,$phase]} + $(secs sync -f "$OUT/dst-rsync")" | bc -l | xargs printf '%.2f')
-  prep "$OUT/dst-rclone"; T[rclone,$phase]=$(secs rclone_sync "$OUT/dst-rclone")
+  T[rsyncd,$phase]=$(echo "${T[rsync,$phase]} + $(secs sync -f "$(dst rsync)")" | bc -l | xargs printf '%.2f')
+  prep "$(dst rclone)"; T[rclone,$phase]=$(secs rclone_sync "$(dst rclone)")
+  # The cold copy's target is checked now: the later phases change the
+  # source and update only the warm ones.
+  [ $phase = full-cold ] && { "$BIN" files verify "$SRC" "$(dst cutover)" > /dev/null || { echo "cutover's cold-copied target differs from the source" >&2; exit 1; }; }
   echo "$phase: cutover ${T[cutover,$phase]}s, cutover --verify none ${T[cutover_nv,$phase]}s, rsync ${T[rsync,$phase]}s, rclone ${T[rclone,$phase]}s" >&2
 done
 "$BIN" files verify "$SRC" "$OUT/dst-cutover" > /dev/null || { echo "cutover's target differs from the source" >&2; exit 1; }
