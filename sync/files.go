@@ -309,6 +309,15 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	if !has || o.Delete {
 		target = listAsync(ctx, dst)
 	}
+	// --verify all reads every recorded file back from the target while the
+	// source is listed, and copies again what the target no longer holds
+	// as it was copied (see recheck): a rerun trusts the record, so it would
+	// otherwise never repair a file changed at the target.
+	var rc *recheck
+	if has && o.Verify == "all" {
+		rc = startRecheck(ctx, st, pair, dst, InFlight(dst, o.Workers))
+		defer func() { cancel(); <-rc.done }() // an early return stops the read-back
+	}
 	o.logf("listing %s", src)
 	entries, err := listSource(ctx, src, &o.Filter, rep)
 	if err != nil {
@@ -344,6 +353,16 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	var prev func(func(plan.Prev) error) error
 	if has {
 		prev = manifest.each
+		if rc != nil {
+			if err := rc.wait(rep); err != nil {
+				return fmt.Errorf("verify all: %w", err)
+			}
+			if n := len(rc.differ); n > 0 {
+				o.logf("verify all: %d files at the target are not as they were copied (changed there since): they are copied again", n)
+			}
+			prev = rc.prev(prev)
+			defer rc.finish(rep, o.DryRun)
+		}
 	} else {
 		// No record: compare with the target itself (a rerun after the state
 		// was lost, or a target that was pre-seeded by other means).
@@ -448,6 +467,9 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		Verify: o.Verify != "none", BWLimit: o.BWLimit, Progress: counter, PreciseMtime: lister == "local", Streams: o.Streams}
 	t1 := time.Now()
 	runErr := migrate.Files(ctx, src, dst, p, mopt, func(r migrate.Result) error {
+		if rc != nil {
+			rc.settled(r, rep)
+		}
 		return recordResult(mw, run, r, rep)
 	})
 	disp.Stop()
@@ -462,10 +484,8 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	if runErr != nil {
 		return runErr
 	}
-	if o.Verify == "all" {
-		if err := verifyRecorded(ctx, st, pair, dst, InFlight(dst, o.Workers), run, rep); err != nil {
-			return err
-		}
+	if rc != nil {
+		rc.finish(rep, false)
 	}
 	o.logf("done: %d copied (%s), %d unchanged, %d deleted, %d failed, verify %s: %d checked, %d mismatched",
 		rep.Files.Copied, progress.Bytes(rep.Files.BytesCopied), rep.Files.Unchanged, rep.Files.Deleted,

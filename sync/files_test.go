@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -114,12 +116,14 @@ func TestSyncNastyTreeOverRealSSHD(t *testing.T) {
 	if errs.ExitCode(err) != 1 || vrep.Verify.MismatchedCount != 1 || !strings.Contains(vrep.Verify.Mismatched[0].Reason, "content differs") {
 		t.Fatalf("verify must find the tampered file: %v %+v", err, vrep.Verify)
 	}
-	// --verify all finds it too (against the recorded hash) and exits 1.
+	// --verify all finds it too (against the recorded hash) and copies it
+	// again: the target is the source's again.
 	o.Verify = "all"
-	rep, err = SyncFiles(context.Background(), o)
-	if errs.ExitCode(err) != 1 || rep.Verify.MismatchedCount != 1 {
-		t.Fatalf("--verify all: %v %+v", err, rep.Verify)
+	rep = mustSync(t, o)
+	if rep.Verify.MismatchedCount != 0 || rep.Verify.RecopiedCount != 1 || rep.Verify.Recopied[0].Path != "nasty/ünïcödé-名前.txt" || rep.Files.Copied != 1 {
+		t.Fatalf("--verify all: %+v, %+v", rep.Verify, rep.Files)
 	}
+	assertSame(t, e.src, e.dst)
 }
 
 func TestSyncRealJiraAttachmentTree(t *testing.T) {
@@ -709,7 +713,7 @@ func TestSyncFromNetworkFilesystemSource(t *testing.T) {
 // Verification reads a target on a network filesystem from its server, not
 // from the pages this host cached when it wrote and read back: a file that
 // changed at the server (same size, same mtime) is a mismatch for `files
-// verify` and for `--verify all`. The target is FUSE (bindfs), whose page
+// verify`, and `--verify all` finds it and copies it again. The target is FUSE (bindfs), whose page
 // cache outlives a change behind it, as the NFS client's does.
 func TestVerifyReadsTheNetworkTargetNotItsPageCache(t *testing.T) {
 	dir := t.TempDir()
@@ -739,9 +743,12 @@ func TestVerifyReadsTheNetworkTargetNotItsPageCache(t *testing.T) {
 		t.Fatalf("files verify: %v %+v", err, rep.Verify)
 	}
 	o.Verify = "all"
-	rep, err = SyncFiles(context.Background(), o)
-	if errs.ExitCode(err) != errs.ExitPartial || rep.Verify.MismatchedCount != 1 || rep.Verify.Mismatched[0].Path != "f07" {
-		t.Fatalf("--verify all: %v %+v", err, rep.Verify)
+	rep = mustSync(t, o)
+	if rep.Verify.MismatchedCount != 0 || rep.Verify.RecopiedCount != 1 || rep.Verify.Recopied[0].Path != "f07" {
+		t.Fatalf("--verify all: %+v", rep.Verify)
+	}
+	if b, _ := os.ReadFile(full); string(b) != "attachment 07" {
+		t.Fatalf("the server holds %q after --verify all", b)
 	}
 }
 
@@ -832,6 +839,75 @@ exit $s
 	rep := mustSync(t, e.opts())
 	if rep.Lister != "find" || rep.Files.FailedCount != 0 || len(rep.Files.Vanished) == 0 || rep.Files.Vanished[0].Path != "data/attachments/export-123.tmp" {
 		t.Fatalf("lister %s, failed %+v, vanished %+v", rep.Lister, rep.Files.Failed, rep.Files.Vanished)
+	}
+	assertSame(t, e.src, e.dst)
+}
+
+// A rerun trusts its record, so a file changed at the target since it was
+// copied (by hand, by another tool) stays as it is; --verify all reads every
+// recorded file back and copies again what differs, whatever differs: the
+// content at the same size and mtime, the size, the file gone, a symlink in
+// its place. A dry run lists them and changes nothing; a file the source no
+// longer has is a mismatch until --delete removes it.
+func TestVerifyAllCopiesAgainWhatChangedAtTheTarget(t *testing.T) {
+	e := newEnv(t)
+	mtime := time.Now().Add(-time.Hour)
+	for i, name := range []string{"a/content", "a/size", "a/gone", "a/link", "a/kept", "a/dropped"} {
+		gentree.WriteFile(filepath.Join(e.src, name), int64(4096+i), uint64(i), mtime)
+	}
+	o := e.opts()
+	mustSync(t, o)
+
+	flip := filepath.Join(e.dst, "a/content")
+	b, _ := os.ReadFile(flip)
+	b[100] ^= 1
+	os.WriteFile(flip, b, 0o644)
+	os.Chtimes(flip, mtime, mtime)
+	os.Truncate(filepath.Join(e.dst, "a/size"), 10)
+	os.Remove(filepath.Join(e.dst, "a/gone"))
+	os.Remove(filepath.Join(e.dst, "a/link"))
+	os.Symlink("../elsewhere", filepath.Join(e.dst, "a/link"))
+	os.WriteFile(filepath.Join(e.dst, "a/dropped"), []byte("changed"), 0o644)
+	os.Remove(filepath.Join(e.src, "a/dropped"))
+
+	// A plain rerun goes by the record.
+	if rep := mustSync(t, o); rep.Files.Copied != 0 {
+		t.Fatalf("plain rerun copied %d", rep.Files.Copied)
+	}
+	o.Verify = "all"
+	o.DryRun = true
+	rep := mustSync(t, o)
+	if rep.Verify.RecopiedCount != 5 || rep.Files.Copied != 4 || !strings.HasSuffix(rep.Verify.Recopied[0].Reason, "(dry run: not copied)") {
+		t.Fatalf("dry run: %+v, %+v", rep.Verify, rep.Files)
+	}
+	if got, _ := os.ReadFile(flip); !bytes.Equal(got, b) {
+		t.Fatal("the dry run changed the target")
+	}
+
+	o.DryRun = false
+	rep, err := SyncFiles(context.Background(), o)
+	if errs.ExitCode(err) != errs.ExitPartial || rep.Verify.MismatchedCount != 1 || rep.Verify.Mismatched[0].Path != "a/dropped" {
+		t.Fatalf("--verify all: %v %+v", err, rep.Verify)
+	}
+	var recopied []string
+	for _, it := range rep.Verify.Recopied {
+		recopied = append(recopied, it.Path+": "+it.Reason)
+	}
+	slices.Sort(recopied)
+	want := []string{"a/content: content differs", "a/gone: target: ", "a/link: target is a symlink, want a file", "a/size: target size 10, recorded 4097"}
+	if len(recopied) != len(want) || rep.Files.Copied != 4 || rep.Verify.Checked != 6+4 {
+		t.Fatalf("copied again: %q (copied %d, checked %d)", recopied, rep.Files.Copied, rep.Verify.Checked)
+	}
+	for i := range want {
+		if !strings.HasPrefix(recopied[i], want[i]) {
+			t.Fatalf("copied again: %q, want %q", recopied, want)
+		}
+	}
+	// --delete removes the file the source no longer has: nothing differs.
+	o.Delete = true
+	rep = mustSync(t, o)
+	if rep.Verify.MismatchedCount != 0 || rep.Verify.RecopiedCount != 0 || rep.Files.Deleted != 1 {
+		t.Fatalf("--delete --verify all: %+v, %+v", rep.Verify, rep.Files)
 	}
 	assertSame(t, e.src, e.dst)
 }

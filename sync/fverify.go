@@ -21,6 +21,11 @@ func VerifyFiles(ctx context.Context, o FilesOptions) (*FilesReport, error) {
 	if err == nil && (rep.Verify.MismatchedCount > 0 || rep.Files.FailedCount > 0) {
 		err = partial(rep)
 	}
+	if rep.Verify.MismatchedCount > 0 {
+		// A sync trusts its record and would not copy a file changed at
+		// the target since; --verify all reads the target and does.
+		o.logf("%d entries differ: `cutover files sync --verify all` with this state copies again the files changed at the target since they were copied", rep.Verify.MismatchedCount)
+	}
 	rep.Finish(err)
 	return rep, err
 }

@@ -72,6 +72,10 @@ type VerifyStats struct {
 	Checked         int64         `json:"checked"`
 	MismatchedCount int64         `json:"mismatched_count"`
 	Mismatched      []report.Item `json:"mismatched"`
+	// Recopied: files that --verify all found changed at the target since
+	// they were copied, copied again (and read back) in this run.
+	RecopiedCount int64         `json:"recopied_count"`
+	Recopied      []report.Item `json:"recopied,omitempty"`
 }
 
 // Throughput is measured over the copy phase.
@@ -112,6 +116,13 @@ func (r *FilesReport) mismatch(p, reason string) {
 	}
 }
 
+func (r *FilesReport) recopied(p, reason string) {
+	r.Verify.RecopiedCount++
+	if len(r.Verify.Recopied) < maxListed {
+		r.Verify.Recopied = append(r.Verify.Recopied, report.NewItem(p, reason))
+	}
+}
+
 // Markdown renders the report for a change ticket.
 func (r *FilesReport) Markdown() string {
 	var b strings.Builder
@@ -147,6 +158,9 @@ func (r *FilesReport) Markdown() string {
 	row("deleted", fmt.Sprintf("%d (pending without --delete: %d)", f.Deleted, f.PendingDelete))
 	row("failed", fmt.Sprint(f.FailedCount))
 	verify := fmt.Sprintf("%s: %d checked, %d mismatched", r.Verify.Mode, r.Verify.Checked, r.Verify.MismatchedCount)
+	if r.Verify.RecopiedCount > 0 {
+		verify += fmt.Sprintf(", %d changed at the target since copied and copied again", r.Verify.RecopiedCount)
+	}
 	if r.Verify.Checked > 0 && r.Verify.ReadFrom != "" {
 		verify += ", read back from " + r.Verify.ReadFrom
 	}
@@ -174,6 +188,7 @@ func (r *FilesReport) Markdown() string {
 	list("Failed", f.Failed, f.FailedCount)
 	list("Vanished during the run", f.Vanished, int64(len(f.Vanished)))
 	list("Mismatched", r.Verify.Mismatched, r.Verify.MismatchedCount)
+	list("Changed at the target since copied, copied again", r.Verify.Recopied, r.Verify.RecopiedCount)
 	return b.String()
 }
 

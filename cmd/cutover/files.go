@@ -153,7 +153,7 @@ and record it in the state so the next run copies only the delta.
 	f.StringArrayVar(&chownMap, "chown-map", nil, "map a source uid to a target uid, `SRCUID:DSTUID` (repeatable)")
 	f.StringArrayVar(&chgrpMap, "chgrp-map", nil, "map a source gid to a target gid, `SRCGID:DSTGID` (repeatable)")
 	f.BoolVar(&o.Checksum, "checksum", false, "decide what changed by content hash instead of size and mtime")
-	f.StringVar(&o.Verify, "verify", "transferred", "none|transferred|all: read back what this run wrote (transferred) and also every other recorded file (all)")
+	f.StringVar(&o.Verify, "verify", "transferred", "none|transferred|all: read back what this run wrote (transferred), and also every recorded file, copying again those changed at the target since (all)")
 	rf.add(c)
 	return c
 }
