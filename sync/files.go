@@ -310,9 +310,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		target = listAsync(ctx, dst)
 	}
 	// --verify all reads every recorded file back from the target while the
-	// source is listed, and copies again what the target no longer holds
-	// as it was copied (see recheck): a rerun trusts the record, so it would
-	// otherwise never repair a file changed at the target.
+	// source is listed; what differs is redone (see drift).
 	var rc *recheck
 	if has && o.Verify == "all" {
 		rc = startRecheck(ctx, st, pair, dst, InFlight(dst, o.Workers))
@@ -351,18 +349,23 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		PreciseMtime: has && recorded == lister && lister != "sftp", Delete: true,
 		Keep: func(p string, isDir bool) bool { return !o.Filter.Included(p, isDir) }}
 	var prev func(func(plan.Prev) error) error
+	var tl []store.Entry // the target's listing, when it was listed
+	var drifted *drift   // what changed at the target since written
 	if has {
-		prev = manifest.each
+		drifted = &drift{differ: map[string]targetDiff{}, excluded: popt.Keep}
 		if rc != nil {
 			if err := rc.wait(rep); err != nil {
 				return fmt.Errorf("verify all: %w", err)
 			}
-			if n := len(rc.differ); n > 0 {
-				o.logf("verify all: %d files at the target are not as they were copied (changed there since): they are copied again", n)
-			}
-			prev = rc.prev(prev)
-			defer rc.finish(rep, o.DryRun)
+			drifted.differ = rc.differ
 		}
+		if o.Delete {
+			if tl, err = target.wait(rep); err != nil {
+				return fmt.Errorf("list the target for --delete: %w", err)
+			}
+		}
+		prev = drifted.prev(manifest.each, tl)
+		defer drifted.finish(rep, o.DryRun)
 	} else {
 		// No record: compare with the target itself (a rerun after the state
 		// was lost, or a target that was pre-seeded by other means).
@@ -384,13 +387,12 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	if err != nil {
 		return err
 	}
+	if drifted != nil && len(drifted.differ) > 0 {
+		o.logf("%d entries at the target are not as cutover wrote them (changed there since): they are redone", len(drifted.differ))
+	}
 	if o.Delete && has {
 		// A mirror removes what the target holds beyond the source, also
 		// what no run recorded (put there by hand or by another tool).
-		tl, err := target.wait(rep)
-		if err != nil {
-			return fmt.Errorf("list the target for --delete: %w", err)
-		}
 		extra := untracked(tl, entries, p, &o.Filter)
 		if len(extra) > 0 {
 			o.logf("%d entries at the target were not put there by cutover and are not in the source: they are deleted too", len(extra))
@@ -467,8 +469,8 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		Verify: o.Verify != "none", BWLimit: o.BWLimit, Progress: counter, PreciseMtime: lister == "local", Streams: o.Streams}
 	t1 := time.Now()
 	runErr := migrate.Files(ctx, src, dst, p, mopt, func(r migrate.Result) error {
-		if rc != nil {
-			rc.settled(r, rep)
+		if drifted != nil {
+			drifted.settled(r, rep)
 		}
 		return recordResult(mw, run, r, rep)
 	})
@@ -484,8 +486,8 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	if runErr != nil {
 		return runErr
 	}
-	if rc != nil {
-		rc.finish(rep, false)
+	if drifted != nil {
+		drifted.finish(rep, false)
 	}
 	o.logf("done: %d copied (%s), %d unchanged, %d deleted, %d failed, verify %s: %d checked, %d mismatched",
 		rep.Files.Copied, progress.Bytes(rep.Files.BytesCopied), rep.Files.Unchanged, rep.Files.Deleted,

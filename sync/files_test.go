@@ -120,7 +120,7 @@ func TestSyncNastyTreeOverRealSSHD(t *testing.T) {
 	// again: the target is the source's again.
 	o.Verify = "all"
 	rep = mustSync(t, o)
-	if rep.Verify.MismatchedCount != 0 || rep.Verify.RecopiedCount != 1 || rep.Verify.Recopied[0].Path != "nasty/ünïcödé-名前.txt" || rep.Files.Copied != 1 {
+	if rep.Verify.MismatchedCount != 0 || rep.Files.RepairedCount != 1 || rep.Files.Repaired[0].Path != "nasty/ünïcödé-名前.txt" || rep.Files.Copied != 1 {
 		t.Fatalf("--verify all: %+v, %+v", rep.Verify, rep.Files)
 	}
 	assertSame(t, e.src, e.dst)
@@ -744,7 +744,7 @@ func TestVerifyReadsTheNetworkTargetNotItsPageCache(t *testing.T) {
 	}
 	o.Verify = "all"
 	rep = mustSync(t, o)
-	if rep.Verify.MismatchedCount != 0 || rep.Verify.RecopiedCount != 1 || rep.Verify.Recopied[0].Path != "f07" {
+	if rep.Verify.MismatchedCount != 0 || rep.Files.RepairedCount != 1 || rep.Files.Repaired[0].Path != "f07" {
 		t.Fatalf("--verify all: %+v", rep.Verify)
 	}
 	if b, _ := os.ReadFile(full); string(b) != "attachment 07" {
@@ -877,7 +877,7 @@ func TestVerifyAllCopiesAgainWhatChangedAtTheTarget(t *testing.T) {
 	o.Verify = "all"
 	o.DryRun = true
 	rep := mustSync(t, o)
-	if rep.Verify.RecopiedCount != 5 || rep.Files.Copied != 4 || !strings.HasSuffix(rep.Verify.Recopied[0].Reason, "(dry run: not copied)") {
+	if rep.Files.RepairedCount != 5 || rep.Files.Copied != 4 || !strings.HasSuffix(rep.Files.Repaired[0].Reason, "(dry run: not repaired)") {
 		t.Fatalf("dry run: %+v, %+v", rep.Verify, rep.Files)
 	}
 	if got, _ := os.ReadFile(flip); !bytes.Equal(got, b) {
@@ -890,7 +890,7 @@ func TestVerifyAllCopiesAgainWhatChangedAtTheTarget(t *testing.T) {
 		t.Fatalf("--verify all: %v %+v", err, rep.Verify)
 	}
 	var recopied []string
-	for _, it := range rep.Verify.Recopied {
+	for _, it := range rep.Files.Repaired {
 		recopied = append(recopied, it.Path+": "+it.Reason)
 	}
 	slices.Sort(recopied)
@@ -906,8 +906,96 @@ func TestVerifyAllCopiesAgainWhatChangedAtTheTarget(t *testing.T) {
 	// --delete removes the file the source no longer has: nothing differs.
 	o.Delete = true
 	rep = mustSync(t, o)
-	if rep.Verify.MismatchedCount != 0 || rep.Verify.RecopiedCount != 0 || rep.Files.Deleted != 1 {
+	if rep.Verify.MismatchedCount != 0 || rep.Files.RepairedCount != 0 || rep.Files.Deleted != 1 {
 		t.Fatalf("--delete --verify all: %+v, %+v", rep.Verify, rep.Files)
 	}
 	assertSame(t, e.src, e.dst)
+}
+
+// A mirror (--delete, as the final always runs) lists the target, and
+// compares that listing with the record too: whatever was changed at the
+// target since cutover wrote it (removed, rewritten, touched, a link
+// pointed elsewhere, a directory gone, a mode changed) is redone, so the
+// final's check that follows finds the target as the source. A dry run
+// lists it and changes nothing.
+func TestMirrorRedoesWhatChangedAtTheTarget(t *testing.T) {
+	e := newEnv(t)
+	mtime := time.Now().Add(-time.Hour)
+	for i, name := range []string{"d/removed", "d/rewritten", "d/touched", "d/chmodded", "d/sub/inner", "d/same"} {
+		gentree.WriteFile(filepath.Join(e.src, name), int64(1000+i), uint64(i), mtime)
+	}
+	os.Symlink("target-a", filepath.Join(e.src, "d/link"))
+	os.Chtimes(filepath.Join(e.src, "d/sub"), mtime, mtime)
+	o := e.opts()
+	mustSync(t, o)
+
+	dst := func(p string) string { return filepath.Join(e.dst, p) }
+	os.Remove(dst("d/removed"))
+	os.WriteFile(dst("d/rewritten"), []byte("by hand"), 0o644)
+	b, _ := os.ReadFile(dst("d/touched"))
+	b[0] ^= 1
+	os.WriteFile(dst("d/touched"), b, 0o644) // same size, a new mtime
+	os.Chmod(dst("d/chmodded"), 0o600)
+	os.Remove(dst("d/link"))
+	os.Symlink("target-b", dst("d/link"))
+	os.RemoveAll(dst("d/sub"))
+
+	o.Delete, o.DryRun = true, true
+	rep := mustSync(t, o)
+	if rep.Files.RepairedCount != 7 || !strings.HasSuffix(rep.Files.Repaired[0].Reason, "(dry run: not repaired)") {
+		t.Fatalf("dry run: %+v", rep.Files)
+	}
+	if _, err := os.Stat(dst("d/removed")); err == nil {
+		t.Fatal("the dry run changed the target")
+	}
+	o.DryRun = false
+	rep = mustSync(t, o)
+	var got []string
+	for _, it := range rep.Files.Repaired {
+		got = append(got, it.Path+": "+it.Reason)
+	}
+	slices.Sort(got)
+	want := []string{
+		"d/chmodded: mode -rw------- at the target, recorded -rw-r--r--",
+		`d/link: points to "target-b" at the target, recorded "target-a"`,
+		"d/removed: not at the target",
+		"d/rewritten: size 7 at the target, recorded 1001",
+		"d/sub/inner: not at the target",
+		"d/sub: not at the target",
+		"d/touched: modified at the target",
+	}
+	if len(got) != len(want) || rep.Verify.MismatchedCount != 0 || rep.Files.Deleted != 0 {
+		t.Fatalf("repaired %q, want %q (%+v)", got, want, rep.Files)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Fatalf("repaired %q, want %q", got, want)
+		}
+	}
+	assertSame(t, e.src, e.dst)
+	if rep := mustSync(t, o); rep.Files.RepairedCount != 0 || rep.Files.Copied != 0 {
+		t.Fatalf("a rerun after the repair: %+v", rep.Files)
+	}
+}
+
+// An entry the filters now exclude is left as it is at the target, changed
+// there or not: neither redone nor a mismatch.
+func TestExcludedEntriesChangedAtTheTargetAreLeftAlone(t *testing.T) {
+	e := newEnv(t)
+	gentree.WriteFile(filepath.Join(e.src, "caches/big"), 5000, 1, time.Now().Add(-time.Hour))
+	gentree.WriteFile(filepath.Join(e.src, "data/kept"), 5000, 2, time.Now().Add(-time.Hour))
+	o := e.opts()
+	mustSync(t, o)
+	os.WriteFile(filepath.Join(e.dst, "caches/big"), []byte("rebuilt by the application"), 0o644)
+	if err := o.Filter.Add(false, "caches/**"); err != nil {
+		t.Fatal(err)
+	}
+	o.Delete, o.Verify = true, "all"
+	rep := mustSync(t, o)
+	if rep.Files.RepairedCount != 0 || rep.Verify.MismatchedCount != 0 || rep.Files.Copied != 0 {
+		t.Fatalf("%+v %+v", rep.Files, rep.Verify)
+	}
+	if b, _ := os.ReadFile(filepath.Join(e.dst, "caches/big")); string(b) != "rebuilt by the application" {
+		t.Fatalf("the excluded file was touched: %q", b)
+	}
 }

@@ -22,9 +22,10 @@ func VerifyFiles(ctx context.Context, o FilesOptions) (*FilesReport, error) {
 		err = partial(rep)
 	}
 	if rep.Verify.MismatchedCount > 0 {
-		// A sync trusts its record and would not copy a file changed at
-		// the target since; --verify all reads the target and does.
-		o.logf("%d entries differ: `cutover files sync --verify all` with this state copies again the files changed at the target since they were copied", rep.Verify.MismatchedCount)
+		// A sync trusts its record and would not redo an entry changed at
+		// the target since; with --delete or --verify all it reads the
+		// target and does (see drift).
+		o.logf("%d entries differ: `cutover files sync` with --delete or --verify all, and this state, redoes what changed at the target since it was written", rep.Verify.MismatchedCount)
 	}
 	rep.Finish(err)
 	return rep, err

@@ -60,9 +60,14 @@ type FileCounts struct {
 	Unchanged       int64         `json:"unchanged"`
 	Adopted         int64         `json:"adopted"`
 	TempCleaned     int           `json:"temp_cleaned"`
-	FailedCount     int64         `json:"failed_count"`
-	Failed          []report.Item `json:"failed"`
-	Vanished        []report.Item `json:"vanished"`
+	// Repaired: entries found changed at the target since they were
+	// written (the listing with --delete, the read-back of --verify all)
+	// and redone in this run, each with what differed.
+	RepairedCount int64         `json:"repaired_count"`
+	Repaired      []report.Item `json:"repaired,omitempty"`
+	FailedCount   int64         `json:"failed_count"`
+	Failed        []report.Item `json:"failed"`
+	Vanished      []report.Item `json:"vanished"`
 }
 
 // VerifyStats say what was read back and compared.
@@ -72,10 +77,6 @@ type VerifyStats struct {
 	Checked         int64         `json:"checked"`
 	MismatchedCount int64         `json:"mismatched_count"`
 	Mismatched      []report.Item `json:"mismatched"`
-	// Recopied: files that --verify all found changed at the target since
-	// they were copied, copied again (and read back) in this run.
-	RecopiedCount int64         `json:"recopied_count"`
-	Recopied      []report.Item `json:"recopied,omitempty"`
 }
 
 // Throughput is measured over the copy phase.
@@ -116,10 +117,10 @@ func (r *FilesReport) mismatch(p, reason string) {
 	}
 }
 
-func (r *FilesReport) recopied(p, reason string) {
-	r.Verify.RecopiedCount++
-	if len(r.Verify.Recopied) < maxListed {
-		r.Verify.Recopied = append(r.Verify.Recopied, report.NewItem(p, reason))
+func (r *FilesReport) repaired(p, reason string) {
+	r.Files.RepairedCount++
+	if len(r.Files.Repaired) < maxListed {
+		r.Files.Repaired = append(r.Files.Repaired, report.NewItem(p, reason))
 	}
 }
 
@@ -156,11 +157,11 @@ func (r *FilesReport) Markdown() string {
 	row("symlinks / hard links / dirs created", fmt.Sprintf("%d / %d / %d", f.Symlinks, f.Hardlinks, f.DirsCreated))
 	row("metadata updated", fmt.Sprint(f.MetadataUpdated))
 	row("deleted", fmt.Sprintf("%d (pending without --delete: %d)", f.Deleted, f.PendingDelete))
+	if f.RepairedCount > 0 {
+		row("repaired", fmt.Sprintf("%d entries changed at the target since written, redone", f.RepairedCount))
+	}
 	row("failed", fmt.Sprint(f.FailedCount))
 	verify := fmt.Sprintf("%s: %d checked, %d mismatched", r.Verify.Mode, r.Verify.Checked, r.Verify.MismatchedCount)
-	if r.Verify.RecopiedCount > 0 {
-		verify += fmt.Sprintf(", %d changed at the target since copied and copied again", r.Verify.RecopiedCount)
-	}
 	if r.Verify.Checked > 0 && r.Verify.ReadFrom != "" {
 		verify += ", read back from " + r.Verify.ReadFrom
 	}
@@ -188,7 +189,7 @@ func (r *FilesReport) Markdown() string {
 	list("Failed", f.Failed, f.FailedCount)
 	list("Vanished during the run", f.Vanished, int64(len(f.Vanished)))
 	list("Mismatched", r.Verify.Mismatched, r.Verify.MismatchedCount)
-	list("Changed at the target since copied, copied again", r.Verify.Recopied, r.Verify.RecopiedCount)
+	list("Changed at the target since written, redone", f.Repaired, f.RepairedCount)
 	return b.String()
 }
 

@@ -3,26 +3,13 @@ package sync
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cutover/cutover/checksum"
 	"github.com/cutover/cutover/internal/state"
 	"github.com/cutover/cutover/internal/store"
-	"github.com/cutover/cutover/migrate"
-	"github.com/cutover/cutover/plan"
 )
-
-// targetDiff is a recorded file that the target no longer holds as it was
-// copied: changed, truncated or replaced there since (by hand, by another
-// tool, by a fault of the storage).
-type targetDiff struct {
-	path   string
-	reason string
-	at     store.EntryType // what the target holds there instead; 0: nothing
-}
 
 // verifyRecorded re-hashes every recorded target file and compares it with
 // the source hash recorded when it was copied. It returns how many it
@@ -73,32 +60,31 @@ func verifyRecorded(ctx context.Context, st *state.State, pair int64, dst store.
 }
 
 // checkOne hashes one target file and says why it does not match, if it
-// does not, and what the target holds there.
+// does not ("" if it does).
 func checkOne(ctx context.Context, dst store.Store, e store.Entry, want string) targetDiff {
 	t, err := dst.Lstat(ctx, e.Path)
 	if err != nil {
-		return targetDiff{reason: "target: " + err.Error()}
+		return targetDiff{reason: "target: " + err.Error(), fix: recopy}
 	}
 	if t.Type != store.File {
-		return targetDiff{reason: fmt.Sprintf("target is a %v, want a file", t.Type), at: t.Type}
+		return targetDiff{reason: fmt.Sprintf("target is a %v, want a file", t.Type), fix: retype(t.Type)}
 	}
 	if t.Size != e.Size {
-		return targetDiff{reason: fmt.Sprintf("target size %d, recorded %d", t.Size, e.Size), at: t.Type}
+		return targetDiff{reason: fmt.Sprintf("target size %d, recorded %d", t.Size, e.Size), fix: recopy}
 	}
 	hw := checksum.NewWriter(checksum.Sum(want).Algorithm(), nil)
 	if _, err := store.ReadStored(ctx, dst, t, hw); err != nil {
-		return targetDiff{reason: "read target: " + err.Error(), at: t.Type}
+		return targetDiff{reason: "read target: " + err.Error(), fix: recopy}
 	}
 	if got := hw.Sum(); string(got) != want {
-		return targetDiff{reason: fmt.Sprintf("content differs: target %s, recorded source %s", got, want), at: t.Type}
+		return targetDiff{reason: fmt.Sprintf("content differs: target %s, recorded source %s", got, want), fix: recopy}
 	}
 	return targetDiff{}
 }
 
 // recheck is --verify all of a pair with a record: every recorded file is
-// read back from the target while the source is listed, and a file the
-// target no longer holds as it was copied is copied again in the same run,
-// as if it had changed at the source.
+// read back from the target while the source is listed; what differs is
+// repaired in the same run (see drift).
 type recheck struct {
 	done    chan struct{}
 	checked int64
@@ -120,55 +106,4 @@ func (v *recheck) wait(rep *FilesReport) error {
 	<-v.done
 	rep.Verify.Checked += v.checked
 	return v.err
-}
-
-// prev passes on the record with each file that differs at the target
-// marked changed: a size no file has, or the type the target holds there.
-func (v *recheck) prev(each func(func(plan.Prev) error) error) func(func(plan.Prev) error) error {
-	return func(fn func(plan.Prev) error) error {
-		return each(func(r plan.Prev) error {
-			if d, ok := v.differ[r.Path]; ok {
-				if d.at == 0 || d.at == store.File {
-					r.Size = -1
-				} else {
-					r.Type = d.at
-				}
-			}
-			return fn(r)
-		})
-	}
-}
-
-// settled notes a file copied again, or deleted (the source no longer has it).
-func (v *recheck) settled(r migrate.Result, rep *FilesReport) {
-	d, ok := v.differ[r.Action.Entry.Path]
-	if !ok || r.Err != nil || r.Vanished {
-		return
-	}
-	switch r.Action.Kind {
-	case plan.Copy:
-		rep.recopied(d.path, d.reason)
-	case plan.Delete:
-		if r.Action.TypeChange {
-			return // a directory in the file's way: the copy follows
-		}
-	default:
-		return
-	}
-	delete(v.differ, d.path)
-}
-
-// finish reports what differed and was not copied again (it failed, or the
-// source no longer has it) as mismatched; a dry run, as what would be
-// copied again.
-func (v *recheck) finish(rep *FilesReport, dryRun bool) {
-	paths := slices.Sorted(maps.Keys(v.differ))
-	for _, p := range paths {
-		if dryRun {
-			rep.recopied(p, v.differ[p].reason+" (dry run: not copied)")
-		} else {
-			rep.mismatch(p, v.differ[p].reason)
-		}
-	}
-	v.differ = nil
 }

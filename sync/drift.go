@@ -1,0 +1,139 @@
+package sync
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/cutover/cutover/internal/store"
+	"github.com/cutover/cutover/migrate"
+	"github.com/cutover/cutover/plan"
+)
+
+// A rerun trusts its record of the target, so an entry changed at the
+// target since cutover wrote it (by hand, by another tool, by a fault of
+// the storage) would never be repaired. Where the run reads the target
+// anyway, it compares: with --delete (the final always mirrors) the
+// target's listing is compared with the record, and --verify all reads
+// every recorded file back. What differs is planned as changed at the
+// source, so the run copies it again, or fixes its mode.
+
+// targetDiff is a recorded entry that the target no longer holds as it was
+// written: why, and how to mark its record so that the plan redoes it.
+type targetDiff struct {
+	path   string
+	reason string
+	fix    func(*plan.Prev)
+}
+
+// recopy marks a file changed (a size no file has) and a directory's
+// metadata changed (an mtime none has); retype, another type in its place;
+// relink, a symlink pointing elsewhere.
+func recopy(r *plan.Prev) {
+	switch r.Type {
+	case store.Dir:
+		r.ModTime = -1
+	case store.Symlink:
+		r.Target = "\x00"
+	default:
+		r.Size = -1
+	}
+}
+
+func retype(t store.EntryType) func(*plan.Prev) { return func(r *plan.Prev) { r.Type = t } }
+
+// listedDiff compares a recorded entry with the target's listing of it
+// (nil: not there). Directories' mtimes are not compared (every entry made
+// or removed in them changes it), nor owners (the record holds the
+// source's, which --chown-map changes).
+func listedDiff(rec store.Entry, at *store.Entry) (targetDiff, bool) {
+	switch {
+	case at == nil:
+		return targetDiff{reason: "not at the target", fix: recopy}, true
+	case at.Type != rec.Type:
+		return targetDiff{reason: fmt.Sprintf("a %v at the target", at.Type), fix: retype(at.Type)}, true
+	case rec.Type == store.File && at.Size != rec.Size:
+		return targetDiff{reason: fmt.Sprintf("size %d at the target, recorded %d", at.Size, rec.Size), fix: recopy}, true
+	case rec.Type == store.File && at.ModTime.Unix() != rec.ModTime.Unix():
+		return targetDiff{reason: fmt.Sprintf("modified at the target (mtime %s, recorded %s)", at.ModTime.Time().UTC().Format("2006-01-02 15:04:05"), rec.ModTime.Time().UTC().Format("2006-01-02 15:04:05")), fix: recopy}, true
+	case rec.Type == store.Symlink && at.Target != rec.Target:
+		return targetDiff{reason: fmt.Sprintf("points to %q at the target, recorded %q", at.Target, rec.Target), fix: recopy}, true
+	case rec.Type != store.Symlink && at.Mode != rec.Mode:
+		mode := at.Mode
+		return targetDiff{reason: fmt.Sprintf("mode %v at the target, recorded %v", at.Mode, rec.Mode), fix: func(r *plan.Prev) { r.Mode = mode }}, true
+	}
+	return targetDiff{}, false
+}
+
+// drift is what the run found changed at the target, by path. Entries the
+// filters now exclude are not looked at: the run leaves them as they are.
+type drift struct {
+	differ   map[string]targetDiff
+	excluded func(path string, isDir bool) bool
+}
+
+// prev passes on the record with what differs at the target marked
+// changed; listed, when not nil, is the target's listing (sorted by path,
+// as the record is), compared with each recorded entry on the way.
+func (d *drift) prev(each func(func(plan.Prev) error) error, listed []store.Entry) func(func(plan.Prev) error) error {
+	return func(fn func(plan.Prev) error) error {
+		j := 0
+		return each(func(r plan.Prev) error {
+			if d.excluded(r.Path, r.Type == store.Dir) {
+				delete(d.differ, r.Path)
+				return fn(r)
+			}
+			td, ok := d.differ[r.Path]
+			if !ok && listed != nil {
+				for j < len(listed) && listed[j].Path < r.Path {
+					j++
+				}
+				var at *store.Entry
+				if j < len(listed) && listed[j].Path == r.Path {
+					at = &listed[j]
+				}
+				if td, ok = listedDiff(r.Entry, at); ok {
+					td.path = r.Path
+					d.differ[r.Path] = td
+				}
+			}
+			if ok {
+				td.fix(&r)
+			}
+			return fn(r)
+		})
+	}
+}
+
+// settled notes an entry redone, or deleted (the source no longer has it).
+func (d *drift) settled(r migrate.Result, rep *FilesReport) {
+	td, ok := d.differ[r.Action.Entry.Path]
+	if !ok || r.Err != nil || r.Vanished {
+		return
+	}
+	switch r.Action.Kind {
+	case plan.Copy, plan.Symlink, plan.HardLink, plan.Mkdir, plan.SetMeta:
+		rep.repaired(td.path, td.reason)
+	case plan.Delete:
+		if r.Action.TypeChange {
+			return // something in the entry's way, removed: it follows
+		}
+	default:
+		return
+	}
+	delete(d.differ, td.path)
+}
+
+// finish reports what differed and was not redone (it failed, or the
+// source no longer has it and --delete was not given) as mismatched; a dry
+// run, as what would be redone.
+func (d *drift) finish(rep *FilesReport, dryRun bool) {
+	for _, p := range slices.Sorted(maps.Keys(d.differ)) {
+		if dryRun {
+			rep.repaired(p, d.differ[p].reason+" (dry run: not repaired)")
+		} else {
+			rep.mismatch(p, d.differ[p].reason)
+		}
+	}
+	clear(d.differ)
+}
