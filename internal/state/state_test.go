@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"strings"
 	"testing"
@@ -50,6 +51,11 @@ func TestManifestRoundTripAndOrder(t *testing.T) {
 	want := []string{"A", "a\nb", "a b", "a/z", "a\xff\xfe"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("order %q, want %q", got, want)
+	}
+	// The function's error stops the read and comes back as it is.
+	stop, n := errors.New("enough"), 0
+	if err := s.Manifest(ctx, pair, func(Row) error { n++; return stop }); err != stop || n != 1 {
+		t.Fatalf("stopped with %v after %d rows", err, n)
 	}
 	if err := s.FinishRun(ctx, Run{ID: run, Status: "ok", FilesCopied: 5}); err != nil {
 		t.Fatal(err)
