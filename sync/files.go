@@ -313,7 +313,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	// source is listed; what differs is redone (see drift).
 	var rc *recheck
 	if has && o.Verify == "all" {
-		rc = startRecheck(ctx, st, pair, dst, InFlight(dst, o.Workers))
+		rc = startRecheck(ctx, &o, st, pair, dst)
 		defer func() { cancel(); <-rc.done }() // an early return stops the read-back
 	}
 	o.logf("listing %s", src)

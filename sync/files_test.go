@@ -18,7 +18,10 @@ import (
 
 	"github.com/cutover/cutover/internal/errs"
 	"github.com/cutover/cutover/internal/gentree"
+	"github.com/cutover/cutover/internal/progress"
 	"github.com/cutover/cutover/internal/report"
+	"github.com/cutover/cutover/internal/state"
+	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/internal/testenv"
 )
 
@@ -997,5 +1000,59 @@ func TestExcludedEntriesChangedAtTheTargetAreLeftAlone(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(e.dst, "caches/big")); string(b) != "rebuilt by the application" {
 		t.Fatalf("the excluded file was touched: %q", b)
+	}
+}
+
+// The read-backs that can take hours on a large target (--verify all,
+// `files verify`) count their progress: a total before they start, every
+// file and byte once when they end.
+func TestReadBacksCountTheirProgress(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	var bytes int64
+	for i := range 30 {
+		size := int64(i * 1000)
+		bytes += size
+		gentree.WriteFile(filepath.Join(src, fmt.Sprintf("d%d/f%02d", i%3, i)), size, uint64(i), time.Now())
+	}
+	o := FilesOptions{Source: src, Target: dst, StateDir: filepath.Join(dir, "state"), Workers: 4, MaxDelete: 10, Verify: "transferred", Log: io.Discard}
+	mustSync(t, o)
+
+	st, err := state.Open(o.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcName, dstName, err := storeNames(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := st.Pair(context.Background(), "files", srcName, dstName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &progress.Counter{}
+	checked, differ, err := verifyRecorded(context.Background(), st, pair, store.NewLocal(dst), 4, c)
+	st.Close()
+	if err != nil || checked != 30 || len(differ) != 0 {
+		t.Fatalf("read-back: %d checked, %v differ, %v", checked, differ, err)
+	}
+	if c.FilesTotal.Load() != 30 || c.FilesDone.Load() != 30 || c.BytesTotal.Load() != bytes || c.BytesDone.Load() != bytes {
+		t.Fatalf("verify all counted %d/%d files, %d/%d bytes, want 30 and %d", c.FilesDone.Load(), c.FilesTotal.Load(), c.BytesDone.Load(), c.BytesTotal.Load(), bytes)
+	}
+
+	var files []store.Entry
+	store.NewLocal(src).Walk(context.Background(), func(e store.Entry) error {
+		if e.Type == store.File {
+			files = append(files, e)
+		}
+		return nil
+	}, func(string, error) {})
+	c = &progress.Counter{}
+	rep := &FilesReport{}
+	if err := compareHashes(context.Background(), store.NewLocal(src), store.NewLocal(dst), files, 4, c, rep); err != nil || rep.Verify.MismatchedCount != 0 {
+		t.Fatalf("compare: %v %+v", err, rep.Verify)
+	}
+	if c.FilesDone.Load() != 60 || c.BytesDone.Load() != 2*bytes {
+		t.Fatalf("files verify counted %d hashes, %d bytes, want 60 and %d", c.FilesDone.Load(), c.BytesDone.Load(), 2*bytes)
 	}
 }

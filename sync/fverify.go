@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cutover/cutover/checksum"
+	"github.com/cutover/cutover/internal/progress"
 	"github.com/cutover/cutover/internal/report"
 	"github.com/cutover/cutover/internal/store"
 )
@@ -82,12 +84,20 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	for ; j < len(te); j++ {
 		rep.mismatch(te[j].Path, "only at the target")
 	}
-	return compareHashes(ctx, src, dst, both, max(o.Workers, 1), rep)
+	c := &progress.Counter{Unit: "hashes"}
+	for _, e := range both {
+		c.BytesTotal.Add(2 * e.Size)
+	}
+	c.FilesTotal.Store(2 * int64(len(both)))
+	disp := progress.Start(o.Log, "verify", c, o.LogInterval)
+	defer disp.Stop()
+	return compareHashes(ctx, src, dst, both, max(o.Workers, 1), c, rep)
 }
 
 // compareHashes hashes files on both sides with SHA-256 (remote hashing
-// where the store offers it) and records differences.
-func compareHashes(ctx context.Context, src, dst store.Store, files []store.Entry, workers int, rep *FilesReport) error {
+// where the store offers it), counting each hash in c, and records
+// differences.
+func compareHashes(ctx context.Context, src, dst store.Store, files []store.Entry, workers int, c *progress.Counter, rep *FilesReport) error {
 	srcSums := make([]checksum.Sum, len(files))
 	dstSums := make([]checksum.Sum, len(files))
 	srcErrs := make([]error, len(files))
@@ -99,21 +109,30 @@ func compareHashes(ctx context.Context, src, dst store.Store, files []store.Entr
 			for i, e := range files {
 				paths[i] = e.Path
 			}
+			var n, bytes atomic.Int64
 			if err := h.HashFiles(gctx, paths, checksum.SHA256, func(i int, sum checksum.Sum, err error) {
 				sums[i], errsOut[i] = sum, err
+				n.Add(1)
+				bytes.Add(files[i].Size)
+				c.FilesDone.Add(1)
+				c.BytesDone.Add(files[i].Size)
 			}); err == nil {
 				return
 			}
+			c.FilesDone.Add(-n.Load()) // hashed again below
+			c.BytesDone.Add(-bytes.Load())
 		}
 		for i, e := range files {
 			g.Go(func() error {
 				// Whatever a failed remote hashing left for this file is replaced.
 				w := checksum.NewWriter(checksum.SHA256, nil)
-				if _, err := store.ReadStored(gctx, s, e, w); err != nil {
-					sums[i], errsOut[i] = "", err
-					return nil
+				_, err := store.ReadStored(gctx, s, e, w)
+				sums[i], errsOut[i] = w.Sum(), err
+				if err != nil {
+					sums[i] = ""
 				}
-				sums[i], errsOut[i] = w.Sum(), nil
+				c.FilesDone.Add(1)
+				c.BytesDone.Add(e.Size)
 				return nil
 			})
 		}

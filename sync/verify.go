@@ -7,14 +7,21 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cutover/cutover/checksum"
+	"github.com/cutover/cutover/internal/progress"
 	"github.com/cutover/cutover/internal/state"
 	"github.com/cutover/cutover/internal/store"
 )
 
 // verifyRecorded re-hashes every recorded target file and compares it with
-// the source hash recorded when it was copied. It returns how many it
-// checked and, by path, those that differ.
-func verifyRecorded(ctx context.Context, st *state.State, pair int64, dst store.Store, workers int) (int64, map[string]targetDiff, error) {
+// the source hash recorded when it was copied, counting its progress in c.
+// It returns how many it checked and, by path, those that differ.
+func verifyRecorded(ctx context.Context, st *state.State, pair int64, dst store.Store, workers int, c *progress.Counter) (int64, map[string]targetDiff, error) {
+	files, bytes, err := st.ManifestFiles(ctx, pair)
+	if err != nil {
+		return 0, nil, err
+	}
+	c.FilesTotal.Store(files)
+	c.BytesTotal.Store(bytes)
 	type item struct {
 		e    store.Entry
 		hash string
@@ -42,6 +49,8 @@ func verifyRecorded(ctx context.Context, st *state.State, pair int64, dst store.
 			for it := range items {
 				d := checkOne(gctx, dst, it.e, it.hash)
 				d.path = it.e.Path
+				c.FilesDone.Add(1)
+				c.BytesDone.Add(it.e.Size)
 				results <- d
 			}
 			return nil
@@ -92,11 +101,15 @@ type recheck struct {
 	err     error
 }
 
-func startRecheck(ctx context.Context, st *state.State, pair int64, dst store.Store, workers int) *recheck {
+// startRecheck starts the read-back, its progress shown on o's log.
+func startRecheck(ctx context.Context, o *FilesOptions, st *state.State, pair int64, dst store.Store) *recheck {
 	v := &recheck{done: make(chan struct{})}
 	go func() {
 		defer close(v.done)
-		v.checked, v.differ, v.err = verifyRecorded(ctx, st, pair, dst, workers)
+		c := &progress.Counter{}
+		disp := progress.Start(o.Log, "verify all", c, o.LogInterval)
+		defer disp.Stop()
+		v.checked, v.differ, v.err = verifyRecorded(ctx, st, pair, dst, InFlight(dst, o.Workers), c)
 	}()
 	return v
 }

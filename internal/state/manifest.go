@@ -26,6 +26,17 @@ func (s *State) HasManifest(ctx context.Context, pair int64) (bool, error) {
 	return n > 0, err
 }
 
+// ManifestFiles returns how many files pair records with a content hash,
+// and their bytes: what a read-back of every recorded file will read.
+func (s *State) ManifestFiles(ctx context.Context, pair int64) (files, bytes int64, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0) FROM manifest WHERE pair_id=? AND type=? AND hash != ''`,
+		pair, int(store.File)).Scan(&files, &bytes)
+	if err != nil {
+		err = fmt.Errorf("state: count manifest: %w", err)
+	}
+	return files, bytes, err
+}
+
 // Manifest calls fn for every row of pair in byte order of path (the order
 // of Go string comparison). It reads through the driver's own rows, not
 // database/sql's: its conversions took a third of the time, and a rerun of
