@@ -26,9 +26,10 @@ type targetDiff struct {
 	fix    func(*plan.Prev)
 }
 
-// recopy marks a file changed (a size no file has) and a directory's
-// metadata changed (an mtime none has); retype, another type in its place;
-// relink, a symlink pointing elsewhere.
+// recopy marks a recorded entry for writing again: a file with a size no
+// file has, a symlink with a target none has, a directory with an mtime
+// none has (its metadata is set again, and made where it is missing).
+// retype marks another type in its place.
 func recopy(r *plan.Prev) {
 	switch r.Type {
 	case store.Dir:
