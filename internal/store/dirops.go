@@ -7,6 +7,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -37,7 +39,7 @@ func (l *Local) ReadDir(_ context.Context, p string) ([]Entry, error) {
 }
 
 func (l *Local) ReadAt(_ context.Context, p string, buf []byte, off int64) error {
-	f, err := os.Open(l.abs(p))
+	f, err := openFile(l.abs(p), unix.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}

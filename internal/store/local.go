@@ -134,7 +134,7 @@ func (l *Local) walkers() int {
 const walkWorkers = 16
 
 func readDirNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
+	f, err := openFile(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +166,7 @@ func (l *Local) ReadFile(ctx context.Context, e Entry, w io.Writer) (Entry, erro
 // read is ReadFile; uncached drops the file's pages from the page cache
 // before reading (see ReadBack).
 func (l *Local) read(ctx context.Context, e Entry, w io.Writer, uncached bool) (Entry, error) {
-	f, err := os.OpenFile(l.abs(e.Path), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := openFile(l.abs(e.Path), unix.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -353,7 +353,7 @@ func createTemp(dir string, mode fs.FileMode) (f *os.File, chmod bool, err error
 	}
 	for range 100 {
 		name := filepath.Join(dir, TempPrefix+strconv.FormatUint(uint64(rand.Uint32()), 10)+".part")
-		f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		f, err = openFile(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, perm)
 		if !errors.Is(err, fs.ErrExist) {
 			return f, chmod, err
 		}
