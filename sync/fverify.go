@@ -127,12 +127,13 @@ func compareHashes(ctx context.Context, src, dst store.Store, files []store.Entr
 				// Whatever a failed remote hashing left for this file is replaced.
 				w := checksum.NewWriter(checksum.SHA256, nil)
 				_, err := store.ReadStored(gctx, s, e, w)
-				sums[i], errsOut[i] = w.Sum(), err
-				if err != nil {
-					sums[i] = ""
-				}
 				c.FilesDone.Add(1)
 				c.BytesDone.Add(e.Size)
+				if err != nil {
+					sums[i], errsOut[i] = "", err
+					return nil
+				}
+				sums[i], errsOut[i] = w.Sum(), nil
 				return nil
 			})
 		}
