@@ -109,8 +109,12 @@ func summary(r any) string {
 	switch v := r.(type) {
 	case *sync.FilesReport:
 		f := v.Files
-		return fmt.Sprintf("%d files scanned, %d copied (%d bytes), %d deleted, %d read back, %d failed, %d mismatched (%s)",
+		s := fmt.Sprintf("%d files scanned, %d copied (%d bytes), %d deleted, %d read back, %d failed, %d mismatched (%s)",
 			f.Scanned, f.Copied, f.BytesCopied, f.Deleted, v.Verify.Checked, f.FailedCount, v.Verify.MismatchedCount, v.Hash)
+		if f.RepairedCount > 0 {
+			s += fmt.Sprintf("; %d changed at the target since written, redone", f.RepairedCount)
+		}
+		return s
 	case map[string]any:
 		var parts []string
 		for _, k := range []string{"sync", "ship", "verify"} {
