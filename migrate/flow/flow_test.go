@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"io/fs"
 	"fmt"
 	"io"
 	"os"
@@ -133,10 +134,30 @@ indexes:
 		t.Fatalf("final right after a change: %v", err)
 	}
 
+	// Someone changed the copy on EFS after the presyncs: the final's mirror
+	// finds it in the target's listing and redoes it.
+	var tampered []string
+	efs := filepath.Join(dir, "efs", "shared")
+	filepath.WalkDir(efs, func(p string, d fs.DirEntry, err error) error {
+		rel, _ := filepath.Rel(efs, p)
+		if _, serr := os.Stat(filepath.Join(home, rel)); err == nil && serr == nil && d.Type().IsRegular() && len(tampered) < 2 {
+			tampered = append(tampered, p) // a file the source still has
+		}
+		return nil
+	})
+	if len(tampered) < 2 {
+		t.Fatal("no files at the target to change")
+	}
+	os.Truncate(tampered[0], 1)
+	os.Remove(tampered[1])
+
 	r.Opt.Now = func() time.Time { return time.Now().Add(time.Hour) }
 	rep, err = r.Final(ctx)
 	if err != nil || rep.Verdict != "GO" {
 		t.Fatalf("final: %v\n%s", err, rep.Markdown())
+	}
+	if md := rep.Markdown(); !strings.Contains(md, "2 changed at the target since written, redone") {
+		t.Errorf("the final's report does not say what it redid:\n%s", md)
 	}
 	if d := testenv.TreeDiff(t, home, filepath.Join(dir, "efs", "shared"), true, nil); len(d) > 0 {
 		t.Fatalf("after final the target differs:\n%s", strings.Join(d, "\n"))
