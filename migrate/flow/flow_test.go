@@ -2,9 +2,9 @@ package flow
 
 import (
 	"context"
-	"io/fs"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
