@@ -306,6 +306,12 @@ func TestSyncLocalToSFTPTarget(t *testing.T) {
 	if rep.Files.Copied != 0 {
 		t.Fatalf("rerun copied %d", rep.Files.Copied)
 	}
+	// A mirror lists the SFTP target and compares it with the record: what
+	// cutover set there (whole-second mtimes, modes) reads back as recorded.
+	o.Delete = true
+	if rep = mustSync(t, o); rep.Files.RepairedCount != 0 || rep.Files.Copied != 0 {
+		t.Fatalf("mirror rerun repaired %v, copied %d", rep.Files.Repaired, rep.Files.Copied)
+	}
 }
 
 func TestExcludedDirectoryWithIncludedChildrenKeepsItsMode(t *testing.T) {
