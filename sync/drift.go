@@ -71,21 +71,24 @@ func listedDiff(rec store.Entry, at *store.Entry) (targetDiff, bool) {
 type drift struct {
 	differ   map[string]targetDiff
 	excluded func(path string, isDir bool) bool
+	// listed is the target's listing (sorted by path, as the record is),
+	// when listing is set: compared with each recorded entry on the way.
+	listed  []store.Entry
+	listing bool
 }
 
 // prev passes on the record with what differs at the target marked
-// changed; listed, when not nil, is the target's listing (sorted by path,
-// as the record is), compared with each recorded entry on the way.
-func (d *drift) prev(each func(func(plan.Prev) error) error, listed []store.Entry) func(func(plan.Prev) error) error {
+// changed.
+func (d *drift) prev(each func(func(plan.Prev) error) error) func(func(plan.Prev) error) error {
+	if len(d.differ) == 0 && !d.listing {
+		return each // nothing to compare or mark
+	}
+	listed := d.listed
 	return func(fn func(plan.Prev) error) error {
 		j := 0
 		return each(func(r plan.Prev) error {
-			if d.excluded(r.Path, r.Type == store.Dir) {
-				delete(d.differ, r.Path)
-				return fn(r)
-			}
 			td, ok := d.differ[r.Path]
-			if !ok && listed != nil {
+			if !ok && d.listing {
 				for j < len(listed) && listed[j].Path < r.Path {
 					j++
 				}
@@ -97,6 +100,10 @@ func (d *drift) prev(each func(func(plan.Prev) error) error, listed []store.Entr
 					td.path = r.Path
 					d.differ[r.Path] = td
 				}
+			}
+			if ok && d.excluded(r.Path, r.Type == store.Dir) {
+				delete(d.differ, r.Path)
+				ok = false
 			}
 			if ok {
 				td.fix(&r)

@@ -363,8 +363,15 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 			if tl, err = target.wait(rep); err != nil {
 				return fmt.Errorf("list the target for --delete: %w", err)
 			}
+			if len(tl) == 0 && !o.DryRun {
+				// An EFS target that is not mounted lists as an empty
+				// directory: repairing it would copy the whole shared home
+				// onto the local disk beneath the mount point.
+				return errs.Fatalf("the target %s lists no entries while earlier runs copied into it: refusing to copy everything again (is it mounted?); nothing was copied or deleted. If it was emptied on purpose, use a new --state directory", dst)
+			}
+			drifted.listed, drifted.listing = tl, true
 		}
-		prev = drifted.prev(manifest.each, tl)
+		prev = drifted.prev(manifest.each)
 		defer drifted.finish(rep, o.DryRun)
 	} else {
 		// No record: compare with the target itself (a rerun after the state

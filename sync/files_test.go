@@ -1059,3 +1059,24 @@ func assertRepaired(t *testing.T, rep *FilesReport, want ...string) {
 		t.Fatalf("repaired %q, want %q", got, want)
 	}
 }
+
+// An EFS target that is not mounted lists as an empty directory: a mirror
+// with a record of it refuses to copy everything again beneath the mount
+// point, and says why.
+func TestUnmountedTargetIsNotRefilled(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "efs")
+	gentree.WriteFile(filepath.Join(src, "a/f"), 100, 1, time.Now())
+	o := FilesOptions{Source: src, Target: dst, StateDir: filepath.Join(dir, "state"), Workers: 2, MaxDelete: 10, Verify: "transferred", Log: io.Discard}
+	mustSync(t, o)
+	os.RemoveAll(dst)
+	os.Mkdir(dst, 0o755) // the bare mount point
+	o.Delete = true
+	rep, err := SyncFiles(context.Background(), o)
+	if errs.ExitCode(err) != errs.ExitFatal || !strings.Contains(err.Error(), "is it mounted?") || rep.Files.Copied != 0 {
+		t.Fatalf("%v %+v", err, rep.Files)
+	}
+	if names, _ := os.ReadDir(dst); len(names) != 0 {
+		t.Fatalf("the bare mount point got %d entries", len(names))
+	}
+}
