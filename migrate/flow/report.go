@@ -117,7 +117,7 @@ func summary(r any) string {
 		return s
 	case map[string]any:
 		var parts []string
-		for _, k := range []string{"sync", "ship", "verify"} {
+		for _, k := range []string{"sync", "ship", "verify", "repair", "recheck"} {
 			if x, ok := v[k]; ok {
 				parts = append(parts, k+": "+summary(x))
 			}
