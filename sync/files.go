@@ -117,9 +117,13 @@ func listerOf(s store.Store) string {
 	return fmt.Sprintf("%T", s)
 }
 
-// listSource lists and filters a store into a sorted slice.
-func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *FilesReport) ([]store.Entry, error) {
-	var out []store.Entry
+// listSource lists and filters a store into a sorted slice, with room for
+// about expect entries from the start (0: unknown).
+func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *FilesReport, expect int64) ([]store.Entry, error) {
+	// Room for what the last run listed and a little growth: growing the
+	// slice copies it every time and touches fresh memory for the copy
+	// (on a VM, a fault to the host for each new page).
+	out := make([]store.Entry, 0, expect+expect/16)
 	type bad struct{ path, why string }
 	var bads []bad
 	var vanished []string
@@ -302,12 +306,13 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	// for a mirror (--delete): at the same time as the source, which is
 	// another machine (on EFS every directory read is a round trip to the
 	// NFS server).
+	expect, _ := st.LastScanned(ctx, pair) // a hint, for both listings
 	var target *listing
 	if !has {
 		o.logf("no record of this pair in the state: listing the target %s", dst)
 	}
 	if !has || o.Delete {
-		target = listAsync(ctx, dst)
+		target = listAsync(ctx, dst, expect)
 	}
 	// --verify all reads every recorded file back from the target while the
 	// source is listed; what differs is redone (see drift).
@@ -317,7 +322,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		defer func() { cancel(); <-rc.done }() // an early return stops the read-back
 	}
 	o.logf("listing %s", src)
-	entries, err := listSource(ctx, src, &o.Filter, rep)
+	entries, err := listSource(ctx, src, &o.Filter, rep, expect)
 	if err != nil {
 		return err
 	}
@@ -618,13 +623,13 @@ type listing struct {
 	secs    float64
 }
 
-// listAsync lists s, unfiltered, until ctx ends.
-func listAsync(ctx context.Context, s store.Store) *listing {
+// listAsync lists s, unfiltered, until ctx ends; expect is as listSource's.
+func listAsync(ctx context.Context, s store.Store, expect int64) *listing {
 	l := &listing{done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
 		t0 := time.Now()
-		l.entries, l.err = listSource(ctx, s, &filter.Filter{}, &FilesReport{})
+		l.entries, l.err = listSource(ctx, s, &filter.Filter{}, &FilesReport{}, expect)
 		l.secs = time.Since(t0).Seconds()
 	}()
 	return l

@@ -44,9 +44,9 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	rep.Verify.ReadFrom = readFrom(dst)
 	var se, te []store.Entry
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { se, err = listSource(gctx, src, &o.Filter, rep); return })
+	g.Go(func() (err error) { se, err = listSource(gctx, src, &o.Filter, rep, 0); return })
 	tr := &FilesReport{}
-	g.Go(func() (err error) { te, err = listSource(gctx, dst, &o.Filter, tr); return })
+	g.Go(func() (err error) { te, err = listSource(gctx, dst, &o.Filter, tr, 0); return })
 	if err := g.Wait(); err != nil {
 		return err
 	}

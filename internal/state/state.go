@@ -233,6 +233,18 @@ func (s *State) SetLister(ctx context.Context, pair int64, lister string) error 
 	return err
 }
 
+// LastScanned is how many entries the pair's last finished run listed at
+// its source, 0 when none did.
+func (s *State) LastScanned(ctx context.Context, pair int64) (int64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, `SELECT files_scanned FROM runs WHERE pair_id=? AND status IN ('ok','partial')
+		ORDER BY id DESC LIMIT 1`, pair).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return n, err
+}
+
 // Run is one recorded run.
 type Run struct {
 	ID           int64

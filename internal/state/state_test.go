@@ -57,12 +57,22 @@ func TestManifestRoundTripAndOrder(t *testing.T) {
 	if err := s.Manifest(ctx, pair, func(Row) error { n++; return stop }); err != stop || n != 1 {
 		t.Fatalf("stopped with %v after %d rows", err, n)
 	}
-	if err := s.FinishRun(ctx, Run{ID: run, Status: "ok", FilesCopied: 5}); err != nil {
+	if n, err := s.LastScanned(ctx, pair); n != 0 || err != nil {
+		t.Fatalf("no run finished yet, LastScanned = %d, %v", n, err)
+	}
+	if err := s.FinishRun(ctx, Run{ID: run, Status: "ok", FilesScanned: 6, FilesCopied: 5}); err != nil {
 		t.Fatal(err)
 	}
 	runs, _ := s.Runs(ctx, pair)
 	if len(runs) != 1 || runs[0].Status != "ok" || runs[0].FilesCopied != 5 {
 		t.Fatalf("runs %+v", runs)
+	}
+	// The last finished run counts; one that failed or still runs does not.
+	failed, _ := s.BeginRun(ctx, pair, "files sync")
+	s.FinishRun(ctx, Run{ID: failed, Status: "failed", FilesScanned: 99})
+	s.BeginRun(ctx, pair, "files sync")
+	if n, err := s.LastScanned(ctx, pair); n != 6 || err != nil {
+		t.Fatalf("LastScanned = %d, %v, want 6", n, err)
 	}
 }
 
