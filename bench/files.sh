@@ -3,9 +3,9 @@
 # rclone copy (sftp backend), on one generated tree served by a loopback sshd,
 # in one run: (a) full copy into an empty target, (b) rerun with nothing
 # changed, (c) rerun after changing 1% of the files; each with the page
-# cache warm and cold. Then the memory of a 10^6-entry sync. Prints a
-# Markdown table with times and cutover/peer ratios.
-#   FILES=20000 MILLION=1 bench/files.sh
+# cache warm and cold, ROUNDS times each. Then the memory of a 10^6-entry
+# sync. Prints a Markdown table with median times and cutover/peer ratios.
+#   FILES=20000 ROUNDS=3 MILLION=1 bench/files.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES=${FILES:-20000}
@@ -58,32 +58,58 @@ prep() {
   cat $(find "$SRC" -type f) > /dev/null 2>&1 || true; find "$1" > /dev/null
 }
 
+# Each phase runs ROUNDS times, the tools in a rotated order each round (the
+# first run after the source's cache is warmed tends to be the slowest), and
+# the table gives each tool's median and cutover/rsync round by round. A full
+# copy round starts from new empty targets; a change round changes another
+# 1% of the files, the same for every tool.
+ROUNDS=${ROUNDS:-3}
 PHASES="full full-cold nochange nochange-cold change change-cold"
+TOOLS="cutover cutover_nv rsync rclone"
 declare -A T
+# run TOOL: one timed run of TOOL in this phase, into T[TOOL,phase].
+run() {
+  local d
+  case $1 in
+    cutover) d=$(dst cutover); prep "$d"; T[$1,$phase]+=" $(secs cut_sync "$d" "$d-state")" ;;
+    cutover_nv) d=$(dst cutover-nv); prep "$d"; T[$1,$phase]+=" $(secs cut_sync "$d" "$d-state" --verify none)" ;;
+    rsync) d=$(dst rsync); prep "$d"; local t; t=$(secs rsync_sync "$d"); T[rsync,$phase]+=" $t"
+      # rsync leaves its writes in the page cache; cutover makes them
+      # durable before it records them. For reference: rsync until its
+      # data is on disk.
+      T[rsyncd,$phase]+=" $(echo "$t + $(secs sync -f "$d")" | bc -l | xargs printf '%.2f')" ;;
+    rclone) d=$(dst rclone); prep "$d"; T[$1,$phase]+=" $(secs rclone_sync "$d")" ;;
+  esac
+}
+median() { tr ' ' '\n' <<< "$1" | grep . | sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 for phase in $PHASES; do
-  case $phase in change*) go run ./bench/gentree -out "$SRC" -change 0.01 ;; esac
-  prep "$(dst cutover)"; T[cutover,$phase]=$(secs cut_sync "$(dst cutover)" "$(dst cutover)-state")
-  prep "$(dst cutover-nv)"; T[cutover_nv,$phase]=$(secs cut_sync "$(dst cutover-nv)" "$(dst cutover-nv)-state" --verify none)
-  prep "$(dst rsync)"; T[rsync,$phase]=$(secs rsync_sync "$(dst rsync)")
-  # rsync leaves its writes in the page cache; cutover makes them durable
-  # before it records them. For reference: rsync until its data is on disk.
-  T[rsyncd,$phase]=$(echo "${T[rsync,$phase]} + $(secs sync -f "$(dst rsync)")" | bc -l | xargs printf '%.2f')
-  prep "$(dst rclone)"; T[rclone,$phase]=$(secs rclone_sync "$(dst rclone)")
+  for round in $(seq "$ROUNDS"); do
+    case $phase in
+      change*) go run ./bench/gentree -out "$SRC" -change 0.01 ;;
+      full*) [ "$round" = 1 ] || for t in cutover cutover-nv rsync rclone; do refresh_fs "$(dst $t)"; rm -rf "$(dst $t)-state"; done ;;
+    esac
+    order=$(echo $TOOLS $TOOLS | cut -d' ' -f$(( (round - 1) % 4 + 1 ))-$(( (round - 1) % 4 + 4 )))
+    for t in $order; do run "$t"; done
+  done
   # The cold copy's target is checked now: the later phases change the
   # source and update only the warm ones.
   [ $phase = full-cold ] && { "$BIN" files verify "$SRC" "$(dst cutover)" > /dev/null || { echo "cutover's cold-copied target differs from the source" >&2; exit 1; }; }
-  echo "$phase: cutover ${T[cutover,$phase]}s, cutover --verify none ${T[cutover_nv,$phase]}s, rsync ${T[rsync,$phase]}s, rclone ${T[rclone,$phase]}s" >&2
+  echo "$phase: cutover${T[cutover,$phase]} s, cutover --verify none${T[cutover_nv,$phase]} s, rsync${T[rsync,$phase]} s, rclone${T[rclone,$phase]} s" >&2
 done
 "$BIN" files verify "$SRC" "$OUT/dst-cutover" > /dev/null || { echo "cutover's target differs from the source" >&2; exit 1; }
 
 BYTES=$(du -sb "$SRC" | cut -f1)
 {
-  echo "### files sync: $FILES files, $(echo "$BYTES/1000000000" | bc -l | xargs printf '%.2f') GB, loopback sshd, $(nproc) cores ($(date -u +%Y-%m-%d))"
+  echo "### files sync: $FILES files, $(echo "$BYTES/1000000000" | bc -l | xargs printf '%.2f') GB, loopback sshd, $(nproc) cores ($(date -u +%Y-%m-%d)), median of $ROUNDS rounds"
   echo
-  echo "| phase | cutover (verify) | cutover --verify none | rsync -a | rsync -a + sync | rclone copy | cutover/rsync | cutover/(rsync + sync) | cutover/rclone |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| phase | cutover (verify) | cutover --verify none | rsync -a | rsync -a + sync | rclone copy | cutover/rsync | each round | cutover/(rsync + sync) | cutover/rclone |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   for phase in $PHASES; do
-    echo "| $phase | ${T[cutover,$phase]} s | ${T[cutover_nv,$phase]} s | ${T[rsync,$phase]} s | ${T[rsyncd,$phase]} s | ${T[rclone,$phase]} s | $(ratio ${T[cutover,$phase]} ${T[rsync,$phase]}) | $(ratio ${T[cutover,$phase]} ${T[rsyncd,$phase]}) | $(ratio ${T[cutover,$phase]} ${T[rclone,$phase]}) |"
+    declare -A M=()
+    for t in $TOOLS rsyncd; do M[$t]=$(median "${T[$t,$phase]}"); done
+    read -ra c <<< "${T[cutover,$phase]}"; read -ra r <<< "${T[rsync,$phase]}"
+    each=$(for i in "${!c[@]}"; do ratio "${c[$i]}" "${r[$i]}"; echo; done | paste -sd' ')
+    echo "| $phase | ${M[cutover]} s | ${M[cutover_nv]} s | ${M[rsync]} s | ${M[rsyncd]} s | ${M[rclone]} s | $(ratio ${M[cutover]} ${M[rsync]}) | $each | $(ratio ${M[cutover]} ${M[rsyncd]}) | $(ratio ${M[cutover]} ${M[rclone]}) |"
   done
 } | tee "$OUT/files.md"
 

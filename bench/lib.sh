@@ -71,8 +71,16 @@ fresh_fs() { # DIR [MKFS-OPTION…]
   fi
   echo "note: $1 is a plain directory (no root or losetup): timings include ext4's cost of earlier deletions" >&2
 }
+# refresh_fs DIR: DIR empty again, on a filesystem of its own made anew.
+refresh_fs() {
+  if mountpoint -q "$1"; then
+    local dev; dev=$(findmnt -n -o SOURCE "$1")
+    umount "$1"; losetup -d "$dev" 2>/dev/null || true; rm -f "$1.img"
+  fi
+  rm -rf "$1"; fresh_fs "$1"
+}
 cleanup_fs() {
-  for m in "${MOUNTS[@]}"; do umount "$m"; rm -f "$m.img"; done
+  for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; rm -f "$m.img"; done
   for d in "${DEVS[@]}"; do losetup -d "$d" 2>/dev/null || true; done
 }
 
