@@ -72,18 +72,22 @@ func (r Range) Where() string {
 // Query returns the checksum query of range r of t: it yields the row
 // count and the two sums as text. sum(bigint) accumulates in 128 bits.
 func Query(t *pg.Table, r Range, h Hash) string {
-	var q string
+	from := "ONLY " + t.QName()
+	if w := r.Where(); w != "" {
+		from += " WHERE " + w
+	}
+	return Over(t, from, h)
+}
+
+// Over is Query for the rows of from, a FROM item (with its WHERE clause,
+// if any) whose columns are t's: a sample, or a copy of t elsewhere.
+func Over(t *pg.Table, from string, h Hash) string {
 	if h == MD5 {
-		q = "SELECT count(*), " +
+		return "SELECT count(*), " +
 			"coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint), 0)::text, " +
 			"coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint), 0)::text " +
-			"FROM (SELECT md5(" + RowText(t) + ") AS h FROM ONLY " + t.QName()
-	} else {
-		q = "SELECT count(*), coalesce(sum(hashtextextended(h, 0)), 0)::text, coalesce(sum(hashtextextended(h, 1)), 0)::text " +
-			"FROM (SELECT " + RowText(t) + " AS h FROM ONLY " + t.QName()
+			"FROM (SELECT md5(" + RowText(t) + ") AS h FROM " + from + ") s"
 	}
-	if w := r.Where(); w != "" {
-		q += " WHERE " + w
-	}
-	return q + ") s"
+	return "SELECT count(*), coalesce(sum(hashtextextended(h, 0)), 0)::text, coalesce(sum(hashtextextended(h, 1)), 0)::text " +
+		"FROM (SELECT " + RowText(t) + " AS h FROM " + from + ") s"
 }

@@ -163,8 +163,9 @@ per table the row count and checksums over primary-key ranges of --chunk-rows
 rows, computed inside each server (no rows travel); a differing range is
 narrowed down and reported with its key bounds. Also sequences, and the
 definitions of indexes, constraints, triggers and row-level security. Exit 1
-on any difference. The checksum is md5 of each row's text with floats hashed
-from their binary form: it sees numeric scale (1.5 vs 1.50) and -0.
+on any difference. Each row's text is hashed (hashtextextended under two
+seeds where both servers are PostgreSQL 11 or later, else md5), with floats
+hashed from their binary form: it sees numeric scale (1.5 vs 1.50) and -0.
 
 ` + errs.ExitCodesHelp,
 		Example: `  cutover db verify --source postgres://jira@vm-db-1/jiradb --target 'postgres://jira@rds…/jiradb?sslmode=verify-full&sslrootcert=…'`,

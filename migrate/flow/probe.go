@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cutover/cutover/checksum/pgsum"
 	"github.com/cutover/cutover/internal/pg"
 )
 
@@ -112,17 +113,23 @@ func probeDB(ctx context.Context, src, dst pg.Endpoint, tables []*pg.Table, jobs
 		}
 	}
 	indexS := time.Since(t2).Seconds()
+	// The sample is checksummed with verify's own query, under the hash
+	// verify picks for these servers.
+	h, err := verifyHash(ctx, sc, tc)
+	if err != nil {
+		return dbModel{}, err
+	}
 	t3 := time.Now()
 	var n atomic.Int64
 	if err := eachRange(ctx, pairs, len(sels), func(ctx context.Context, p connPair, i int) error {
 		sum := func(c *pgx.Conn, from string, rows *int64) error {
-			var s *string
-			return c.QueryRow(ctx, "SELECT count(*), sum(hashtextextended(ROW(t.*)::text, 0))::text FROM ("+from+") t").Scan(rows, &s)
+			var s0, s1 string
+			return c.QueryRow(ctx, pgsum.Over(big, from, h)).Scan(rows, &s0, &s1)
 		}
 		var ns, nt int64
 		serr := make(chan error, 1)
-		go func() { serr <- sum(p.src, sels[i], &ns) }()
-		terr := sum(p.dst, "SELECT * FROM "+into+" "+ranges[i], &nt)
+		go func() { serr <- sum(p.src, "("+sels[i]+") t", &ns) }()
+		terr := sum(p.dst, into+" "+ranges[i], &nt)
 		if err := <-serr; err != nil {
 			return fmt.Errorf("source: %w", err)
 		}
@@ -150,6 +157,19 @@ func probeDB(ctx context.Context, src, dst pg.Endpoint, tables []*pg.Table, jobs
 	return dbModel{PerByte: (copyS + indexS + verifyS) / sampleBytes, Fixed: fixed,
 		Basis: fmt.Sprintf("probe (%d rows of %s in %d key ranges at once: copy %.0f MB/s, %s in %.2f s, checksums of both sides %.0f MB/s; other indexes not sampled)",
 			n.Load(), big, len(ranges), sampleBytes/copyS/1e6, what, indexS, sampleBytes/verifyS/1e6)}, nil
+}
+
+// verifyHash is the row hash that verify uses between these servers.
+func verifyHash(ctx context.Context, sc, tc *pgx.Conn) (pgsum.Hash, error) {
+	sm, err := pg.ServerMajor(ctx, sc)
+	if err != nil {
+		return 0, fmt.Errorf("source: %w", err)
+	}
+	tm, err := pg.ServerMajor(ctx, tc)
+	if err != nil {
+		return 0, fmt.Errorf("target: %w", err)
+	}
+	return pgsum.For(sm, tm), nil
 }
 
 // connPair is a connection to each side, as each copy worker has.
