@@ -185,6 +185,8 @@ func connectPair(ctx context.Context, src, dst pg.Endpoint) (connPair, error) {
 		sc.Close(context.WithoutCancel(ctx))
 		return connPair{}, err
 	}
+	pg.ForRanges(ctx, sc) // as the copy's and verify's sessions
+	pg.ForRanges(ctx, tc)
 	return connPair{sc, tc}, nil
 }
 

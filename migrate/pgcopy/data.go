@@ -367,6 +367,7 @@ func (w *worker) open(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		pg.ForRanges(ctx, conn)
 		if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
 			conn.Close(ctx)
 			return err

@@ -72,6 +72,7 @@ func openSide(ctx context.Context, ep pg.Endpoint, snapshot string) (*side, erro
 	if err != nil {
 		return nil, err
 	}
+	pg.ForRanges(ctx, conn)
 	s := &side{ep: ep, conn: conn, snapshot: snapshot}
 	if s.tx, err = conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}); err != nil {
 		conn.Close(ctx)
