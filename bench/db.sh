@@ -3,8 +3,9 @@
 # SCALE on a source cluster, copied in one run by cutover, by pg_dump -Fd -j2
 # + pg_restore -j2, and by pgcopydb clone --table-jobs 2 --index-jobs 2, each
 # into a fresh database of a second cluster on the same machine; then the
-# time of `cutover db verify`. Prints a Markdown table with ratios.
-#   SCALE=100 bench/db.sh
+# time of `cutover db verify`; after an untimed warm-up copy, ROUNDS times in
+# a rotated order. Prints a Markdown table of medians with ratios.
+#   SCALE=100 ROUNDS=3 bench/db.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${SCALE:-100}
@@ -26,10 +27,13 @@ SIZE=$(psql -X -At -d "$SRC" -c "SELECT pg_database_size('bench')")
 newdb() { psql -X -q -d "postgres://postgres@127.0.0.1:$P2/postgres" -c "CREATE DATABASE $1"; }
 settle() { sync; psql -X -q -d "postgres://postgres@127.0.0.1:$P2/postgres" -c "CHECKPOINT"; psql -X -q -d "$SRC" -c "CHECKPOINT"; }
 
-settle; newdb t_cut
-T_CUT=$(secs "$BIN" db copy --source "$SRC" --target "$(tgt t_cut)" --jobs "$JOBS" --verify none --state "$OUT/state" --report "$OUT/cut.json")
-settle
-T_VERIFY=$(secs "$BIN" db verify --source "$SRC" --target "$(tgt t_cut)" --jobs "$JOBS" --state "$OUT/state" --report "$OUT/verify.json")
+# One untimed copy first, then dropped: a fresh cluster creates and
+# zero-fills its WAL segments the first time it writes that much, later
+# writes recycle them, and whichever tool ran first paid for it (cutover's
+# data phase at scale 50: 5.5-5.8 s first, 3.0-3.5 s after).
+settle; newdb t_warm
+"$BIN" db copy --source "$SRC" --target "$(tgt t_warm)" --jobs "$JOBS" --verify none --state "$OUT/state-warm" > "$OUT/warm.log" 2>&1
+psql -X -q -d "postgres://postgres@127.0.0.1:$P2/postgres" -c "DROP DATABASE t_warm"
 
 if [ -n "${VARIANTS:-}" ]; then   # e.g. VARIANTS="--split-larger-than=100GB|--copy-format=binary"
   IFS='|' read -ra vs <<< "$VARIANTS"
@@ -43,18 +47,36 @@ if [ -n "${VARIANTS:-}" ]; then   # e.g. VARIANTS="--split-larger-than=100GB|--c
   [ -n "${ONLY_VARIANTS:-}" ] && exit 0
 fi
 
-settle; newdb t_pgd
 dump_restore() {
   rm -rf "$OUT/dump"
-  pg_dump -Fd -j "$JOBS" -f "$OUT/dump" "$SRC" && pg_restore -j "$JOBS" --no-owner -d "$(tgt t_pgd)" "$OUT/dump"
+  pg_dump -Fd -j "$JOBS" -f "$OUT/dump" "$SRC" && pg_restore -j "$JOBS" --no-owner -d "$(tgt "$1")" "$OUT/dump"
 }
-T_PGD=$(secs dump_restore)
-
-settle; newdb t_pgc
-T_PGC=$(secs pgcopydb clone --source "$SRC" --target "$(tgt t_pgc)" --table-jobs "$JOBS" --index-jobs "$JOBS" --dir "$OUT/pgcopydb" --no-owner --no-acl)
+# run TOOL ROUND: one timed copy into a new database, into T[TOOL].
+declare -A T
+run() {
+  local db="t_$1_$2"
+  settle; newdb "$db"
+  case $1 in
+    cut) T[cut]+=" $(secs "$BIN" db copy --source "$SRC" --target "$(tgt "$db")" --jobs "$JOBS" --verify none --state "$OUT/state-$2" --report "$OUT/cut.json")"
+      settle
+      T[verify]+=" $(secs "$BIN" db verify --source "$SRC" --target "$(tgt "$db")" --jobs "$JOBS" --state "$OUT/state-$2" --report "$OUT/verify.json")" ;;
+    pgd) T[pgd]+=" $(secs dump_restore "$db")" ;;
+    pgc) T[pgc]+=" $(secs pgcopydb clone --source "$SRC" --target "$(tgt "$db")" --table-jobs "$JOBS" --index-jobs "$JOBS" --dir "$OUT/pgcopydb-$2" --no-owner --no-acl)" ;;
+  esac
+  psql -X -q -d "postgres://postgres@127.0.0.1:$P2/postgres" -c "DROP DATABASE $db"
+}
+# Each tool ROUNDS times, in an order rotated each round; medians below.
+ROUNDS=${ROUNDS:-3}
+for round in $(seq "$ROUNDS"); do
+  order=$(echo cut pgd pgc cut pgd pgc | cut -d' ' -f$(( (round - 1) % 3 + 1 ))-$(( (round - 1) % 3 + 3 )))
+  for t in $order; do run "$t" "$round"; done
+  echo "round $round: cutover${T[cut]}, pg_dump/pg_restore${T[pgd]}, pgcopydb${T[pgc]}, verify${T[verify]}" >&2
+done
+median() { tr ' ' '\n' <<< "$1" | grep . | sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+T_CUT=$(median "${T[cut]}"); T_PGD=$(median "${T[pgd]}"); T_PGC=$(median "${T[pgc]}"); T_VERIFY=$(median "${T[verify]}")
 
 echo
-echo "pgbench scale $SCALE: $(printf "%'d" "$SIZE") bytes on the source; $JOBS jobs; both clusters on this machine"
+echo "pgbench scale $SCALE: $(printf "%'d" "$SIZE") bytes on the source; $JOBS jobs; both clusters on this machine; median of $ROUNDS rounds (cutover${T[cut]}; pg_dump/pg_restore${T[pgd]}; pgcopydb${T[pgc]}; verify${T[verify]})"
 echo
 echo "| tool | time (s) | cutover/tool | target |"
 echo "|---|---|---|---|"
