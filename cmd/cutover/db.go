@@ -140,7 +140,7 @@ parallel, constraints, sequences at their snapshot values, ANALYZE; then
 	}
 	fl := c.Flags()
 	f.add(c)
-	fl.StringVar(&split, "split-larger-than", "512MB", "copy tables larger than `SIZE` as several chunks in parallel (set it high when source, target and cutover share a few cores: see docs/benchmarks.md)")
+	fl.StringVar(&split, "split-larger-than", "512MB", "copy tables larger than `SIZE` as several chunks in parallel (ranges cannot use COPY FREEZE; on separate machines each chunk loads other cores: see docs/benchmarks.md)")
 	fl.StringVar(&f.o.CopyFormat, "copy-format", "text", "text|binary (binary only with the same major version and no user-defined column types)")
 	fl.BoolVar(&f.o.DropTarget, "drop-target", false, "drop, in the target, the schemas the source defines (and all in them) before copying")
 	fl.BoolVar(&f.o.Resume, "resume", false, "continue a killed copy: only what did not commit is redone")
