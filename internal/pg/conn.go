@@ -225,9 +225,10 @@ func Literal(s string) string {
 // later). Best effort: a server that refuses runs with its default.
 // Parallel workers are left to the server: on this project's two-core
 // machine, where both servers share the cores, verify took 3.7 s without
-// them against 4.6-4.8 s, but on RDS and a VM with cores to spare they
-// hash a range several times faster. db verify of pgbench at scale 50,
-// two jobs: 3.9-4.1 s without JIT, 4.6-4.8 s with it.
+// them against 4.6-4.8 s, but a server with cores to spare (RDS, the VM)
+// hashes each range in parallel with them, which this machine cannot
+// measure. db verify of pgbench at scale 50, two jobs: 3.9-4.1 s without
+// JIT, 4.6-4.8 s with it.
 func ForRanges(ctx context.Context, c *pgx.Conn) {
 	if major, _ := serverVersion(c.PgConn().ParameterStatus("server_version")); major >= 11 {
 		c.Exec(ctx, "SET jit = off") //nolint:errcheck // best effort, see above
