@@ -230,29 +230,21 @@ func Literal(s string) string {
 // measure. db verify of pgbench at scale 50, two jobs: 3.9-4.1 s without
 // JIT, 4.6-4.8 s with it.
 func ForRanges(ctx context.Context, c *pgx.Conn) {
-	if major, _ := serverVersion(c.PgConn().ParameterStatus("server_version")); major >= 11 {
+	if majorOf(c.PgConn().ParameterStatus("server_version")) >= 11 {
 		c.Exec(ctx, "SET jit = off") //nolint:errcheck // best effort, see above
 	}
 }
 
-// serverVersion parses the server_version a server reports ("15.4 (Debian
-// 15.4-1)", "9.6.24", "17beta1"): 0, 0 when it cannot.
-func serverVersion(v string) (major, minor int) {
-	num := func() int {
-		i := 0
-		for i < len(v) && v[i] >= '0' && v[i] <= '9' {
-			i++
-		}
-		n, _ := strconv.Atoi(v[:i])
-		v = v[i:]
-		return n
+// majorOf parses the major version of the server_version a server reports
+// ("15.4 (Debian 15.4-1)" is 15, "9.6.24" 9, "17beta1" 17): 0 when it
+// cannot.
+func majorOf(v string) int {
+	i := 0
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+		i++
 	}
-	major = num()
-	if strings.HasPrefix(v, ".") {
-		v = v[1:]
-		minor = num()
-	}
-	return major, minor
+	n, _ := strconv.Atoi(v[:i])
+	return n
 }
 
 // ServerMajor returns the major version of the server (15 for 15.4).
