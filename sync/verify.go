@@ -69,7 +69,7 @@ func verifyRecorded(ctx context.Context, st *state.State, pair int64, dst store.
 }
 
 // checkOne hashes one target file and says why it does not match, if it
-// does not ("" if it does).
+// does not (an empty reason if it does).
 func checkOne(ctx context.Context, dst store.Store, e store.Entry, want string) targetDiff {
 	t, err := dst.Lstat(ctx, e.Path)
 	if err != nil {

@@ -1,8 +1,11 @@
 package pgsum
 
 import (
+	"context"
 	"fmt"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/cutover/cutover/internal/pg"
 )
@@ -33,6 +36,19 @@ func For(sourceMajor, targetMajor int) Hash {
 		return HashText
 	}
 	return MD5
+}
+
+// Between picks, as For, the hash for two connected servers.
+func Between(ctx context.Context, src, dst *pgx.Conn) (Hash, error) {
+	sm, err := pg.ServerMajor(ctx, src)
+	if err != nil {
+		return 0, fmt.Errorf("source: %w", err)
+	}
+	dm, err := pg.ServerMajor(ctx, dst)
+	if err != nil {
+		return 0, fmt.Errorf("target: %w", err)
+	}
+	return For(sm, dm), nil
 }
 
 // RowText is the SQL expression of a row's text for table t.

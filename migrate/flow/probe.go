@@ -115,7 +115,7 @@ func probeDB(ctx context.Context, src, dst pg.Endpoint, tables []*pg.Table, jobs
 	indexS := time.Since(t2).Seconds()
 	// The sample is checksummed with verify's own query, under the hash
 	// verify picks for these servers.
-	h, err := verifyHash(ctx, sc, tc)
+	h, err := pgsum.Between(ctx, sc, tc)
 	if err != nil {
 		return dbModel{}, err
 	}
@@ -157,19 +157,6 @@ func probeDB(ctx context.Context, src, dst pg.Endpoint, tables []*pg.Table, jobs
 	return dbModel{PerByte: (copyS + indexS + verifyS) / sampleBytes, Fixed: fixed,
 		Basis: fmt.Sprintf("probe (%d rows of %s in %d key ranges at once: copy %.0f MB/s, %s in %.2f s, checksums of both sides %.0f MB/s; other indexes not sampled)",
 			n.Load(), big, len(ranges), sampleBytes/copyS/1e6, what, indexS, sampleBytes/verifyS/1e6)}, nil
-}
-
-// verifyHash is the row hash that verify uses between these servers.
-func verifyHash(ctx context.Context, sc, tc *pgx.Conn) (pgsum.Hash, error) {
-	sm, err := pg.ServerMajor(ctx, sc)
-	if err != nil {
-		return 0, fmt.Errorf("source: %w", err)
-	}
-	tm, err := pg.ServerMajor(ctx, tc)
-	if err != nil {
-		return 0, fmt.Errorf("target: %w", err)
-	}
-	return pgsum.For(sm, tm), nil
 }
 
 // connPair is a connection to each side, as each copy worker has.

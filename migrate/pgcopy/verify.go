@@ -122,15 +122,9 @@ func (v *verifier) run(ctx context.Context) error {
 		return err
 	}
 	defer dst.close(context.WithoutCancel(ctx))
-	sm, err := pg.ServerMajor(ctx, src.conn)
-	if err != nil {
+	if v.hash, err = pgsum.Between(ctx, src.conn, dst.conn); err != nil {
 		return err
 	}
-	dm, err := pg.ServerMajor(ctx, dst.conn)
-	if err != nil {
-		return err
-	}
-	v.hash = pgsum.For(sm, dm)
 	v.rep.Checksum = v.hash.Name()
 	stables, err := pg.Tables(ctx, src.tx)
 	if err != nil {
