@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover/cutover/checksum"
 	"github.com/cutover/cutover/internal/errs"
 	"github.com/cutover/cutover/internal/gentree"
 	"github.com/cutover/cutover/internal/progress"
@@ -1040,6 +1041,62 @@ func TestReadBacksCountTheirProgress(t *testing.T) {
 	if c.FilesDone.Load() != 60 || c.BytesDone.Load() != 2*bytes {
 		t.Fatalf("files verify counted %d hashes, %d bytes, want 60 and %d", c.FilesDone.Load(), c.BytesDone.Load(), 2*bytes)
 	}
+
+	// A source that hashes on its host all but the files it hands back
+	// (read here instead), and one whose hashing fails halfway (all read
+	// here): each file counted once, and a tampered one among those read
+	// here is found.
+	refuse := func(p string) bool { return strings.HasSuffix(p, "7") }
+	os.WriteFile(filepath.Join(dst, "d2/f17"), bytes17(t, filepath.Join(src, "d2/f17")), 0o644)
+	for _, fail := range []bool{false, true} {
+		c, rep = &progress.Counter{}, &FilesReport{}
+		h := hostHasher{Local: store.NewLocal(src), refuse: refuse, fail: fail}
+		if err := compareHashes(context.Background(), h, store.NewLocal(dst), files, 4, c, rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Verify.MismatchedCount != 1 || rep.Verify.Mismatched[0].Path != "d2/f17" {
+			t.Fatalf("fail %v: want d2/f17 to differ, got %+v", fail, rep.Verify)
+		}
+		if c.FilesDone.Load() != 60 || c.BytesDone.Load() != 2*bytes {
+			t.Fatalf("fail %v: counted %d hashes, %d bytes, want 60 and %d", fail, c.FilesDone.Load(), c.BytesDone.Load(), 2*bytes)
+		}
+	}
+}
+
+// bytes17 returns the content of the file at p with its first byte changed.
+func bytes17(t *testing.T, p string) []byte {
+	b, err := os.ReadFile(p)
+	if err != nil || len(b) == 0 {
+		t.Fatalf("%s: %v", p, err)
+	}
+	b[0] ^= 1
+	return b
+}
+
+// hostHasher hashes files "on its host" (here by reading them) except those
+// refuse names, which it hands back with ErrNoExec, as a host whose only
+// tool is openssl does with names openssl may escape; with fail, the call
+// fails halfway, as on a lost connection.
+type hostHasher struct {
+	*store.Local
+	refuse func(string) bool
+	fail   bool
+}
+
+func (h hostHasher) HashFiles(ctx context.Context, paths []string, algo checksum.Algorithm, fn func(int, checksum.Sum, error)) error {
+	for i, p := range paths {
+		if h.fail && i == len(paths)/2 {
+			return errors.New("connection lost")
+		}
+		if h.refuse(p) {
+			fn(i, "", store.ErrNoExec)
+			continue
+		}
+		w := checksum.NewWriter(algo, nil)
+		_, err := h.ReadFile(ctx, store.Entry{Path: p}, w)
+		fn(i, w.Sum(), err)
+	}
+	return nil
 }
 
 // assertRepaired checks the report's repaired entries, as "path: reason" in

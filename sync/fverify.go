@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"sync/atomic"
@@ -94,9 +95,9 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	return compareHashes(ctx, src, dst, both, max(o.Workers, 1), c, rep)
 }
 
-// compareHashes hashes files on both sides with SHA-256 (remote hashing
-// where the store offers it), counting each hash in c, and records
-// differences.
+// compareHashes hashes files on both sides with SHA-256 (on the remote
+// host where the store can, reading the rest), counting each hash in c,
+// and records differences.
 func compareHashes(ctx context.Context, src, dst store.Store, files []store.Entry, workers int, c *progress.Counter, rep *FilesReport) error {
 	srcSums := make([]checksum.Sum, len(files))
 	dstSums := make([]checksum.Sum, len(files))
@@ -104,27 +105,40 @@ func compareHashes(ctx context.Context, src, dst store.Store, files []store.Entr
 	dstErrs := make([]error, len(files))
 	g, gctx := errgroup.WithContext(ctx)
 	side := func(s store.Store, sums []checksum.Sum, errsOut []error) {
+		read := make([]bool, len(files)) // hashed by reading the file here
+		for i := range read {
+			read[i] = true
+		}
 		if h, ok := s.(store.Hasher); ok {
 			paths := make([]string, len(files))
 			for i, e := range files {
 				paths[i] = e.Path
 			}
 			var n, bytes atomic.Int64
-			if err := h.HashFiles(gctx, paths, checksum.SHA256, func(i int, sum checksum.Sum, err error) {
+			err := h.HashFiles(gctx, paths, checksum.SHA256, func(i int, sum checksum.Sum, err error) {
+				if errors.Is(err, store.ErrNoExec) {
+					return // not hashed there: read below
+				}
+				read[i] = false
 				sums[i], errsOut[i] = sum, err
 				n.Add(1)
 				bytes.Add(files[i].Size)
 				c.FilesDone.Add(1)
 				c.BytesDone.Add(files[i].Size)
-			}); err == nil {
-				return
+			})
+			if err != nil {
+				for i := range read {
+					read[i] = true // whatever a failed remote hashing left is replaced
+				}
+				c.FilesDone.Add(-n.Load())
+				c.BytesDone.Add(-bytes.Load())
 			}
-			c.FilesDone.Add(-n.Load()) // hashed again below
-			c.BytesDone.Add(-bytes.Load())
 		}
 		for i, e := range files {
+			if !read[i] {
+				continue
+			}
 			g.Go(func() error {
-				// Whatever a failed remote hashing left for this file is replaced.
 				w := checksum.NewWriter(checksum.SHA256, nil)
 				_, err := store.ReadStored(gctx, s, e, w)
 				c.FilesDone.Add(1)

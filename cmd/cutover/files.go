@@ -236,9 +236,10 @@ func newFilesVerifyCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "verify SRC DST",
 		Short: "Compare SRC and DST as they are now: every entry, every byte (SHA-256)",
-		Long: `Read both sides as they are now, hash every file on both (with sha256sum on a
-remote host when it has one, else streamed), and list every difference:
-missing, extra, type, size, symlink target, content. Exit 1 on any difference.
+		Long: `Read both sides as they are now, hash every file on both with SHA-256 (on a
+remote host with its openssl, else GNU sha256sum, so no content travels;
+streamed where it has neither), and list every difference: missing, extra,
+type, size, symlink target, content. Exit 1 on any difference.
 
 ` + errs.ExitCodesHelp,
 		Args: cobra.ExactArgs(2),

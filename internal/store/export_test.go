@@ -1,5 +1,7 @@
 package store
 
+import "strings"
+
 // StreamConn tells which of s's connections stream f runs on, and how many
 // of them are open (for tests).
 func StreamConn(s *SFTP, f FileStream) (conn, open int) {
@@ -15,4 +17,19 @@ func StreamConn(s *SFTP, f FileStream) (conn, open int) {
 		c.mu.Unlock()
 	}
 	return conn, open
+}
+
+// SetHashTools makes s hash on its host with only the named tools
+// ("openssl", "sha256sum"), as a host that lacks the others would (for
+// tests).
+func SetHashTools(s *SFTP, names ...string) {
+	s.hashOnce.Do(func() {})
+	s.hashTools, s.hashErr = nil, nil
+	for _, n := range names {
+		for _, t := range []hashTool{openssl, sha256sum} {
+			if strings.HasPrefix(t.String(), n) {
+				s.hashTools = append(s.hashTools, t)
+			}
+		}
+	}
 }

@@ -37,6 +37,10 @@ type SFTP struct {
 	listedByFind atomic.Bool
 	noFind       atomic.Value // string: why the listing fell back to READDIR
 	rootFS       atomic.Value // string: the root's filesystem type, as find names it
+
+	hashOnce  sync.Once // see remoteHashers
+	hashTools []hashTool
+	hashErr   error
 }
 
 var (

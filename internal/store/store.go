@@ -209,9 +209,10 @@ func CleanPath(p string) error {
 }
 
 // Hasher is implemented by stores that can hash files where they are
-// (sha256sum on a remote host), so no content travels. fn is called with
-// the index of each path in paths; HashFiles returns an error when the
-// capability is not available, and the caller then streams the content.
+// (openssl or sha256sum on a remote host), so no content travels. fn is
+// called once with the index of each path in paths, its error ErrNoExec
+// for a file the store cannot hash there; HashFiles returns an error when
+// the capability is not available, and the caller then reads the content.
 type Hasher interface {
 	HashFiles(ctx context.Context, paths []string, algo checksum.Algorithm, fn func(i int, sum checksum.Sum, err error)) error
 }
