@@ -33,3 +33,13 @@ func SetHashTools(s *SFTP, names ...string) {
 		}
 	}
 }
+
+// HashTools names the remote hash tools s found on its host, once it has
+// looked (for tests).
+func HashTools(s *SFTP) []string {
+	var names []string
+	for _, t := range s.hashTools {
+		names = append(names, t.String())
+	}
+	return names
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -57,6 +59,17 @@ func TestRemoteHashingTakesAnyNameWithEitherTool(t *testing.T) {
 		}
 		if calls != len(paths) {
 			t.Fatalf("tools %v: %d answers for %d files", tools, calls, len(paths))
+		}
+		if tools == nil {
+			// The probe finds what this host (the server's) has.
+			want := []string{}
+			if _, err := exec.LookPath("openssl"); err == nil {
+				want = append(want, "openssl dgst")
+			}
+			want = append(want, "sha256sum")
+			if got := store.HashTools(st); !slices.Equal(got, want) {
+				t.Fatalf("the probe found %q on this host, want %q", got, want)
+			}
 		}
 		for i, p := range paths {
 			switch {
