@@ -24,9 +24,10 @@ const (
 	// openssl is `openssl dgst -sha256 -r`: OpenSSL uses the CPU's SHA
 	// instructions where it has them (1.9 GB/s on this project's machine,
 	// where coreutils' sha256sum, portable C, does 0.54 GB/s). It prints a
-	// name after " *" as it is, except that OpenSSL 3 escapes one with a
-	// newline or a backslash, so names with those (or a carriage return)
-	// go to sha256sum.
+	// name after " *" as it is, except that OpenSSL 3 writes a newline in
+	// it as "\n" and starts that line with a backslash, where 1.1 writes
+	// the newline itself: names with a newline, a carriage return or a
+	// backslash go to sha256sum, so that no line can be read two ways.
 	openssl hashTool = iota
 	// sha256sum is GNU `sha256sum -z`: NUL-terminated records, any name.
 	sha256sum
