@@ -4,9 +4,10 @@
 # in one run: (a) full copy into an empty target, (b) rerun with nothing
 # changed, (c) rerun after changing 1% of the files; each with the page
 # cache warm and cold, ROUNDS times each; then (d) `files verify` against
-# rsync -a -c -n and rclone check --download. Then the memory of a
-# 10^6-entry sync. Prints a Markdown table with median times and cutover/peer ratios.
-#   FILES=20000 ROUNDS=3 MILLION=1 bench/files.sh
+# rsync -a -c -n and rclone check --download, warm and cold. Then the memory
+# of a 10^6-entry sync. Prints Markdown tables with median times and
+# cutover/peer ratios. PHASES picks phases of (a)-(c) (full first).
+#   FILES=20000 ROUNDS=3 MILLION=1 [PHASES=full] bench/files.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES=${FILES:-20000}
@@ -65,7 +66,7 @@ prep() {
 # copy round starts from new empty targets; a change round changes another
 # 1% of the files, the same for every tool.
 ROUNDS=${ROUNDS:-3}
-PHASES="full full-cold nochange nochange-cold change change-cold"
+PHASES=${PHASES:-full full-cold nochange nochange-cold change change-cold}
 TOOLS="cutover cutover_nv rsync rclone"
 declare -A T
 # run TOOL: one timed run of TOOL in this phase, into T[TOOL,phase].
@@ -100,26 +101,32 @@ done
 "$BIN" files verify "$SRC" "$OUT/dst-cutover" > /dev/null || { echo "cutover's target differs from the source" >&2; exit 1; }
 
 # (d) The strongest check, every byte of both sides as they are now, on
-# cutover's warm target (equal to the source by now), with the page cache
-# holding both: `cutover files verify` (SHA-256 on both sides, the source's
-# computed on its host) against rsync -a -c -n (a checksum of every file on
-# each side, xxh128 where both ends have rsync 3.2) and rclone check
-# --download (reads both sides here).
-vprep() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; cat $(find "$SRC" "$OUT/dst-cutover" -type f) > /dev/null 2>&1 || true; }
+# cutover's warm target (equal to the source by now): `cutover files
+# verify` (SHA-256 on both sides, the source's computed on its host)
+# against rsync -a -c -n (a checksum of every file on each side, xxh128
+# where both ends have rsync 3.2) and rclone check --download (reads both
+# sides here); with the page cache holding both trees, and cold.
+vprep() {
+  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
+  [ "$1" = verify ] && find "$SRC" "$OUT/dst-cutover" -type f -exec cat {} + > /dev/null
+  return 0
+}
 SSHCMD="ssh -p $PORT -i $S/client_key -o UserKnownHostsFile=$S/known_hosts -o BatchMode=yes"
 VTOOLS="cutover rsync rclone"
-for round in $(seq "$ROUNDS"); do
-  order=$(echo $VTOOLS $VTOOLS | cut -d' ' -f$(( (round - 1) % 3 + 1 ))-$(( (round - 1) % 3 + 3 )))
-  for t in $order; do
-    vprep
-    case $t in
-      cutover) T[cutover,verify]+=" $(secs "$BIN" files verify "sftp://$USER_NAME@127.0.0.1:$PORT$SRC" "$OUT/dst-cutover" --ssh-key "$S/client_key" --known-hosts "$S/known_hosts")" ;;
-      rsync) T[rsync,verify]+=" $(secs rsync -a -c -n --delete -e "$SSHCMD" "$USER_NAME@127.0.0.1:$SRC/" "$OUT/dst-cutover/")" ;;
-      rclone) T[rclone,verify]+=" $(secs rclone check --download --checkers 16 -q ":sftp,host=127.0.0.1,port=$PORT,user=$USER_NAME,key_file=$S/client_key,known_hosts_file=$S/known_hosts:$SRC" "$OUT/dst-cutover")" ;;
-    esac
+for check in verify verify-cold; do
+  for round in $(seq "$ROUNDS"); do
+    order=$(echo $VTOOLS $VTOOLS | cut -d' ' -f$(( (round - 1) % 3 + 1 ))-$(( (round - 1) % 3 + 3 )))
+    for t in $order; do
+      vprep $check
+      case $t in
+        cutover) T[cutover,$check]+=" $(secs "$BIN" files verify "sftp://$USER_NAME@127.0.0.1:$PORT$SRC" "$OUT/dst-cutover" --ssh-key "$S/client_key" --known-hosts "$S/known_hosts")" ;;
+        rsync) T[rsync,$check]+=" $(secs rsync -a -c -n --delete -e "$SSHCMD" "$USER_NAME@127.0.0.1:$SRC/" "$OUT/dst-cutover/")" ;;
+        rclone) T[rclone,$check]+=" $(secs rclone check --download --checkers 16 -q ":sftp,host=127.0.0.1,port=$PORT,user=$USER_NAME,key_file=$S/client_key,known_hosts_file=$S/known_hosts:$SRC" "$OUT/dst-cutover")" ;;
+      esac
+    done
   done
+  echo "$check: cutover${T[cutover,$check]} s, rsync${T[rsync,$check]} s, rclone${T[rclone,$check]} s" >&2
 done
-echo "verify: cutover${T[cutover,verify]} s, rsync${T[rsync,verify]} s, rclone${T[rclone,verify]} s" >&2
 
 BYTES=$(du -sb "$SRC" | cut -f1)
 {
@@ -137,11 +144,13 @@ BYTES=$(du -sb "$SRC" | cut -f1)
   echo
   echo "| check (every byte, both sides) | cutover files verify | rsync -a -c -n | rclone check --download | cutover/rsync | each round | cutover/rclone |"
   echo "|---|---|---|---|---|---|---|"
-  declare -A M=()
-  for t in $VTOOLS; do M[$t]=$(median "${T[$t,verify]}"); done
-  read -ra c <<< "${T[cutover,verify]}"; read -ra r <<< "${T[rsync,verify]}"
-  each=$(for i in "${!c[@]}"; do ratio "${c[$i]}" "${r[$i]}"; echo; done | paste -sd' ')
-  echo "| verify | ${M[cutover]} s | ${M[rsync]} s | ${M[rclone]} s | $(ratio ${M[cutover]} ${M[rsync]}) | $each | $(ratio ${M[cutover]} ${M[rclone]}) |"
+  for check in verify verify-cold; do
+    declare -A M=()
+    for t in $VTOOLS; do M[$t]=$(median "${T[$t,$check]}"); done
+    read -ra c <<< "${T[cutover,$check]}"; read -ra r <<< "${T[rsync,$check]}"
+    each=$(for i in "${!c[@]}"; do ratio "${c[$i]}" "${r[$i]}"; echo; done | paste -sd' ')
+    echo "| $check | ${M[cutover]} s | ${M[rsync]} s | ${M[rclone]} s | $(ratio ${M[cutover]} ${M[rsync]}) | $each | $(ratio ${M[cutover]} ${M[rclone]}) |"
+  done
 } | tee "$OUT/files.md"
 
 if [ "$MILLION" = 1 ]; then

@@ -3,12 +3,15 @@
 # plus pgbench at SCALE, driven by a cutover.yaml: presync twice (the first is
 # the bulk copy), the sources change (1% of the files, some rows), then
 # `cutover plan` predicts the final window and `cutover final` measures it.
-# Prints predicted against actual.
-#   FILES=20000 SCALE=50 bench/plan.sh
+# Prints predicted against actual. CHECK=F sets verify_sample: F, so that
+# the final also compares that share of the files' content after its delta
+# (1: all of them).
+#   FILES=20000 SCALE=50 CHECK=1 bench/plan.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES=${FILES:-20000}
 SCALE=${SCALE:-50}
+CHECK=${CHECK:-0}
 OUT=${OUT:-$PWD/bench/out/plan}
 BIN=${BIN:-$PWD/bin/cutover}
 . bench/lib.sh
@@ -30,6 +33,7 @@ workers: 16
 jobs: 2
 max_delete: 10000
 verify: transferred
+verify_sample: $CHECK
 quiet_minutes: 0
 files:
   - name: shared-home

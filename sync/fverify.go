@@ -95,66 +95,15 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	return compareHashes(ctx, src, dst, both, max(o.Workers, 1), c, rep)
 }
 
-// compareHashes hashes files on both sides with SHA-256 (on the remote
-// host where the store can, reading the rest), counting each hash in c,
-// and records differences.
+// compareHashes hashes files on both sides at once with SHA-256 (on the
+// remote host where the store can, reading the rest), counting each hash
+// in c, and records differences.
 func compareHashes(ctx context.Context, src, dst store.Store, files []store.Entry, workers int, c *progress.Counter, rep *FilesReport) error {
-	srcSums := make([]checksum.Sum, len(files))
-	dstSums := make([]checksum.Sum, len(files))
-	srcErrs := make([]error, len(files))
-	dstErrs := make([]error, len(files))
+	var srcSums, dstSums []checksum.Sum
+	var srcErrs, dstErrs []error
 	g, gctx := errgroup.WithContext(ctx)
-	side := func(s store.Store, sums []checksum.Sum, errsOut []error) {
-		read := make([]bool, len(files)) // hashed by reading the file here
-		for i := range read {
-			read[i] = true
-		}
-		if h, ok := s.(store.Hasher); ok {
-			paths := make([]string, len(files))
-			for i, e := range files {
-				paths[i] = e.Path
-			}
-			var n, bytes atomic.Int64
-			err := h.HashFiles(gctx, paths, checksum.SHA256, func(i int, sum checksum.Sum, err error) {
-				if errors.Is(err, store.ErrNoExec) {
-					return // not hashed there: read below
-				}
-				read[i] = false
-				sums[i], errsOut[i] = sum, err
-				n.Add(1)
-				bytes.Add(files[i].Size)
-				c.FilesDone.Add(1)
-				c.BytesDone.Add(files[i].Size)
-			})
-			if err != nil {
-				for i := range read {
-					read[i] = true // whatever a failed remote hashing left is replaced
-				}
-				c.FilesDone.Add(-n.Load())
-				c.BytesDone.Add(-bytes.Load())
-			}
-		}
-		for i, e := range files {
-			if !read[i] {
-				continue
-			}
-			g.Go(func() error {
-				w := checksum.NewWriter(checksum.SHA256, nil)
-				_, err := store.ReadStored(gctx, s, e, w)
-				c.FilesDone.Add(1)
-				c.BytesDone.Add(e.Size)
-				if err != nil {
-					sums[i], errsOut[i] = "", err
-					return nil
-				}
-				sums[i], errsOut[i] = w.Sum(), nil
-				return nil
-			})
-		}
-	}
-	g.SetLimit(workers + 2)
-	g.Go(func() error { side(src, srcSums, srcErrs); return nil })
-	g.Go(func() error { side(dst, dstSums, dstErrs); return nil })
+	g.Go(func() (err error) { srcSums, srcErrs, err = hashSide(gctx, src, files, workers, c); return })
+	g.Go(func() (err error) { dstSums, dstErrs, err = hashSide(gctx, dst, files, workers, c); return })
 	if err := g.Wait(); err != nil {
 		return err
 	}
@@ -173,6 +122,63 @@ func compareHashes(ctx context.Context, src, dst store.Store, files []store.Entr
 		}
 	}
 	return nil
+}
+
+// hashSide hashes files on s with SHA-256: on its host where s can (a
+// Hasher), reading the rest here, up to workers at once; each hash is
+// counted in c. A file that cannot be read has its error in errsOut.
+func hashSide(ctx context.Context, s store.Store, files []store.Entry, workers int, c *progress.Counter) (sums []checksum.Sum, errsOut []error, err error) {
+	sums = make([]checksum.Sum, len(files))
+	errsOut = make([]error, len(files))
+	read := make([]bool, len(files)) // hashed by reading the file here
+	for i := range read {
+		read[i] = true
+	}
+	if h, ok := s.(store.Hasher); ok {
+		paths := make([]string, len(files))
+		for i, e := range files {
+			paths[i] = e.Path
+		}
+		var n, bytes atomic.Int64
+		err := h.HashFiles(ctx, paths, checksum.SHA256, func(i int, sum checksum.Sum, err error) {
+			if errors.Is(err, store.ErrNoExec) {
+				return // not hashed there: read below
+			}
+			read[i] = false
+			sums[i], errsOut[i] = sum, err
+			n.Add(1)
+			bytes.Add(files[i].Size)
+			c.FilesDone.Add(1)
+			c.BytesDone.Add(files[i].Size)
+		})
+		if err != nil {
+			for i := range read {
+				read[i] = true // whatever a failed remote hashing left is replaced
+			}
+			c.FilesDone.Add(-n.Load())
+			c.BytesDone.Add(-bytes.Load())
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(workers, 1))
+	for i, e := range files {
+		if !read[i] {
+			continue
+		}
+		g.Go(func() error {
+			w := checksum.NewWriter(checksum.SHA256, nil)
+			_, err := store.ReadStored(gctx, s, e, w)
+			c.FilesDone.Add(1)
+			c.BytesDone.Add(e.Size)
+			if err != nil {
+				sums[i], errsOut[i] = "", err
+				return nil
+			}
+			sums[i], errsOut[i] = w.Sum(), nil
+			return nil
+		})
+	}
+	return sums, errsOut, g.Wait()
 }
 
 // sampled picks a fixed fraction of the paths (all when fraction is 0 or

@@ -145,9 +145,9 @@ func (s *SFTP) hashBatch(ctx context.Context, t hashTool, paths []string, idx []
 		return err
 	}
 	defer rc.Close()
-	sep, sumSep, alt := byte('\n'), " *", " *"
+	sep, sumSep := byte('\n'), " *" // openssl: "HEX *NAME\n"
 	if t == sha256sum {
-		sep, sumSep = 0, "  "
+		sep, sumSep = 0, "  " // "HEX  NAME\0"
 	}
 	for {
 		rec, err := rc.out.ReadString(sep)
@@ -159,9 +159,6 @@ func (s *SFTP) hashBatch(ctx context.Context, t hashTool, paths []string, idx []
 		}
 		rec = strings.TrimSuffix(rec, string(sep))
 		sum, name, ok := strings.Cut(rec, sumSep)
-		if !ok {
-			sum, name, ok = strings.Cut(rec, alt)
-		}
 		i, known := want[name]
 		if _, herr := hex.DecodeString(sum); !ok || !known || herr != nil || len(sum) != 64 {
 			return fmt.Errorf("remote %s printed %q, which is not the hash of a file asked for", t, rec)

@@ -97,6 +97,10 @@ indexes:
 			t.Errorf("the database probe built no primary key: %s", pe.Basis)
 		}
 	}
+	// verify_sample: the final checks half the files' content after its
+	// delta, and the plan's final counts that check, timed on the source
+	// alone while the target holds nothing.
+	assertFinalCheck(t, plan, 0.5, true)
 
 	for i := 1; i <= 2; i++ {
 		rep, err := r.Presync(ctx)
@@ -194,6 +198,23 @@ indexes:
 	plan, err = r.Plan(ctx)
 	if err != nil || !strings.HasPrefix(plan.WindowBasis, "history") || !plan.Phases[0].Done {
 		t.Fatalf("plan after the flow: %v\n%s", err, plan.Markdown())
+	}
+	assertFinalCheck(t, plan, 1, false) // verify: all, both sides timed
+}
+
+// assertFinalCheck checks that the plan's final includes the check of
+// fraction of the files' content, probed on the source alone or on both
+// sides.
+func assertFinalCheck(t *testing.T, plan *PlanReport, fraction float64, sourceOnly bool) {
+	t.Helper()
+	c := plan.Inventory.Files[0].FinalCheck
+	if c == nil || c.Fraction != fraction || c.Probe.SourceOnly != sourceOnly || c.Probe.Files == 0 || c.Probe.Seconds <= 0 || c.EstimateS <= 0 {
+		t.Fatalf("final check (want %g of the files, source only %v): %+v\n%s", fraction, sourceOnly, c, plan.Markdown())
+	}
+	for _, pe := range plan.Phases[2].Parts {
+		if pe.Kind == "files" && (pe.EstimateS < c.EstimateS || !strings.Contains(pe.Basis, fmt.Sprintf("then the check of %.0f%% of the files' content", 100*fraction))) {
+			t.Errorf("the final's files part does not count its check (%.2f s): %.2f s, %s", c.EstimateS, pe.EstimateS, pe.Basis)
+		}
 	}
 }
 

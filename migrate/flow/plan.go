@@ -77,7 +77,17 @@ type FilesInventory struct {
 	TargetListS      float64       `json:"target_list_s"` // the final lists the target (it mirrors), beside the source
 	FirstCopy        bool          `json:"first_copy"`
 	NewestMtime      time.Time     `json:"newest_mtime"`
+	FinalCheck       *FinalCheck   `json:"final_check,omitempty"` // verify: all or verify_sample
 	model            filesModel
+}
+
+// FinalCheck predicts the check the final runs after its delta with
+// verify: all (every file) or verify_sample (a fixed share of them): both
+// sides listed again at once, then each checked file hashed on both.
+type FinalCheck struct {
+	Fraction  float64         `json:"fraction"` // of the files whose content is compared
+	EstimateS float64         `json:"estimate_s"`
+	Probe     sync.CheckProbe `json:"probe"` // the same hashing timed on a sample
 }
 
 // DBInventory describes one database.
@@ -160,8 +170,19 @@ func (r *Runner) plan(ctx context.Context, rep *PlanReport) error {
 		pre.Parts = append(pre.Parts, PartEstimate{Kind: "files", Name: f.Name, Bytes: inv.ChangedBytes, Items: inv.ChangedFiles, Basis: m.Basis, EstimateS: delta})
 		// The final mirrors: it also lists the target, while it lists the
 		// source, and removes what the source no longer has.
-		fin.Parts = append(fin.Parts, PartEstimate{Kind: "files", Name: f.Name, Bytes: inv.ChangedBytes, Items: inv.ChangedFiles + inv.PendingDeletions,
-			Basis: m.Basis, EstimateS: delta + m.PerFile*float64(inv.PendingDeletions) + math.Max(inv.TargetListS-inv.ListS, 0)})
+		final := PartEstimate{Kind: "files", Name: f.Name, Bytes: inv.ChangedBytes, Items: inv.ChangedFiles + inv.PendingDeletions,
+			Basis: m.Basis, EstimateS: delta + m.PerFile*float64(inv.PendingDeletions) + math.Max(inv.TargetListS-inv.ListS, 0)}
+		if c := inv.FinalCheck; c != nil {
+			// Then it checks what it holds against the source.
+			final.EstimateS += c.EstimateS
+			side := "both sides"
+			if c.Probe.SourceOnly {
+				side = "the source side alone, the target holding none yet"
+			}
+			final.Basis += fmt.Sprintf("; then the check of %.0f%% of the files' content, %.1f s (hashed %d files, %.1f MB, in %.2f s on %s)",
+				100*c.Fraction, c.EstimateS, c.Probe.Files, float64(c.Probe.Bytes)/1e6, c.Probe.Seconds, side)
+		}
+		fin.Parts = append(fin.Parts, final)
 		if !inv.FirstCopy {
 			bulk.Done = true
 		}
@@ -285,7 +306,35 @@ func (r *Runner) inventoryFiles(ctx context.Context, name string) (*FilesInvento
 		}
 	}
 	inv.model = m
+	if frac := r.finalCheckFraction(); frac > 0 {
+		// o.Target is a scratch directory when the target does not exist
+		// yet: the probe then times the source side alone.
+		co, _ := r.filesOptions(f)
+		co.Target, co.Log = o.Target, nil
+		cp, err := sync.ProbeCheck(ctx, co, 400, 64<<20)
+		if err != nil {
+			return nil, fmt.Errorf("files %s: probe the final check: %w", f.Name, err)
+		}
+		var files int64
+		for _, t := range inv.TopDirs {
+			files += t.Files
+		}
+		inv.FinalCheck = &FinalCheck{Fraction: frac, Probe: cp, EstimateS: math.Max(inv.ListS, inv.TargetListS)}
+		if work := float64(cp.Bytes) + float64(cp.Files)*fileBytesEquivalent; work > 0 {
+			inv.FinalCheck.EstimateS += cp.Seconds / work * frac * (float64(inv.Bytes) + float64(files)*fileBytesEquivalent)
+		}
+	}
 	return inv, nil
+}
+
+// finalCheckFraction is the share of files whose content the final
+// compares on both sides after its delta (see runPart): all of them with
+// verify: all, verify_sample of them otherwise, none without either.
+func (r *Runner) finalCheckFraction() float64 {
+	if r.Cfg.Verify == "all" {
+		return 1
+	}
+	return r.Cfg.VerifySample
 }
 
 func isMissingTarget(err error) bool {
