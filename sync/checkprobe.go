@@ -1,68 +1,150 @@
 package sync
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"math"
+	"slices"
 	"time"
 
 	"github.com/cutover/cutover/internal/progress"
 	"github.com/cutover/cutover/internal/store"
 )
 
-// CheckProbe is what ProbeCheck measured: how long `files verify` took to
-// hash a sample of files on both sides.
-type CheckProbe struct {
-	Files   int64   `json:"files"`
+// CheckModel predicts the hashing of `files verify` (its listings aside):
+// Fixed seconds once, plus PerFile seconds per file and PerByte per byte.
+type CheckModel struct {
+	Fixed   float64 `json:"fixed_s"`
+	PerFile float64 `json:"per_file_s"`
+	PerByte float64 `json:"per_byte_s"`
+	Files   int64   `json:"files"` // hashed by the probe, on each side
 	Bytes   int64   `json:"bytes"`
-	Seconds float64 `json:"seconds"`
-	// SourceOnly: the target held none of the sample (before a first
-	// copy), so only the source side was timed.
+	// SourceOnly: the target held none of the files sampled (before a
+	// first copy), so only the source side was timed.
 	SourceOnly bool `json:"source_only,omitempty"`
 }
 
-// ProbeCheck times the hashing that `files verify` does, on the first
-// files the source lists (up to maxFiles and maxBytes) that the filters
-// take: both sides at once for those the target holds at the same size,
-// as the check hashes them, else the source side alone. It writes nothing.
-func ProbeCheck(ctx context.Context, o FilesOptions, maxFiles int, maxBytes int64) (CheckProbe, error) {
+// Estimate is the hashing of files files and bytes bytes.
+func (m CheckModel) Estimate(files, bytes float64) float64 {
+	return m.Fixed + m.PerFile*files + m.PerByte*bytes
+}
+
+// ProbeCheck times the hashing that `files verify` does, on files among
+// the first the source lists that the filters take and that the target
+// holds at the same size (as the source lists them before a first copy,
+// the source side then timed alone): up to 600 of the smallest, a sixth
+// of them, and the largest up to maxBytes. It writes nothing.
+func ProbeCheck(ctx context.Context, o FilesOptions, maxBytes int64) (CheckModel, error) {
 	src, dst, err := openStores(ctx, &o, false)
 	if err != nil {
-		return CheckProbe{}, err
+		return CheckModel{}, err
 	}
 	defer src.Close()
 	defer dst.Close()
-	var sample []store.Entry
-	var sampled int64
-	listed := 0
+	var listed []store.Entry
+	n := 0
 	enough := errors.New("enough")
 	err = src.Walk(ctx, func(e store.Entry) error {
-		listed++
-		if e.Type == store.File && o.Filter.Included(e.Path, false) && sampled+e.Size <= maxBytes {
-			sample = append(sample, e)
-			sampled += e.Size
-		}
-		if len(sample) >= maxFiles || listed >= 20*maxFiles {
+		if n++; n > 20000 {
 			return enough
+		}
+		if e.Type == store.File && e.Size > 0 && o.Filter.Included(e.Path, false) {
+			listed = append(listed, e)
 		}
 		return nil
 	}, func(string, error) {})
 	if err != nil && !errors.Is(err, enough) {
-		return CheckProbe{}, err
+		return CheckModel{}, err
 	}
-	var both []store.Entry
-	var bytes int64
-	for _, e := range sample {
-		if t, err := dst.Lstat(ctx, e.Path); err == nil && t.Type == store.File && t.Size == e.Size {
-			both = append(both, e)
-			bytes += e.Size
+	// The sample: the smallest files and the largest that the target
+	// holds (each looked up, a bounded number of times: on EFS a lookup is
+	// a round trip), or, when the smallest ones are none of them, as the
+	// source lists them.
+	slices.SortFunc(listed, func(a, b store.Entry) int { return cmp.Compare(a.Size, b.Size) })
+	held := func(e store.Entry) bool {
+		t, err := dst.Lstat(ctx, e.Path)
+		return err == nil && t.Type == store.File && t.Size == e.Size
+	}
+	var small, large []store.Entry
+	want := min(probeSmall, len(listed)/2) // the rest for the large ones
+	for i := 0; i < len(listed) && i < 2*want && len(small) < want; i++ {
+		if held(listed[i]) {
+			small = append(small, listed[i])
 		}
 	}
+	m := CheckModel{SourceOnly: len(small) == 0}
+	if m.SourceOnly {
+		small = listed[:want]
+	}
+	var largeBytes int64
+	for j, tried := len(listed)-1, 0; j >= len(small) && tried < 100 && largeBytes < maxBytes; j-- {
+		e := listed[j]
+		if largeBytes+e.Size > maxBytes {
+			continue
+		}
+		tried++
+		if m.SourceOnly || held(e) {
+			large = append(large, e)
+			largeBytes += e.Size
+		}
+	}
+	if len(small) < 2 {
+		return m, nil // too few files to tell anything
+	}
+	hashFor := func(files []store.Entry) (float64, error) {
+		if len(files) == 0 {
+			return 0, nil
+		}
+		return timeHashing(ctx, src, dst, files, o.Workers, m.SourceOnly)
+	}
+	// The first hashing dials the connections and asks the host for its
+	// tools: what it takes beyond the same hashing again is fixed. Then a
+	// part of the small files and all of them: the difference is per
+	// file; the rest of the part's time is what any hashing costs (a remote
+	// command per connection: every call here has as many). The large
+	// files then give the cost per byte.
+	few := small[:len(small)/6+1]
+	var t [4]float64
+	for i, files := range [][]store.Entry{small, few, small, large} {
+		var err error
+		if t[i], err = hashFor(files); err != nil {
+			return m, err
+		}
+	}
+	cold, tFew, tSmall, tLarge := t[0], t[1], t[2], t[3]
+	m.PerFile = math.Max(tSmall-tFew, 0) / float64(len(small)-len(few))
+	call := math.Max(tFew-m.PerFile*float64(len(few)), 0)
+	if bl := sizeOf(large); bl > 0 {
+		m.PerByte = math.Max(tLarge-call-m.PerFile*float64(len(large)), 0) / bl
+	}
+	m.Fixed = math.Max(cold-tSmall, 0) + call
+	m.Files = int64(len(small) + len(large))
+	m.Bytes = int64(sizeOf(small) + sizeOf(large))
+	return m, nil
+}
+
+// probeSmall is how many small files ProbeCheck hashes.
+const probeSmall = 600
+
+func sizeOf(files []store.Entry) float64 {
+	var n int64
+	for _, e := range files {
+		n += e.Size
+	}
+	return float64(n)
+}
+
+// timeHashing times the check's hashing of files: both sides at once, or
+// the source side alone.
+func timeHashing(ctx context.Context, src, dst store.Store, files []store.Entry, workers int, sourceOnly bool) (float64, error) {
 	c := &progress.Counter{}
 	t0 := time.Now()
-	if len(both) == 0 {
-		_, _, err := hashSide(ctx, src, sample, o.Workers, c)
-		return CheckProbe{Files: int64(len(sample)), Bytes: sampled, Seconds: time.Since(t0).Seconds(), SourceOnly: true}, err
+	var err error
+	if sourceOnly {
+		_, _, err = hashSide(ctx, src, files, workers, c)
+	} else {
+		err = compareHashes(ctx, src, dst, files, workers, c, &FilesReport{})
 	}
-	err = compareHashes(ctx, src, dst, both, o.Workers, c, &FilesReport{})
-	return CheckProbe{Files: int64(len(both)), Bytes: bytes, Seconds: time.Since(t0).Seconds()}, err
+	return time.Since(t0).Seconds(), err
 }

@@ -1137,3 +1137,30 @@ func TestUnmountedTargetIsNotRefilled(t *testing.T) {
 		t.Fatalf("the bare mount point got %d entries", len(names))
 	}
 }
+
+// The check's probe times hashing on files both sides hold, or on the
+// source alone before a first copy; it writes nothing.
+func TestProbeCheckTimesBothSidesOrTheSourceAlone(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	for i := range 300 {
+		gentree.WriteFile(filepath.Join(src, fmt.Sprintf("d%d/f%03d", i%7, i)), int64(1+i*i*40), uint64(i), time.Now())
+	}
+	os.Mkdir(dst, 0o755)
+	o := FilesOptions{Source: src, Target: dst, StateDir: filepath.Join(dir, "state"), Workers: 4, MaxDelete: 10, Verify: "transferred", Log: io.Discard}
+	for _, copied := range []bool{false, true} {
+		if copied {
+			mustSync(t, o)
+		}
+		m, err := ProbeCheck(context.Background(), o, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.SourceOnly == copied || m.Files < 150 || m.Bytes <= 0 || m.PerByte <= 0 || m.Estimate(1000, 1e9) <= m.Fixed {
+			t.Fatalf("copied %v: %+v", copied, m)
+		}
+	}
+	if d := testenv.TreeDiff(t, src, dst, true, nil); len(d) > 0 {
+		t.Fatalf("the probe changed the target: %v", d)
+	}
+}

@@ -208,7 +208,7 @@ indexes:
 func assertFinalCheck(t *testing.T, plan *PlanReport, fraction float64, sourceOnly bool) {
 	t.Helper()
 	c := plan.Inventory.Files[0].FinalCheck
-	if c == nil || c.Fraction != fraction || c.Probe.SourceOnly != sourceOnly || c.Probe.Files == 0 || c.Probe.Seconds <= 0 || c.EstimateS <= 0 {
+	if c == nil || c.Fraction != fraction || c.Model.SourceOnly != sourceOnly || c.Model.Files == 0 || c.Model.PerFile+c.Model.PerByte <= 0 || c.EstimateS <= 0 {
 		t.Fatalf("final check (want %g of the files, source only %v): %+v\n%s", fraction, sourceOnly, c, plan.Markdown())
 	}
 	for _, pe := range plan.Phases[2].Parts {

@@ -87,7 +87,7 @@ type FilesInventory struct {
 type FinalCheck struct {
 	Fraction  float64         `json:"fraction"` // of the files whose content is compared
 	EstimateS float64         `json:"estimate_s"`
-	Probe     sync.CheckProbe `json:"probe"` // the same hashing timed on a sample
+	Model     sync.CheckModel `json:"model"` // the check's hashing, timed on a sample
 }
 
 // DBInventory describes one database.
@@ -176,11 +176,11 @@ func (r *Runner) plan(ctx context.Context, rep *PlanReport) error {
 			// Then it checks what it holds against the source.
 			final.EstimateS += c.EstimateS
 			side := "both sides"
-			if c.Probe.SourceOnly {
+			if c.Model.SourceOnly {
 				side = "the source side alone, the target holding none yet"
 			}
-			final.Basis += fmt.Sprintf("; then the check of %.0f%% of the files' content, %.1f s (hashed %d files, %.1f MB, in %.2f s on %s)",
-				100*c.Fraction, c.EstimateS, c.Probe.Files, float64(c.Probe.Bytes)/1e6, c.Probe.Seconds, side)
+			final.Basis += fmt.Sprintf("; then the check of %.0f%% of the files' content, %.1f s (hashing probed on %s: %.2f s once, %.0f µs per file, %.0f MB/s; %d files, %.1f MB)",
+				100*c.Fraction, c.EstimateS, side, c.Model.Fixed, c.Model.PerFile*1e6, 1e-6/math.Max(c.Model.PerByte, 1e-12), c.Model.Files, float64(c.Model.Bytes)/1e6)
 		}
 		fin.Parts = append(fin.Parts, final)
 		if !inv.FirstCopy {
@@ -311,7 +311,7 @@ func (r *Runner) inventoryFiles(ctx context.Context, name string) (*FilesInvento
 		// yet: the probe then times the source side alone.
 		co, _ := r.filesOptions(f)
 		co.Target, co.Log = o.Target, nil
-		cp, err := sync.ProbeCheck(ctx, co, 400, 64<<20)
+		cm, err := sync.ProbeCheck(ctx, co, 64<<20)
 		if err != nil {
 			return nil, fmt.Errorf("files %s: probe the final check: %w", f.Name, err)
 		}
@@ -319,10 +319,8 @@ func (r *Runner) inventoryFiles(ctx context.Context, name string) (*FilesInvento
 		for _, t := range inv.TopDirs {
 			files += t.Files
 		}
-		inv.FinalCheck = &FinalCheck{Fraction: frac, Probe: cp, EstimateS: math.Max(inv.ListS, inv.TargetListS)}
-		if work := float64(cp.Bytes) + float64(cp.Files)*fileBytesEquivalent; work > 0 {
-			inv.FinalCheck.EstimateS += cp.Seconds / work * frac * (float64(inv.Bytes) + float64(files)*fileBytesEquivalent)
-		}
+		inv.FinalCheck = &FinalCheck{Fraction: frac, Model: cm,
+			EstimateS: math.Max(inv.ListS, inv.TargetListS) + cm.Estimate(frac*float64(files), frac*float64(inv.Bytes))}
 	}
 	return inv, nil
 }
