@@ -116,7 +116,12 @@ func ProbeCheck(ctx context.Context, o FilesOptions, maxBytes int64) (CheckModel
 	m.PerFile = math.Max(tSmall-tFew, 0) / float64(len(small)-len(few))
 	call := math.Max(tFew-m.PerFile*float64(len(few)), 0)
 	if bl := sizeOf(large); bl > 0 {
-		m.PerByte = math.Max(tLarge-call-m.PerFile*float64(len(large)), 0) / bl
+		m.PerByte = (tLarge - call - m.PerFile*float64(len(large))) / bl
+		if m.PerByte <= 0 {
+			// Below what this machine's noise lets the probe tell apart
+			// (a small tree: a few MB): at most all of it.
+			m.PerByte = tLarge / bl
+		}
 	}
 	m.Fixed = math.Max(cold-tSmall, 0) + call
 	m.Files = int64(len(small) + len(large))
