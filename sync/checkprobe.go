@@ -68,17 +68,18 @@ func ProbeCheck(ctx context.Context, o FilesOptions, maxBytes int64) (CheckModel
 	}
 	var small, large []store.Entry
 	want := min(probeSmall, len(listed)/2) // the rest for the large ones
-	for i := 0; i < len(listed) && i < 2*want && len(small) < want; i++ {
-		if held(listed[i]) {
-			small = append(small, listed[i])
+	next := 0                              // the first file not looked at for the small ones
+	for ; next < len(listed) && next < 2*want && len(small) < want; next++ {
+		if held(listed[next]) {
+			small = append(small, listed[next])
 		}
 	}
 	m := CheckModel{SourceOnly: len(small) == 0}
 	if m.SourceOnly {
-		small = listed[:want]
+		small, next = listed[:want], want
 	}
 	var largeBytes int64
-	for j, tried := len(listed)-1, 0; j >= len(small) && tried < 100 && largeBytes < maxBytes; j-- {
+	for j, tried := len(listed)-1, 0; j >= next && tried < 100 && largeBytes < maxBytes; j-- {
 		e := listed[j]
 		if largeBytes+e.Size > maxBytes {
 			continue
