@@ -179,8 +179,12 @@ func (r *Runner) plan(ctx context.Context, rep *PlanReport) error {
 			if c.Model.SourceOnly {
 				side = "the source side alone, the target holding none yet"
 			}
-			final.Basis += fmt.Sprintf("; then the check of %.0f%% of the files' content, %.1f s (hashing probed on %s: %.2f s once, %.0f µs per file, %.0f MB/s; %d files, %.1f MB)",
-				100*c.Fraction, c.EstimateS, side, c.Model.Fixed, c.Model.PerFile*1e6, 1e-6/math.Max(c.Model.PerByte, 1e-12), c.Model.Files, float64(c.Model.Bytes)/1e6)
+			rate := "no large files"
+			if c.Model.PerByte > 0 {
+				rate = fmt.Sprintf("%.0f MB/s", 1e-6/c.Model.PerByte)
+			}
+			final.Basis += fmt.Sprintf("; then the check of %.0f%% of the files' content, %.1f s (hashing probed on %s: %.2f s once, %.0f µs per file, %s; %d files, %.1f MB)",
+				100*c.Fraction, c.EstimateS, side, c.Model.Fixed, c.Model.PerFile*1e6, rate, c.Model.Files, float64(c.Model.Bytes)/1e6)
 		}
 		fin.Parts = append(fin.Parts, final)
 		if !inv.FirstCopy {
