@@ -112,6 +112,9 @@ func TestSyncNastyTreeOverRealSSHD(t *testing.T) {
 	if err != nil || vrep.Verify.MismatchedCount != 0 {
 		t.Fatalf("verify: %v %+v", err, vrep.Verify)
 	}
+	if tp := vrep.Throughput; tp.ListS <= 0 || tp.TargetListS <= 0 || tp.CopyS <= 0 || tp.BytesPerS <= 0 || !strings.Contains(vrep.Markdown(), "of hashing both sides") {
+		t.Fatalf("verify's report does not time its listings and hashing: %+v", tp)
+	}
 	p := filepath.Join(e.dst, "nasty/ünïcödé-名前.txt")
 	b, _ := os.ReadFile(p)
 	b[10] ^= 1

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -45,9 +46,18 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	rep.Verify.ReadFrom = readFrom(dst)
 	var se, te []store.Entry
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { se, err = listSource(gctx, src, &o.Filter, rep, 0); return })
+	t0 := time.Now()
+	g.Go(func() (err error) {
+		se, err = listSource(gctx, src, &o.Filter, rep, 0)
+		rep.Throughput.ListS = time.Since(t0).Seconds()
+		return
+	})
 	tr := &FilesReport{}
-	g.Go(func() (err error) { te, err = listSource(gctx, dst, &o.Filter, tr, 0); return })
+	g.Go(func() (err error) {
+		te, err = listSource(gctx, dst, &o.Filter, tr, 0)
+		rep.Throughput.TargetListS = time.Since(t0).Seconds()
+		return
+	})
 	if err := g.Wait(); err != nil {
 		return err
 	}
@@ -92,7 +102,16 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	c.FilesTotal.Store(2 * int64(len(both)))
 	disp := progress.Start(o.Log, "verify", c, o.LogInterval)
 	defer disp.Stop()
-	return compareHashes(ctx, src, dst, both, max(o.Workers, 1), c, rep)
+	t1 := time.Now()
+	err = compareHashes(ctx, src, dst, both, max(o.Workers, 1), c, rep)
+	// For `files verify` the "copy" phase is the hashing of both sides,
+	// and its rates are of the files compared (each hashed twice).
+	rep.Throughput.CopyS = time.Since(t1).Seconds()
+	if rep.Throughput.CopyS > 0 {
+		rep.Throughput.BytesPerS = float64(c.BytesTotal.Load()/2) / rep.Throughput.CopyS
+		rep.Throughput.FilesPerS = float64(len(both)) / rep.Throughput.CopyS
+	}
+	return err
 }
 
 // compareHashes hashes files on both sides at once with SHA-256 (on the

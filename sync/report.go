@@ -79,7 +79,8 @@ type VerifyStats struct {
 	Mismatched      []report.Item `json:"mismatched"`
 }
 
-// Throughput is measured over the copy phase.
+// Throughput is measured over the copy phase (for `files verify`, the
+// hashing of both sides).
 type Throughput struct {
 	ListS       float64 `json:"list_s"`
 	TargetListS float64 `json:"target_list_s,omitempty"` // the target's listing, beside the source's (no state, --delete)
@@ -170,8 +171,12 @@ func (r *FilesReport) Markdown() string {
 	if r.Throughput.TargetListS > 0 {
 		listing += fmt.Sprintf(", the target's at the same time %.1f s", r.Throughput.TargetListS)
 	}
-	row("throughput", fmt.Sprintf("%s/s, %.0f files/s over %.1f s of copying (%s)",
-		progress.Bytes(int64(r.Throughput.BytesPerS)), r.Throughput.FilesPerS, r.Throughput.CopyS, listing))
+	phase := "copying"
+	if r.Command == "files verify" {
+		phase = "hashing both sides"
+	}
+	row("throughput", fmt.Sprintf("%s/s, %.0f files/s over %.1f s of %s (%s)",
+		progress.Bytes(int64(r.Throughput.BytesPerS)), r.Throughput.FilesPerS, r.Throughput.CopyS, phase, listing))
 	list := func(title string, items []report.Item, total int64) {
 		if total == 0 {
 			return
