@@ -128,16 +128,16 @@ func (s *SFTP) HashFiles(ctx context.Context, paths []string, algo checksum.Algo
 }
 
 // hashBatch hashes paths[i] for each i in idx with t, in one remote command.
+// The tool prints the files in the order they are given (xargs runs it on
+// them in turn), leaving out those it cannot read: each line is matched to
+// the next name that it names.
 func (s *SFTP) hashBatch(ctx context.Context, t hashTool, paths []string, idx []int, fn func(int, checksum.Sum, error)) error {
 	var in bytes.Buffer
-	want := make(map[string]int, len(idx))
 	for _, i := range idx {
-		name := paths[i]
 		if t == openssl {
-			name = "./" + name // a name cannot be taken for an option
+			in.WriteString("./") // a name cannot be taken for an option
 		}
-		want[name] = i
-		in.WriteString(name)
+		in.WriteString(paths[i])
 		in.WriteByte(0)
 	}
 	rc, err := s.startRemote(ctx, t.script(s.loc.Path), &in)
@@ -145,10 +145,12 @@ func (s *SFTP) hashBatch(ctx context.Context, t hashTool, paths []string, idx []
 		return err
 	}
 	defer rc.Close()
-	sep, sumSep := byte('\n'), " *" // openssl: "HEX *NAME\n"
+	sep, sumSep := byte('\n'), " *./" // openssl: "HEX *./NAME\n"
 	if t == sha256sum {
 		sep, sumSep = 0, "  " // "HEX  NAME\0"
 	}
+	next := 0 // idx[next] is the next file the tool has to print
+	var missed []int
 	for {
 		rec, err := rc.out.ReadString(sep)
 		if err == io.EOF && rec == "" {
@@ -159,16 +161,20 @@ func (s *SFTP) hashBatch(ctx context.Context, t hashTool, paths []string, idx []
 		}
 		rec = strings.TrimSuffix(rec, string(sep))
 		sum, name, ok := strings.Cut(rec, sumSep)
-		i, known := want[name]
-		if _, herr := hex.DecodeString(sum); !ok || !known || herr != nil || len(sum) != 64 {
+		k := next
+		for k < len(idx) && paths[idx[k]] != name {
+			k++
+		}
+		if _, herr := hex.DecodeString(sum); !ok || k == len(idx) || herr != nil || len(sum) != 64 {
 			return fmt.Errorf("remote %s printed %q, which is not the hash of a file asked for", t, rec)
 		}
-		delete(want, name)
-		fn(i, checksum.Sum("sha256:"+sum), nil)
+		missed = append(missed, idx[next:k]...)
+		fn(idx[k], checksum.Sum("sha256:"+sum), nil)
+		next = k + 1
 	}
 	rc.Wait()
-	for name, i := range want {
-		fn(i, "", fmt.Errorf("remote %s could not read it: %s", t, stderrAbout(rc.stderr.String(), strings.TrimPrefix(name, "./"))))
+	for _, i := range append(missed, idx[next:]...) {
+		fn(i, "", fmt.Errorf("remote %s could not read it: %s", t, stderrAbout(rc.stderr.String(), paths[i])))
 	}
 	return nil
 }
