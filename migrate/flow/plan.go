@@ -88,6 +88,9 @@ type FinalCheck struct {
 	Fraction  float64         `json:"fraction"` // of the files whose content is compared
 	EstimateS float64         `json:"estimate_s"`
 	Model     sync.CheckModel `json:"model"` // the check's hashing, timed on a sample
+	// ProbeError says why the hashing could not be timed (the estimate
+	// then counts the listings alone).
+	ProbeError string `json:"probe_error,omitempty"`
 }
 
 // DBInventory describes one database.
@@ -183,8 +186,12 @@ func (r *Runner) plan(ctx context.Context, rep *PlanReport) error {
 			if c.Model.PerByte > 0 {
 				rate = fmt.Sprintf("%.0f MB/s", 1e-6/c.Model.PerByte)
 			}
-			final.Basis += fmt.Sprintf("; then the check of %.0f%% of the files' content, %.1f s (hashing probed on %s: %.2f s once, %.0f µs per file, %s; %d files, %.1f MB)",
-				100*c.Fraction, c.EstimateS, side, c.Model.Fixed, c.Model.PerFile*1e6, rate, c.Model.Files, float64(c.Model.Bytes)/1e6)
+			probe := fmt.Sprintf("hashing probed on %s: %.2f s once, %.0f µs per file, %s; %d files, %.1f MB",
+				side, c.Model.Fixed, c.Model.PerFile*1e6, rate, c.Model.Files, float64(c.Model.Bytes)/1e6)
+			if c.ProbeError != "" {
+				probe = "its listings only: the hashing could not be timed: " + c.ProbeError
+			}
+			final.Basis += fmt.Sprintf("; then the check of %.0f%% of the files' content, %.1f s (%s)", 100*c.Fraction, c.EstimateS, probe)
 		}
 		fin.Parts = append(fin.Parts, final)
 		if !inv.FirstCopy {
@@ -315,16 +322,19 @@ func (r *Runner) inventoryFiles(ctx context.Context, name string) (*FilesInvento
 		// yet: the probe then times the source side alone.
 		co, _ := r.filesOptions(f)
 		co.Target, co.Log = o.Target, nil
-		cm, err := sync.ProbeCheck(ctx, co, 64<<20)
-		if err != nil {
-			return nil, fmt.Errorf("files %s: probe the final check: %w", f.Name, err)
-		}
 		var files int64
 		for _, t := range inv.TopDirs {
 			files += t.Files
 		}
-		inv.FinalCheck = &FinalCheck{Fraction: frac, Model: cm,
-			EstimateS: math.Max(inv.ListS, inv.TargetListS) + cm.Estimate(frac*float64(files), frac*float64(inv.Bytes))}
+		inv.FinalCheck = &FinalCheck{Fraction: frac, EstimateS: math.Max(inv.ListS, inv.TargetListS)}
+		if cm, err := sync.ProbeCheck(ctx, co, 64<<20); err != nil {
+			// A plan, and the final that starts with one, must not stop
+			// for want of a figure: the estimate then lacks the hashing.
+			inv.FinalCheck.ProbeError = err.Error()
+		} else {
+			inv.FinalCheck.Model = cm
+			inv.FinalCheck.EstimateS += cm.Estimate(frac*float64(files), frac*float64(inv.Bytes))
+		}
 	}
 	return inv, nil
 }
