@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/cutover/cutover/internal/progress"
 	"github.com/cutover/cutover/internal/store"
 )
@@ -58,36 +60,53 @@ func ProbeCheck(ctx context.Context, o FilesOptions, maxBytes int64) (CheckModel
 		return CheckModel{}, err
 	}
 	// The sample: the smallest files and the largest that the target
-	// holds (each looked up, a bounded number of times: on EFS a lookup is
-	// a round trip), or, when the smallest ones are none of them, as the
-	// source lists them.
+	// holds, or, when the smallest ones are none of them, as the source
+	// lists them. Each is looked up at the target, a bounded number, at
+	// once (on EFS a lookup is a round trip).
 	slices.SortFunc(listed, func(a, b store.Entry) int { return cmp.Compare(a.Size, b.Size) })
-	held := func(e store.Entry) bool {
-		t, err := dst.Lstat(ctx, e.Path)
-		return err == nil && t.Type == store.File && t.Size == e.Size
+	held := func(cands []store.Entry) []bool {
+		ok := make([]bool, len(cands))
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(max(o.Workers, 1))
+		for i, e := range cands {
+			g.Go(func() error {
+				t, err := dst.Lstat(gctx, e.Path)
+				ok[i] = err == nil && t.Type == store.File && t.Size == e.Size
+				return nil
+			})
+		}
+		g.Wait()
+		return ok
 	}
-	var small, large []store.Entry
 	want := min(probeSmall, len(listed)/2) // the rest for the large ones
-	next := 0                              // the first file not looked at for the small ones
-	for ; next < len(listed) && next < 2*want && len(small) < want; next++ {
-		if held(listed[next]) {
-			small = append(small, listed[next])
+	cands := listed[:2*want]
+	var small, large []store.Entry
+	next := 0 // past the last small one
+	for i, ok := range held(cands) {
+		if ok && len(small) < want {
+			small, next = append(small, cands[i]), i+1
 		}
 	}
 	m := CheckModel{SourceOnly: len(small) == 0}
 	if m.SourceOnly {
 		small, next = listed[:want], want
 	}
-	var largeBytes int64
-	for j, tried := len(listed)-1, 0; j >= next && tried < 100 && largeBytes < maxBytes; j-- {
-		e := listed[j]
-		if largeBytes+e.Size > maxBytes {
-			continue
+	// The largest that fit in maxBytes, from those after the small ones.
+	var fit []store.Entry
+	var fitBytes int64
+	for j := len(listed) - 1; j >= next && len(fit) < 100 && fitBytes < maxBytes; j-- {
+		if e := listed[j]; fitBytes+e.Size <= maxBytes {
+			fit = append(fit, e)
+			fitBytes += e.Size
 		}
-		tried++
-		if m.SourceOnly || held(e) {
-			large = append(large, e)
-			largeBytes += e.Size
+	}
+	if m.SourceOnly {
+		large = fit
+	} else {
+		for i, ok := range held(fit) {
+			if ok {
+				large = append(large, fit[i])
+			}
 		}
 	}
 	if len(small) < 2 {
