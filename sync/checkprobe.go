@@ -167,7 +167,7 @@ func timeHashing(ctx context.Context, src, dst store.Store, files []store.Entry,
 	t0 := time.Now()
 	var err error
 	if sourceOnly {
-		_, _, err = hashSide(ctx, src, files, workers, c)
+		_, err = hashSide(ctx, src, files, workers, c)
 	} else {
 		err = compareHashes(ctx, src, dst, files, workers, c, &FilesReport{})
 	}

@@ -115,6 +115,12 @@ func TestSyncNastyTreeOverRealSSHD(t *testing.T) {
 	if tp := vrep.Throughput; tp.ListS <= 0 || tp.TargetListS <= 0 || tp.CopyS <= 0 || tp.BytesPerS <= 0 || !strings.Contains(vrep.Markdown(), "of hashing both sides") {
 		t.Fatalf("verify's report does not time its listings and hashing: %+v", tp)
 	}
+	// The source's files were hashed on its host: sha256sum for the name
+	// with a newline, openssl (where this host has it) for the rest.
+	if h := vrep.Verify.HashedBy; !strings.Contains(h["source"], "on its host (") || !strings.Contains(h["source"], "by sha256sum") ||
+		!strings.Contains(h["target"], "read from the page cache") || !strings.Contains(vrep.Markdown(), "| hashed |") {
+		t.Fatalf("verify's report does not say how each side was hashed: %q", h)
+	}
 	p := filepath.Join(e.dst, "nasty/ünïcödé-名前.txt")
 	b, _ := os.ReadFile(p)
 	b[10] ^= 1

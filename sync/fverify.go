@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -118,53 +119,62 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 // remote host where the store can, reading the rest), counting each hash
 // in c, and records differences.
 func compareHashes(ctx context.Context, src, dst store.Store, files []store.Entry, workers int, c *progress.Counter, rep *FilesReport) error {
-	var srcSums, dstSums []checksum.Sum
-	var srcErrs, dstErrs []error
+	var sh, dh hashed
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { srcSums, srcErrs, err = hashSide(gctx, src, files, workers, c); return })
-	g.Go(func() (err error) { dstSums, dstErrs, err = hashSide(gctx, dst, files, workers, c); return })
+	g.Go(func() (err error) { sh, err = hashSide(gctx, src, files, workers, c); return })
+	g.Go(func() (err error) { dh, err = hashSide(gctx, dst, files, workers, c); return })
 	if err := g.Wait(); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	rep.Verify.HashedBy = map[string]string{"source": sh.how, "target": dh.how}
 	for i, e := range files {
 		rep.Verify.Checked++
 		switch {
-		case srcErrs[i] != nil:
-			rep.fail(e.Path, "hash source: "+srcErrs[i].Error())
-		case dstErrs[i] != nil:
-			rep.mismatch(e.Path, "hash target: "+dstErrs[i].Error())
-		case srcSums[i] != dstSums[i]:
-			rep.mismatch(e.Path, fmt.Sprintf("content differs: source %s, target %s", srcSums[i], dstSums[i]))
+		case sh.errs[i] != nil:
+			rep.fail(e.Path, "hash source: "+sh.errs[i].Error())
+		case dh.errs[i] != nil:
+			rep.mismatch(e.Path, "hash target: "+dh.errs[i].Error())
+		case sh.sums[i] != dh.sums[i]:
+			rep.mismatch(e.Path, fmt.Sprintf("content differs: source %s, target %s", sh.sums[i], dh.sums[i]))
 		}
 	}
 	return nil
 }
 
+// hashed is what hashSide found: each file's hash or error, and how the
+// side was hashed ("20008 on its host by openssl dgst, 2 read from the
+// SFTP server").
+type hashed struct {
+	sums []checksum.Sum
+	errs []error
+	how  string
+}
+
 // hashSide hashes files on s with SHA-256: on its host where s can (a
 // Hasher), reading the rest here, up to workers at once; each hash is
-// counted in c. A file that cannot be read has its error in errsOut.
-func hashSide(ctx context.Context, s store.Store, files []store.Entry, workers int, c *progress.Counter) (sums []checksum.Sum, errsOut []error, err error) {
-	sums = make([]checksum.Sum, len(files))
-	errsOut = make([]error, len(files))
+// counted in c. A file that cannot be read has its error in errs.
+func hashSide(ctx context.Context, s store.Store, files []store.Entry, workers int, c *progress.Counter) (hashed, error) {
+	h := hashed{sums: make([]checksum.Sum, len(files)), errs: make([]error, len(files))}
 	read := make([]bool, len(files)) // hashed by reading the file here
 	for i := range read {
 		read[i] = true
 	}
-	if h, ok := s.(store.Hasher); ok {
+	var there string
+	if hs, ok := s.(store.Hasher); ok {
 		paths := make([]string, len(files))
 		for i, e := range files {
 			paths[i] = e.Path
 		}
 		var n, bytes atomic.Int64
-		err := h.HashFiles(ctx, paths, checksum.SHA256, func(i int, sum checksum.Sum, err error) {
+		err := hs.HashFiles(ctx, paths, checksum.SHA256, func(i int, sum checksum.Sum, err error) {
 			if errors.Is(err, store.ErrNoExec) {
 				return // not hashed there: read below
 			}
 			read[i] = false
-			sums[i], errsOut[i] = sum, err
+			h.sums[i], h.errs[i] = sum, err
 			n.Add(1)
 			bytes.Add(files[i].Size)
 			c.FilesDone.Add(1)
@@ -176,28 +186,44 @@ func hashSide(ctx context.Context, s store.Store, files []store.Entry, workers i
 			}
 			c.FilesDone.Add(-n.Load())
 			c.BytesDone.Add(-bytes.Load())
+			there = "none on its host (" + err.Error() + ")"
+		} else if n.Load() > 0 {
+			there = fmt.Sprintf("%d on its host", n.Load())
+			if by, ok := s.(interface{ HashedBy() string }); ok {
+				there += " (" + by.HashedBy() + ")"
+			}
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(workers, 1))
+	here := 0
 	for i, e := range files {
 		if !read[i] {
 			continue
 		}
+		here++
 		g.Go(func() error {
 			w := checksum.NewWriter(checksum.SHA256, nil)
 			_, err := store.ReadStored(gctx, s, e, w)
 			c.FilesDone.Add(1)
 			c.BytesDone.Add(e.Size)
 			if err != nil {
-				sums[i], errsOut[i] = "", err
+				h.sums[i], h.errs[i] = "", err
 				return nil
 			}
-			sums[i], errsOut[i] = w.Sum(), nil
+			h.sums[i], h.errs[i] = w.Sum(), nil
 			return nil
 		})
 	}
-	return sums, errsOut, g.Wait()
+	var how []string
+	if there != "" {
+		how = append(how, there)
+	}
+	if here > 0 || there == "" {
+		how = append(how, fmt.Sprintf("%d read from %s", here, readFrom(s)))
+	}
+	h.how = strings.Join(how, ", ")
+	return h, g.Wait()
 }
 
 // sampled picks a fixed fraction of the paths (all when fraction is 0 or

@@ -72,11 +72,14 @@ type FileCounts struct {
 
 // VerifyStats say what was read back and compared.
 type VerifyStats struct {
-	Mode            string        `json:"mode"`
-	ReadFrom        string        `json:"read_from,omitempty"` // where the target is read back from
-	Checked         int64         `json:"checked"`
-	MismatchedCount int64         `json:"mismatched_count"`
-	Mismatched      []report.Item `json:"mismatched"`
+	Mode     string `json:"mode"`
+	ReadFrom string `json:"read_from,omitempty"` // where the target is read back from
+	// HashedBy says, for `files verify`, how each side ("source",
+	// "target") was hashed: on its host, and with which tool, or read.
+	HashedBy        map[string]string `json:"hashed_by,omitempty"`
+	Checked         int64             `json:"checked"`
+	MismatchedCount int64             `json:"mismatched_count"`
+	Mismatched      []report.Item     `json:"mismatched"`
 }
 
 // Throughput is measured over the copy phase (for `files verify`, the
@@ -167,6 +170,9 @@ func (r *FilesReport) Markdown() string {
 		verify += ", read back from " + r.Verify.ReadFrom
 	}
 	row("verify", verify)
+	if h := r.Verify.HashedBy; h != nil {
+		row("hashed", fmt.Sprintf("source: %s; target: %s", h["source"], h["target"]))
+	}
 	listing := fmt.Sprintf("listing %.1f s", r.Throughput.ListS)
 	if r.Throughput.TargetListS > 0 {
 		listing += fmt.Sprintf(", the target's at the same time %.1f s", r.Throughput.TargetListS)

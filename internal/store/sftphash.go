@@ -169,6 +169,7 @@ func (s *SFTP) hashBatch(ctx context.Context, t hashTool, paths []string, idx []
 			return fmt.Errorf("remote %s printed %q, which is not the hash of a file asked for", t, rec)
 		}
 		missed = append(missed, idx[next:k]...)
+		s.hashed[t].Add(1)
 		fn(idx[k], checksum.Sum("sha256:"+sum), nil)
 		next = k + 1
 	}
@@ -192,4 +193,16 @@ func stderrAbout(stderr, name string) string {
 		return "no output for it"
 	}
 	return lines[0]
+}
+
+// HashedBy says how many files the host hashed with each tool since the
+// store was opened, e.g. "20008 by openssl dgst, 2 by sha256sum".
+func (s *SFTP) HashedBy() string {
+	var parts []string
+	for _, t := range []hashTool{openssl, sha256sum} {
+		if n := s.hashed[t].Load(); n > 0 {
+			parts = append(parts, fmt.Sprintf("%d by %s", n, t))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
