@@ -145,8 +145,8 @@ func compareHashes(ctx context.Context, src, dst store.Store, files []store.Entr
 }
 
 // hashed is what hashSide found: each file's hash or error, and how the
-// side was hashed ("20008 on its host by openssl dgst, 2 read from the
-// SFTP server").
+// side was hashed ("20008 on its host (20008 by openssl dgst), 2 read from
+// the SFTP server").
 type hashed struct {
 	sums []checksum.Sum
 	errs []error
