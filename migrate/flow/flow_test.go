@@ -101,6 +101,9 @@ indexes:
 	// delta, and the plan's final counts that check, timed on the source
 	// alone while the target holds nothing.
 	assertFinalCheck(t, plan, 0.5, true)
+	// The final also verifies every byte of each shipped index: timed on
+	// the source while the target holds none.
+	assertIndexVerify(t, plan, "of the source")
 
 	for i := 1; i <= 2; i++ {
 		rep, err := r.Presync(ctx)
@@ -200,6 +203,22 @@ indexes:
 		t.Fatalf("plan after the flow: %v\n%s", err, plan.Markdown())
 	}
 	assertFinalCheck(t, plan, 1, false) // verify: all, both sides timed
+	assertIndexVerify(t, plan, "of the target")
+}
+
+// assertIndexVerify checks that the plan's final includes the full verify
+// of each index set, timed on a sample of where.
+func assertIndexVerify(t *testing.T, plan *PlanReport, where string) {
+	t.Helper()
+	x := plan.Inventory.Indexes[0]
+	if x.FinalVerifyS <= 0 || !strings.Contains(x.FinalVerifyBasis, where) {
+		t.Fatalf("the final's index verify (want it timed on a sample %s): %.3f s, %s", where, x.FinalVerifyS, x.FinalVerifyBasis)
+	}
+	for _, pe := range plan.Phases[2].Parts {
+		if pe.Kind == "index" && (pe.EstimateS < x.FinalVerifyS || !strings.Contains(pe.Basis, "then verify --full of every byte")) {
+			t.Errorf("the final's index part does not count its verify (%.3f s): %.3f s, %s", x.FinalVerifyS, pe.EstimateS, pe.Basis)
+		}
+	}
 }
 
 // assertFinalCheck checks that the plan's final includes the check of

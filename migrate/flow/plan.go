@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"math"
 	"os"
 	"sort"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/errs"
@@ -121,6 +124,10 @@ type IndexInventory struct {
 	ShipFiles int     `json:"ship_files"`
 	ShipBytes int64   `json:"ship_bytes"`
 	PlanS     float64 `json:"plan_s"`
+	// The final's `index verify --full` after its ship: every byte of the
+	// target read and its CRC32 computed, at the rate a sample gave.
+	FinalVerifyS     float64 `json:"final_verify_s"`
+	FinalVerifyBasis string  `json:"final_verify_basis"`
 }
 
 // Plan runs `cutover plan`. It changes nothing: the probe only reads the
@@ -225,7 +232,11 @@ func (r *Runner) plan(ctx context.Context, rep *PlanReport) error {
 		delta := PartEstimate{Kind: "index", Name: x.Name, Bytes: inv.ShipBytes, Items: int64(inv.ShipFiles), Basis: basis,
 			EstimateS: fixed + perByte*float64(inv.ShipBytes)}
 		pre.Parts = append(pre.Parts, delta)
-		fin.Parts = append(fin.Parts, delta)
+		// The final then verifies every byte of the target (--full).
+		final := delta
+		final.EstimateS += inv.FinalVerifyS
+		final.Basis += "; then verify --full of every byte: " + inv.FinalVerifyBasis
+		fin.Parts = append(fin.Parts, final)
 	}
 	for _, ph := range []*Phase{&bulk, &pre, &fin} {
 		// The parts run at once (they load different machines): the phase
@@ -434,6 +445,13 @@ func (r *Runner) inventoryIndex(ctx context.Context, name string, flows []state.
 		inv.Indexes, inv.Files, inv.Bytes = len(vrep.Indexes), vrep.Totals.FilesTotal, vrep.Totals.BytesTotal
 		inv.ShipFiles, inv.ShipBytes = inv.Files, inv.Bytes
 	}
+	if perByte, basis, err := probeIndexVerify(ctx, x, o); err != nil {
+		// A plan must not stop for want of a figure (the final starts with one).
+		inv.FinalVerifyBasis = "not estimated: " + err.Error()
+	} else {
+		inv.FinalVerifyS = perByte * float64(inv.Bytes)
+		inv.FinalVerifyBasis = fmt.Sprintf("%.1f s (%s)", inv.FinalVerifyS, basis)
+	}
 	if pb, fixed, n, ok := fitParts(flows, "index", x.Name); ok && n >= 2 {
 		return inv, pb, fixed, fmt.Sprintf("history (%d runs)", n), nil
 	}
@@ -462,6 +480,74 @@ func (r *Runner) indexSet(name string) config.IndexSet {
 	return config.IndexSet{}
 }
 
+// probeIndexVerify times what `index verify --full` does with each byte
+// (read it, compute its CRC32) on the largest files, up to 64 MB, of the
+// target, or of the source before a first ship.
+func probeIndexVerify(ctx context.Context, x config.IndexSet, o index.Options) (perByte float64, basis string, err error) {
+	fo := sync.FilesOptions{SSH: o.SSH}
+	var st store.Store
+	var sample []store.Entry
+	var total int64
+	where := "target"
+	for _, root := range []string{x.Target, x.Source} {
+		if st, err = openStore(ctx, root, fo, false); err != nil {
+			where = "source, the target holding no index yet"
+			continue
+		}
+		defer st.Close()
+		if sample, total, err = largestFiles(ctx, st, 8, 64<<20); err == nil && total > 0 {
+			break
+		}
+		where = "source, the target holding no index yet"
+	}
+	if err != nil {
+		return 0, "", err
+	}
+	if total == 0 {
+		return 0, "", errors.New("no index files to read")
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(o.Workers, 1))
+	t0 := time.Now()
+	for _, e := range sample {
+		g.Go(func() error {
+			_, err := st.ReadFile(gctx, e, crc32.NewIEEE())
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, "", err
+	}
+	secs := time.Since(t0).Seconds()
+	return secs / float64(total), fmt.Sprintf("read with CRC32 at %.0f MB/s: %d files, %.1f MB of the %s", float64(total)/secs/1e6, len(sample), float64(total)/1e6, where), nil
+}
+
+// largestFiles lists st and returns its largest files, at most n of them
+// and up to about limit bytes, with their total.
+func largestFiles(ctx context.Context, st store.Store, n int, limit int64) ([]store.Entry, int64, error) {
+	var files []store.Entry
+	err := st.Walk(ctx, func(e store.Entry) error {
+		if e.Type == store.File {
+			files = append(files, e)
+		}
+		return nil
+	}, func(string, error) {})
+	if err != nil {
+		return nil, 0, err
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Size > files[j].Size })
+	var sample []store.Entry
+	var total int64
+	for _, f := range files {
+		if total > limit || len(sample) >= n {
+			break
+		}
+		sample = append(sample, f)
+		total += f.Size
+	}
+	return sample, total, nil
+}
+
 // probeIndex copies the largest files of the source's first index into a
 // scratch directory beside the target and times it.
 func probeIndex(ctx context.Context, x config.IndexSet, o index.Options) (float64, string, error) {
@@ -471,25 +557,9 @@ func probeIndex(ctx context.Context, x config.IndexSet, o index.Options) (float6
 		return 0, "", err
 	}
 	defer src.Close()
-	var files []store.Entry
-	err = src.Walk(ctx, func(e store.Entry) error {
-		if e.Type == store.File {
-			files = append(files, e)
-		}
-		return nil
-	}, func(string, error) {})
+	sample, _, err := largestFiles(ctx, src, 8, 64<<20)
 	if err != nil {
 		return 0, "", err
-	}
-	sort.Slice(files, func(i, j int) bool { return files[i].Size > files[j].Size })
-	var sample []store.Entry
-	var total int64
-	for _, f := range files {
-		if total > 64<<20 || len(sample) >= 8 {
-			break
-		}
-		sample = append(sample, f)
-		total += f.Size
 	}
 	dst, err := openStore(ctx, existingAncestor(x.Target), fo, false)
 	if err != nil {
