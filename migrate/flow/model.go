@@ -197,7 +197,7 @@ func splitSample(s []store.Entry) (small, big []store.Entry) {
 		switch {
 		case e.Size < 64<<10 && len(small) < 240:
 			small = append(small, e)
-		case e.Size >= 64<<10 && bigBytes < 64<<20:
+		case e.Size >= 64<<10 && e.Size <= 64<<20 && bigBytes < 64<<20: // a file of gigabytes would make the probe a copy
 			big = append(big, e)
 			bigBytes += e.Size
 		}

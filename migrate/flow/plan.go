@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io/fs"
 	"math"
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -481,13 +483,14 @@ func (r *Runner) indexSet(name string) config.IndexSet {
 }
 
 // probeIndexVerify times what `index verify --full` does with each byte
-// (read it, compute its CRC32) on the largest files, up to 64 MB, of the
-// target, or of the source before a first ship.
+// (read it, compute its CRC32) on up to 64 MB of the largest files of the
+// target, or of the source before a first ship: the first bytes of a file
+// larger than that.
 func probeIndexVerify(ctx context.Context, x config.IndexSet, o index.Options) (perByte float64, basis string, err error) {
 	fo := sync.FilesOptions{SSH: o.SSH}
+	const budget = 64 << 20
 	var st store.Store
-	var sample []store.Entry
-	var total int64
+	var files []store.Entry
 	where := "target"
 	for _, root := range []string{x.Target, x.Source} {
 		if st, err = openStore(ctx, root, fo, false); err != nil {
@@ -495,7 +498,7 @@ func probeIndexVerify(ctx context.Context, x config.IndexSet, o index.Options) (
 			continue
 		}
 		defer st.Close()
-		if sample, total, err = largestFiles(ctx, st, 8, 64<<20); err == nil && total > 0 {
+		if files, _, err = largestFiles(ctx, st, 8, math.MaxInt64); err == nil && len(files) > 0 && files[0].Size > 0 {
 			break
 		}
 		where = "source, the target holding no index yet"
@@ -503,27 +506,64 @@ func probeIndexVerify(ctx context.Context, x config.IndexSet, o index.Options) (
 	if err != nil {
 		return 0, "", err
 	}
-	if total == 0 {
+	if len(files) == 0 || files[0].Size == 0 {
 		return 0, "", errors.New("no index files to read")
 	}
+	var read atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(o.Workers, 1))
 	t0 := time.Now()
-	for _, e := range sample {
+	left := int64(budget)
+	for _, e := range files {
+		n := min(e.Size, left)
+		if n <= 0 {
+			break
+		}
+		left -= n
 		g.Go(func() error {
-			_, err := st.ReadFile(gctx, e, crc32.NewIEEE())
+			w := &prefixCRC{h: crc32.NewIEEE(), left: n}
+			_, err := st.ReadFile(gctx, e, w)
+			read.Add(n - w.left)
+			if errors.Is(err, errPrefixRead) {
+				err = nil
+			}
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return 0, "", err
 	}
-	secs := time.Since(t0).Seconds()
-	return secs / float64(total), fmt.Sprintf("read with CRC32 at %.0f MB/s: %d files, %.1f MB of the %s", float64(total)/secs/1e6, len(sample), float64(total)/1e6, where), nil
+	secs, total := time.Since(t0).Seconds(), read.Load()
+	if total == 0 {
+		return 0, "", errors.New("no index bytes read")
+	}
+	return secs / float64(total), fmt.Sprintf("read with CRC32 at %.0f MB/s: %.1f MB of the %s's largest files", float64(total)/secs/1e6, float64(total)/1e6, where), nil
 }
 
-// largestFiles lists st and returns its largest files, at most n of them
-// and up to about limit bytes, with their total.
+// prefixCRC computes the CRC32 of the first left bytes written to it, then
+// stops the read with errPrefixRead.
+type prefixCRC struct {
+	h    hash.Hash32
+	left int64
+}
+
+var errPrefixRead = errors.New("read enough")
+
+func (p *prefixCRC) Write(b []byte) (int, error) {
+	if int64(len(b)) >= p.left {
+		p.h.Write(b[:p.left])
+		p.left = 0
+		return 0, errPrefixRead
+	}
+	p.h.Write(b)
+	p.left -= int64(len(b))
+	return len(b), nil
+}
+
+// largestFiles lists st and returns its largest files of at most limit
+// bytes each, at most n of them and up to about limit bytes in all, with
+// their total. A larger file is left out: the largest segment of a Jira
+// index can hold gigabytes, which a probe must not copy or read.
 func largestFiles(ctx context.Context, st store.Store, n int, limit int64) ([]store.Entry, int64, error) {
 	var files []store.Entry
 	err := st.Walk(ctx, func(e store.Entry) error {
@@ -542,8 +582,10 @@ func largestFiles(ctx context.Context, st store.Store, n int, limit int64) ([]st
 		if total > limit || len(sample) >= n {
 			break
 		}
-		sample = append(sample, f)
-		total += f.Size
+		if f.Size <= limit {
+			sample = append(sample, f)
+			total += f.Size
+		}
 	}
 	return sample, total, nil
 }
