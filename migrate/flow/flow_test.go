@@ -103,7 +103,7 @@ indexes:
 	assertFinalCheck(t, plan, 0.5, true)
 	// The final also verifies every byte of each shipped index: timed on
 	// the source while the target holds none.
-	assertIndexVerify(t, plan, "of the source")
+	assertIndexVerify(t, plan, "at the source")
 
 	for i := 1; i <= 2; i++ {
 		rep, err := r.Presync(ctx)
@@ -203,7 +203,7 @@ indexes:
 		t.Fatalf("plan after the flow: %v\n%s", err, plan.Markdown())
 	}
 	assertFinalCheck(t, plan, 1, false) // verify: all, both sides timed
-	assertIndexVerify(t, plan, "of the target")
+	assertIndexVerify(t, plan, "at the target")
 }
 
 // assertIndexVerify checks that the plan's final includes the full verify

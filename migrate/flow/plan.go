@@ -491,17 +491,17 @@ func probeIndexVerify(ctx context.Context, x config.IndexSet, o index.Options) (
 	const budget = 64 << 20
 	var st store.Store
 	var files []store.Entry
-	where := "target"
+	where := "the target"
 	for _, root := range []string{x.Target, x.Source} {
 		if st, err = openStore(ctx, root, fo, false); err != nil {
-			where = "source, the target holding no index yet"
+			where = "the source (the target holds no index yet)"
 			continue
 		}
 		defer st.Close()
 		if files, _, err = largestFiles(ctx, st, 8, math.MaxInt64); err == nil && len(files) > 0 && files[0].Size > 0 {
 			break
 		}
-		where = "source, the target holding no index yet"
+		where = "the source (the target holds no index yet)"
 	}
 	if err != nil {
 		return 0, "", err
@@ -537,7 +537,7 @@ func probeIndexVerify(ctx context.Context, x config.IndexSet, o index.Options) (
 	if total == 0 {
 		return 0, "", errors.New("no index bytes read")
 	}
-	return secs / float64(total), fmt.Sprintf("read with CRC32 at %.0f MB/s: %.1f MB of the %s's largest files", float64(total)/secs/1e6, float64(total)/1e6, where), nil
+	return secs / float64(total), fmt.Sprintf("read with CRC32 at %.0f MB/s: %.1f MB of the largest files at %s", float64(total)/secs/1e6, float64(total)/1e6, where), nil
 }
 
 // prefixCRC computes the CRC32 of the first left bytes written to it, then
