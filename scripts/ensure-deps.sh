@@ -3,6 +3,7 @@
 # installed. Idempotent: installs with apt-get only what is missing, and only
 # when run as root; otherwise prints exactly what to install and fails.
 #   scripts/ensure-deps.sh test    # OpenSSH server and client (real sshd for integration tests), tcsh, bindfs,
+#                                  # openssl and b3sum (the hash tools files verify runs on a host),
 #                                  # PostgreSQL (initdb/pg_ctl for two test clusters, pg_dump, psql),
 #                                  # Java and Lucene 8 (liblucene8-java: IndexFiles, CheckIndex), and the
 #                                  # Lucene 4.10 jars unpacked into .cache/lucene4.10 (the package conflicts
@@ -20,6 +21,8 @@ want ssh openssh-client
 want ssh-keygen openssh-client
 want find findutils
 want sha256sum coreutils
+want openssl openssl   # files verify hashes on the source host with openssl dgst, sha256sum or b3sum: each is tested
+want b3sum b3sum
 want tcsh tcsh   # a login shell that is not sh: remote commands must not depend on it
 want bindfs bindfs   # a FUSE filesystem: verification must read past the page cache of a network filesystem
 want java default-jre-headless

@@ -164,12 +164,13 @@ func sizeOf(files []store.Entry) float64 {
 // the source side alone.
 func timeHashing(ctx context.Context, src, dst store.Store, files []store.Entry, workers int, sourceOnly bool) (float64, error) {
 	c := &progress.Counter{}
+	algo := verifyHash(ctx, src, dst)
 	t0 := time.Now()
 	var err error
 	if sourceOnly {
-		_, err = hashSide(ctx, src, files, workers, c)
+		_, err = hashSide(ctx, src, files, algo, workers, c)
 	} else {
-		err = compareHashes(ctx, src, dst, files, workers, c, &FilesReport{})
+		err = compareHashes(ctx, src, dst, files, algo, workers, c, &FilesReport{})
 	}
 	return time.Since(t0).Seconds(), err
 }

@@ -115,11 +115,17 @@ func TestSyncNastyTreeOverRealSSHD(t *testing.T) {
 	if tp := vrep.Throughput; tp.ListS <= 0 || tp.TargetListS <= 0 || tp.CopyS <= 0 || tp.BytesPerS <= 0 || !strings.Contains(vrep.Markdown(), "of hashing both sides") {
 		t.Fatalf("verify's report does not time its listings and hashing: %+v", tp)
 	}
-	// The source's files were hashed on its host: sha256sum for the name
-	// with a newline, openssl (where this host has it) for the rest.
-	if h := vrep.Verify.HashedBy; !strings.Contains(h["source"], "on its host (") || !strings.Contains(h["source"], "by sha256sum") ||
+	// The source's files were hashed on its host: with b3sum where it has
+	// it (BLAKE3), the names it would print escaped or altered (a newline, a
+	// backslash, bytes that are not UTF-8) then read over SSH; else with
+	// openssl and sha256sum (SHA-256).
+	want, wantHash := "read from the SFTP server", "blake3"
+	if _, err := exec.LookPath("b3sum"); err != nil {
+		want, wantHash = "by sha256sum", "sha256"
+	}
+	if h := vrep.Verify.HashedBy; !strings.Contains(h["source"], "on its host (") || !strings.Contains(h["source"], want) || vrep.Hash != wantHash ||
 		!strings.Contains(h["target"], "read from the page cache") || !strings.Contains(vrep.Markdown(), "| hashed |") {
-		t.Fatalf("verify's report does not say how each side was hashed: %q", h)
+		t.Fatalf("verify's report does not say how each side was hashed (want %q, %s): %q, %s", want, wantHash, h, vrep.Hash)
 	}
 	p := filepath.Join(e.dst, "nasty/ünïcödé-名前.txt")
 	b, _ := os.ReadFile(p)
@@ -1044,7 +1050,7 @@ func TestReadBacksCountTheirProgress(t *testing.T) {
 	}, func(string, error) {})
 	c = &progress.Counter{}
 	rep := &FilesReport{}
-	if err := compareHashes(context.Background(), store.NewLocal(src), store.NewLocal(dst), files, 4, c, rep); err != nil || rep.Verify.MismatchedCount != 0 {
+	if err := compareHashes(context.Background(), store.NewLocal(src), store.NewLocal(dst), files, checksum.SHA256, 4, c, rep); err != nil || rep.Verify.MismatchedCount != 0 {
 		t.Fatalf("compare: %v %+v", err, rep.Verify)
 	}
 	if c.FilesDone.Load() != 60 || c.BytesDone.Load() != 2*bytes {
@@ -1060,7 +1066,7 @@ func TestReadBacksCountTheirProgress(t *testing.T) {
 	for _, fail := range []bool{false, true} {
 		c, rep = &progress.Counter{}, &FilesReport{}
 		h := hostHasher{Local: store.NewLocal(src), refuse: refuse, fail: fail}
-		if err := compareHashes(context.Background(), h, store.NewLocal(dst), files, 4, c, rep); err != nil {
+		if err := compareHashes(context.Background(), h, store.NewLocal(dst), files, checksum.SHA256, 4, c, rep); err != nil {
 			t.Fatal(err)
 		}
 		if rep.Verify.MismatchedCount != 1 || rep.Verify.Mismatched[0].Path != "d2/f17" {
@@ -1091,6 +1097,8 @@ type hostHasher struct {
 	refuse func(string) bool
 	fail   bool
 }
+
+func (h hostHasher) FastestHash(context.Context) checksum.Algorithm { return checksum.SHA256 }
 
 func (h hostHasher) HashFiles(ctx context.Context, paths []string, algo checksum.Algorithm, fn func(int, checksum.Sum, error)) error {
 	for i, p := range paths {

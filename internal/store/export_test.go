@@ -20,13 +20,13 @@ func StreamConn(s *SFTP, f FileStream) (conn, open int) {
 }
 
 // SetHashTools makes s hash on its host with only the named tools
-// ("openssl", "sha256sum"), as a host that lacks the others would (for
+// ("openssl", "sha256sum", "b3sum"), as a host that lacks the others would (for
 // tests).
 func SetHashTools(s *SFTP, names ...string) {
 	s.hashOnce.Do(func() {})
 	s.hashTools, s.hashErr = nil, nil
 	for _, n := range names {
-		for _, t := range []hashTool{openssl, sha256sum} {
+		for _, t := range []hashTool{openssl, sha256sum, b3sum} {
 			if strings.HasPrefix(t.String(), n) {
 				s.hashTools = append(s.hashTools, t)
 			}

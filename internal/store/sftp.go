@@ -41,7 +41,7 @@ type SFTP struct {
 	hashOnce  sync.Once // see remoteHashers
 	hashTools []hashTool
 	hashErr   error
-	hashed    [2]atomic.Int64 // files hashed on the host, by hashTool
+	hashed    [3]atomic.Int64 // files hashed on the host, by hashTool
 }
 
 var (

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 
@@ -17,7 +18,7 @@ import (
 
 var _ Hasher = (*SFTP)(nil)
 
-// hashTool is a program on the remote host that hashes files with SHA-256.
+// hashTool is a program on the remote host that hashes files.
 type hashTool int
 
 const (
@@ -31,26 +32,57 @@ const (
 	openssl hashTool = iota
 	// sha256sum is GNU `sha256sum -z`: NUL-terminated records, any name.
 	sha256sum
+	// b3sum hashes with BLAKE3 (2.3 GB/s here on one thread, and BLAKE3
+	// is 2× SHA-256's speed on this side too). It escapes a name with a
+	// newline or a backslash and writes one that is not UTF-8 lossily:
+	// such files are read instead.
+	b3sum
 )
 
-func (t hashTool) String() string { return [...]string{"openssl dgst", "sha256sum"}[t] }
+func (t hashTool) String() string { return [...]string{"openssl dgst", "sha256sum", "b3sum"}[t] }
 
-// script is the remote command that hashes the NUL-terminated names on
-// its stdin, paths below the root.
-func (t hashTool) script(root string) string {
-	if t == openssl {
-		return "cd " + shellQuote(root) + " && xargs -0 -r openssl dgst -sha256 -r"
+func (t hashTool) algorithm() checksum.Algorithm {
+	if t == b3sum {
+		return checksum.BLAKE3
 	}
-	return "cd " + shellQuote(root) + " && xargs -0 -r sha256sum -z --"
+	return checksum.SHA256
 }
 
-// emptySHA256 is the SHA-256 of no bytes: the probe hashes /dev/null.
-const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+// script is the remote command that hashes the NUL-terminated names on
+// its stdin, paths below the root (openssl and b3sum get them as ./NAME,
+// so that none is taken for an option).
+func (t hashTool) script(root string) string {
+	cmd := map[hashTool]string{
+		openssl:   "openssl dgst -sha256 -r",
+		sha256sum: "sha256sum -z --",
+		b3sum:     "b3sum --num-threads 1", // the batches run at once already
+	}[t]
+	return "cd " + shellQuote(root) + " && xargs -0 -r " + cmd
+}
+
+// takes says whether t can hash the file named p and print its name so
+// that it reads one way only.
+func (t hashTool) takes(p string) bool {
+	switch t {
+	case sha256sum:
+		return true
+	case b3sum:
+		return utf8.ValidString(p) && !strings.ContainsAny(p, "\n\r\\")
+	}
+	return !strings.ContainsAny(p, "\n\r\\")
+}
+
+// emptySHA256 and emptyBLAKE3 are the hashes of no bytes: the probe hashes
+// /dev/null.
+const (
+	emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	emptyBLAKE3 = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+)
 
 // hashProbe runs each tool once on /dev/null: one command, one round trip.
 // A tool counts only when it prints exactly what it should, so a BusyBox
 // sha256sum without -z, or an old openssl without -r, is not used.
-const hashProbe = `openssl dgst -sha256 -r /dev/null 2>/dev/null; printf '|'; sha256sum -z /dev/null 2>/dev/null`
+const hashProbe = `openssl dgst -sha256 -r /dev/null 2>/dev/null; printf '|'; sha256sum -z /dev/null 2>/dev/null; printf '|'; b3sum --num-threads 1 /dev/null 2>/dev/null`
 
 // remoteHashers says which tools the host has, asked once per store.
 func (s *SFTP) remoteHashers(ctx context.Context) (tools []hashTool, err error) {
@@ -65,45 +97,57 @@ func (s *SFTP) remoteHashers(ctx context.Context) (tools []hashTool, err error) 
 			s.hashErr = fmt.Errorf("remote hash tools: %w", rerr)
 			return
 		}
-		ssl, sum, _ := strings.Cut(string(out), "|")
-		if ssl == emptySHA256+" */dev/null\n" {
-			s.hashTools = append(s.hashTools, openssl)
-		}
-		if sum == emptySHA256+"  /dev/null\x00" {
-			s.hashTools = append(s.hashTools, sha256sum)
+		got := strings.Split(string(out), "|")
+		for i, want := range []string{emptySHA256 + " */dev/null\n", emptySHA256 + "  /dev/null\x00", emptyBLAKE3 + "  /dev/null\n"} {
+			if i < len(got) && got[i] == want {
+				s.hashTools = append(s.hashTools, hashTool(i))
+			}
 		}
 	})
 	return s.hashTools, s.hashErr
 }
 
-// HashFiles hashes files on the remote host, so that no content crosses the
-// network: with openssl where the host has it, else with GNU sha256sum, in
-// one batch per connection and tool. A file neither can take (a name
-// openssl may escape, on a host without sha256sum) gets ErrNoExec, for the
-// caller to hash by reading it; HashFiles returns ErrNoExec when the host
-// has neither.
-func (s *SFTP) HashFiles(ctx context.Context, paths []string, algo checksum.Algorithm, fn func(int, checksum.Sum, error)) error {
-	if algo != checksum.SHA256 || len(paths) == 0 {
-		return errors.New("remote hashing supports sha256 only")
+// FastestHash is the hash the host computes fastest: BLAKE3 where it has
+// b3sum, else SHA-256.
+func (s *SFTP) FastestHash(ctx context.Context) checksum.Algorithm {
+	tools, _ := s.remoteHashers(ctx)
+	if slices.Contains(tools, b3sum) {
+		return checksum.BLAKE3
 	}
-	tools, err := s.remoteHashers(ctx)
+	return checksum.SHA256
+}
+
+// HashFiles hashes files on the remote host with algo, so that no content
+// crosses the network: SHA-256 with openssl where the host has it, else
+// with GNU sha256sum; BLAKE3 with b3sum; in one batch per connection and
+// tool. A file no tool can take (a name the tool may print escaped, and no
+// other for it) gets ErrNoExec, for the caller to hash by reading it;
+// HashFiles returns ErrNoExec when the host has no tool for algo.
+func (s *SFTP) HashFiles(ctx context.Context, paths []string, algo checksum.Algorithm, fn func(int, checksum.Sum, error)) error {
+	if len(paths) == 0 {
+		return nil
+	}
+	all, err := s.remoteHashers(ctx)
 	if err != nil {
 		return err
+	}
+	var tools []hashTool // for algo, the first preferred
+	for _, t := range all {
+		if t.algorithm() == algo {
+			tools = append(tools, t)
+		}
 	}
 	if len(tools) == 0 {
 		return ErrNoExec
 	}
 	byTool := map[hashTool][]int{}
 	for i, p := range paths {
-		t := tools[0]
-		if t == openssl && strings.ContainsAny(p, "\n\r\\") {
-			if len(tools) == 1 {
-				fn(i, "", fmt.Errorf("%w: openssl may print the name %q escaped, and the host has no GNU sha256sum", ErrNoExec, p))
-				continue
-			}
-			t = tools[1]
+		k := slices.IndexFunc(tools, func(t hashTool) bool { return t.takes(p) })
+		if k < 0 {
+			fn(i, "", fmt.Errorf("%w: %s may print the name %q escaped or altered, and the host has no other tool for %s", ErrNoExec, tools[0], p, algo))
+			continue
 		}
-		byTool[t] = append(byTool[t], i)
+		byTool[tools[k]] = append(byTool[tools[k]], i)
 	}
 	var mu sync.Mutex // fn is called from one goroutine at a time
 	locked := func(i int, sum checksum.Sum, err error) {
@@ -134,7 +178,7 @@ func (s *SFTP) HashFiles(ctx context.Context, paths []string, algo checksum.Algo
 func (s *SFTP) hashBatch(ctx context.Context, t hashTool, paths []string, idx []int, fn func(int, checksum.Sum, error)) error {
 	var in bytes.Buffer
 	for _, i := range idx {
-		if t == openssl {
+		if t != sha256sum {
 			in.WriteString("./") // a name cannot be taken for an option
 		}
 		in.WriteString(paths[i])
@@ -146,8 +190,11 @@ func (s *SFTP) hashBatch(ctx context.Context, t hashTool, paths []string, idx []
 	}
 	defer rc.Close()
 	sep, sumSep := byte('\n'), " *./" // openssl: "HEX *./NAME\n"
-	if t == sha256sum {
+	switch t {
+	case sha256sum:
 		sep, sumSep = 0, "  " // "HEX  NAME\0"
+	case b3sum:
+		sumSep = "  ./" // "HEX  ./NAME\n"
 	}
 	next := 0 // idx[next] is the next file the tool has to print
 	var missed []int
@@ -170,7 +217,7 @@ func (s *SFTP) hashBatch(ctx context.Context, t hashTool, paths []string, idx []
 		}
 		missed = append(missed, idx[next:k]...)
 		s.hashed[t].Add(1)
-		fn(idx[k], checksum.Sum("sha256:"+sum), nil)
+		fn(idx[k], checksum.Sum(string(t.algorithm())+":"+sum), nil)
 		next = k + 1
 	}
 	rc.Wait()
@@ -199,7 +246,7 @@ func stderrAbout(stderr, name string) string {
 // store was opened, e.g. "20008 by openssl dgst, 2 by sha256sum".
 func (s *SFTP) HashedBy() string {
 	var parts []string
-	for _, t := range []hashTool{openssl, sha256sum} {
+	for _, t := range []hashTool{openssl, sha256sum, b3sum} {
 		if n := s.hashed[t].Load(); n > 0 {
 			parts = append(parts, fmt.Sprintf("%d by %s", n, t))
 		}

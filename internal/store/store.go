@@ -215,6 +215,8 @@ func CleanPath(p string) error {
 // the capability is not available, and the caller then reads the content.
 type Hasher interface {
 	HashFiles(ctx context.Context, paths []string, algo checksum.Algorithm, fn func(i int, sum checksum.Sum, err error)) error
+	// FastestHash is the algorithm the store hashes fastest where it is.
+	FastestHash(ctx context.Context) checksum.Algorithm
 }
 
 // DirReader is implemented by stores that can list one directory; path ""
