@@ -4,7 +4,7 @@
 //
 // File content is hashed with XXH3-128 (the manifest records "xxh3-128";
 // manifests written with "blake3" are still read and checked with it);
-// `files verify` uses SHA-256, which a remote host computes with its own
-// openssl or sha256sum.
+// `files verify` uses BLAKE3 where no remote side lacks b3sum, else
+// SHA-256, which a remote host computes with its own openssl or sha256sum.
 // Table chunk checksums and Lucene footers live in their own packages.
 package checksum

@@ -235,11 +235,13 @@ func newFilesVerifyCmd() *cobra.Command {
 	)
 	c := &cobra.Command{
 		Use:   "verify SRC DST",
-		Short: "Compare SRC and DST as they are now: every entry, every byte (SHA-256)",
-		Long: `Read both sides as they are now, hash every file on both with SHA-256 (on a
-remote host with its openssl, else GNU sha256sum, so no content travels;
-streamed where it has neither), and list every difference: missing, extra,
-type, size, symlink target, content. Exit 1 on any difference.
+		Short: "Compare SRC and DST as they are now: every entry, every byte (BLAKE3 or SHA-256)",
+		Long: `Read both sides as they are now, hash every file on both, and list every
+difference: missing, extra, type, size, symlink target, content. A remote
+host hashes its own files, so no content travels: with b3sum (BLAKE3) where
+it has it, else with openssl or GNU sha256sum (SHA-256); a file it cannot
+hash is streamed. The report's verify.hashed_by says which, per side.
+Exit 1 on any difference.
 
 ` + errs.ExitCodesHelp,
 		Args: cobra.ExactArgs(2),

@@ -209,7 +209,7 @@ func CleanPath(p string) error {
 }
 
 // Hasher is implemented by stores that can hash files where they are
-// (openssl or sha256sum on a remote host), so no content travels. fn is
+// (b3sum, openssl or sha256sum on a remote host), so no content travels. fn is
 // called once with the index of each path in paths, its error ErrNoExec
 // for a file the store cannot hash there; HashFiles returns an error when
 // the capability is not available, and the caller then reads the content.
