@@ -173,7 +173,7 @@ indexes:
 		t.Fatalf("final: %v\n%s", err, rep.Markdown())
 	}
 	md := rep.Markdown()
-	for _, want := range []string{"2 changed at the target since written, redone", "repair: ", "1 changed at the target since written, redone", "recheck: "} {
+	for _, want := range []string{"2 changed at the target since written, redone", "repair: ", "1 changed at the target since written, redone", "recheck: ", "on its host ("} {
 		if !strings.Contains(md, want) {
 			t.Errorf("the final's report does not say %q:\n%s", want, md)
 		}

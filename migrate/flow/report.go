@@ -114,6 +114,9 @@ func summary(r any) string {
 		if f.RepairedCount > 0 {
 			s += fmt.Sprintf("; %d changed at the target since written, redone", f.RepairedCount)
 		}
+		if h := v.Verify.HashedBy; h != nil {
+			s += fmt.Sprintf(", hashed: source %s, target %s", h["source"], h["target"])
+		}
 		return s
 	case map[string]any:
 		var parts []string
