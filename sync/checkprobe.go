@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cutover/cutover/checksum"
 	"github.com/cutover/cutover/internal/progress"
 	"github.com/cutover/cutover/internal/store"
 )
@@ -112,18 +113,20 @@ func ProbeCheck(ctx context.Context, o FilesOptions, maxBytes int64) (CheckModel
 	if len(small) < 2 {
 		return m, nil // too few files to tell anything
 	}
+	t0 := time.Now()
+	algo := verifyHash(ctx, src, dst) // asks a host for its tools, once per check
+	ask := time.Since(t0).Seconds()
 	hashFor := func(files []store.Entry) (float64, error) {
 		if len(files) == 0 {
 			return 0, nil
 		}
-		return timeHashing(ctx, src, dst, files, o.Workers, m.SourceOnly)
+		return timeHashing(ctx, src, dst, files, algo, o.Workers, m.SourceOnly)
 	}
-	// The first hashing dials the connections and asks the host for its
-	// tools: what it takes beyond the same hashing again is fixed. Then a
-	// part of the small files and all of them: the difference is per
-	// file; the rest of the part's time is what any hashing costs (a remote
-	// command per connection: every call here has as many). The large
-	// files then give the cost per byte.
+	// Asking for the tools is fixed, and the first hashing dials the
+	// connections: what it takes beyond the same hashing again is fixed. Then a part of the small files and all
+	// of them: the difference is per file; the rest of the part's time is
+	// what any hashing costs (a remote command per connection: every call
+	// here has as many). The large files then give the cost per byte.
 	few := small[:len(small)/6+1]
 	var t [4]float64
 	for i, files := range [][]store.Entry{small, few, small, large} {
@@ -143,7 +146,7 @@ func ProbeCheck(ctx context.Context, o FilesOptions, maxBytes int64) (CheckModel
 			m.PerByte = tLarge / bl
 		}
 	}
-	m.Fixed = math.Max(cold-tSmall, 0) + call
+	m.Fixed = ask + math.Max(cold-tSmall, 0) + call
 	m.Files = int64(len(small) + len(large))
 	m.Bytes = int64(sizeOf(small) + sizeOf(large))
 	return m, nil
@@ -160,11 +163,10 @@ func sizeOf(files []store.Entry) float64 {
 	return float64(n)
 }
 
-// timeHashing times the check's hashing of files: both sides at once, or
-// the source side alone.
-func timeHashing(ctx context.Context, src, dst store.Store, files []store.Entry, workers int, sourceOnly bool) (float64, error) {
+// timeHashing times the check's hashing of files with algo: both sides at
+// once, or the source side alone.
+func timeHashing(ctx context.Context, src, dst store.Store, files []store.Entry, algo checksum.Algorithm, workers int, sourceOnly bool) (float64, error) {
 	c := &progress.Counter{}
-	algo := verifyHash(ctx, src, dst)
 	t0 := time.Now()
 	var err error
 	if sourceOnly {

@@ -86,6 +86,14 @@ type FilesInventory struct {
 	model            filesModel
 }
 
+// files is how many files the source holds.
+func (inv *FilesInventory) files() (n int64) {
+	for _, t := range inv.TopDirs {
+		n += t.Files
+	}
+	return n
+}
+
 // FinalCheck predicts the check the final runs after its delta with
 // verify: all (every file) or verify_sample (a fixed share of them): both
 // sides listed again at once, then each checked file hashed on both.
@@ -172,10 +180,7 @@ func (r *Runner) plan(ctx context.Context, rep *PlanReport) error {
 		rep.PendingDeletions += inv.PendingDeletions
 		m := inv.model
 		fromHistory = fromHistory && strings.HasPrefix(m.Basis, "history")
-		files := int64(0)
-		for _, t := range inv.TopDirs {
-			files += t.Files
-		}
+		files := inv.files()
 		bulk.Parts = append(bulk.Parts, PartEstimate{Kind: "files", Name: f.Name, Bytes: inv.Bytes, Items: files, Basis: m.Basis,
 			EstimateS: m.estimate(inv.Entries, files, inv.Bytes)})
 		delta := m.estimate(inv.Entries, inv.ChangedFiles, inv.ChangedBytes)
@@ -335,10 +340,7 @@ func (r *Runner) inventoryFiles(ctx context.Context, name string) (*FilesInvento
 		// yet: the probe then times the source side alone.
 		co, _ := r.filesOptions(f)
 		co.Target, co.Log = o.Target, nil
-		var files int64
-		for _, t := range inv.TopDirs {
-			files += t.Files
-		}
+		files := inv.files()
 		inv.FinalCheck = &FinalCheck{Fraction: frac, EstimateS: math.Max(inv.ListS, inv.TargetListS)}
 		if cm, err := sync.ProbeCheck(ctx, co, 64<<20); err != nil {
 			// A plan, and the final that starts with one, must not stop
