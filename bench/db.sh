@@ -68,11 +68,10 @@ run() {
 # Each tool ROUNDS times, in an order rotated each round; medians below.
 ROUNDS=${ROUNDS:-3}
 for round in $(seq "$ROUNDS"); do
-  order=$(echo cut pgd pgc cut pgd pgc | cut -d' ' -f$(( (round - 1) % 3 + 1 ))-$(( (round - 1) % 3 + 3 )))
+  order=$(rotated "$round" cut pgd pgc)
   for t in $order; do run "$t" "$round"; done
   echo "round $round: cutover${T[cut]}, pg_dump/pg_restore${T[pgd]}, pgcopydb${T[pgc]}, verify${T[verify]}" >&2
 done
-median() { tr ' ' '\n' <<< "$1" | grep . | sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 T_CUT=$(median "${T[cut]}"); T_PGD=$(median "${T[pgd]}"); T_PGC=$(median "${T[pgc]}"); T_VERIFY=$(median "${T[verify]}")
 
 echo

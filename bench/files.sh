@@ -83,14 +83,13 @@ run() {
     rclone) d=$(dst rclone); prep "$d"; T[$1,$phase]+=" $(secs rclone_sync "$d")" ;;
   esac
 }
-median() { tr ' ' '\n' <<< "$1" | grep . | sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 for phase in $PHASES; do
   for round in $(seq "$ROUNDS"); do
     case $phase in
       change*) go run ./bench/gentree -out "$SRC" -change 0.01 ;;
       full*) [ "$round" = 1 ] || for t in cutover cutover-nv rsync rclone; do refresh_fs "$(dst $t)"; rm -rf "$(dst $t)-state"; done ;;
     esac
-    order=$(echo $TOOLS $TOOLS | cut -d' ' -f$(( (round - 1) % 4 + 1 ))-$(( (round - 1) % 4 + 4 )))
+    order=$(rotated "$round" $TOOLS)
     for t in $order; do run "$t"; done
   done
   # The cold copy's target is checked now: the later phases change the
@@ -115,7 +114,7 @@ SSHCMD="ssh -p $PORT -i $S/client_key -o UserKnownHostsFile=$S/known_hosts -o Ba
 VTOOLS="cutover rsync rclone"
 for check in verify verify-cold; do
   for round in $(seq "$ROUNDS"); do
-    order=$(echo $VTOOLS $VTOOLS | cut -d' ' -f$(( (round - 1) % 3 + 1 ))-$(( (round - 1) % 3 + 3 )))
+    order=$(rotated "$round" $VTOOLS)
     for t in $order; do
       vprep $check
       case $t in

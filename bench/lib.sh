@@ -6,6 +6,11 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # secs CMD…: run CMD with its output in $OUT/last.log, print its wall time.
 secs() { local t0 t1; t0=$(date +%s.%N); "$@" > "$OUT/last.log" 2>&1 || { echo "FAILED: $*" >&2; tail -30 "$OUT/last.log" >&2; exit 1; }; t1=$(date +%s.%N); echo "$t1 - $t0" | bc -l | xargs printf '%.2f'; }
 ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
+# median "T1 T2 …": the median of the times.
+median() { tr ' ' '\n' <<< "$1" | grep . | sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+# rotated ROUND TOOL…: the tools in the order of round ROUND (from 1), each
+# round starting one further, so that no tool always runs first.
+rotated() { local r=$1; shift; local n=$#; local k=$(( (r - 1) % n )); echo "${@:k+1}" "${@:1:k}"; }
 
 # start_sshd DIR: a loopback sshd with fresh keys; sets S, PORT, SSHD, USER_NAME.
 start_sshd() {
