@@ -41,6 +41,58 @@ func TestDroppedConnectionsAreReconnectedAndRetried(t *testing.T) {
 	assertSame(t, e.src, e.dst)
 }
 
+// A server that stops answering without closing its connections (a
+// half-open connection: a VPN or NAT that lost its state, a VM frozen by
+// its host) must not hang the run: keepalives find each such connection,
+// close it, and the copy goes on over new ones.
+func TestUnansweringServerIsLeftAndRetried(t *testing.T) {
+	e := newEnv(t)
+	gentree.Tree(e.src, gentree.Options{Files: 120, Seed: 17, MedianKiB: 60})
+	o := e.opts()
+	o.BWLimit = 4 << 20 // about two seconds of copying
+	o.SSH.Keepalive = 300 * time.Millisecond
+	var log strings.Builder
+	o.Log = &lockedWriter{w: &log}
+	done := make(chan struct{})
+	var rep *FilesReport
+	var err error
+	go func() { rep, err = SyncFiles(context.Background(), o); close(done) }()
+	time.Sleep(700 * time.Millisecond)
+	frozen := e.sshd.FreezeConnections(t)
+	if frozen == 0 {
+		t.Fatal("no connection was frozen: the test did not test anything")
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		// Not a timing assertion: a run that waits forever on a peer that
+		// never answers is the fault under test.
+		t.Fatalf("the sync still waits on %d frozen server processes", frozen)
+	}
+	if err != nil {
+		t.Fatalf("sync after freezing %d server processes: %v %+v", frozen, err, rep.Files.Failed)
+	}
+	assertSame(t, e.src, e.dst)
+	if rep.ConnectionsLost == 0 || !strings.Contains(log.String(), "no answer to a keepalive within 300ms") {
+		t.Fatalf("%d connections lost, log:\n%s", rep.ConnectionsLost, log.String())
+	}
+	if md := rep.Markdown(); !strings.Contains(md, "| connections lost |") {
+		t.Fatalf("the Markdown report does not say that connections were lost:\n%s", md)
+	}
+}
+
+// lockedWriter serializes writes from several goroutines.
+type lockedWriter struct {
+	mu gosync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
 func TestBWLimitCapsTheReadRate(t *testing.T) {
 	e := newEnv(t)
 	n, _ := gentree.Tree(e.src, gentree.Options{Files: 40, Seed: 8, MedianKiB: 50, Sigma: 0.1})

@@ -81,6 +81,9 @@ func storeNames(o FilesOptions) (src, dst string, err error) {
 
 func openStores(ctx context.Context, o *FilesOptions, createTarget bool) (src, dst store.Store, err error) {
 	src, dst = o.SourceStore, o.TargetStore
+	if o.SSH.Log == nil {
+		o.SSH.Log = o.Log
+	}
 	if src == nil {
 		loc, err := store.ParseLocation(o.Source)
 		if err != nil {
@@ -102,6 +105,16 @@ func openStores(ctx context.Context, o *FilesOptions, createTarget bool) (src, d
 		}
 	}
 	return src, dst, nil
+}
+
+// countLost puts in rep the SSH connections that src and dst found lost.
+func countLost(rep *FilesReport, src, dst store.Store) {
+	rep.ConnectionsLost = 0
+	for _, s := range []store.Store{src, dst} {
+		if l, ok := s.(interface{ ConnectionsLost() int64 }); ok {
+			rep.ConnectionsLost += l.ConnectionsLost()
+		}
+	}
 }
 
 func listerOf(s store.Store) string {
@@ -265,6 +278,7 @@ func syncFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	}
 	defer src.Close()
 	defer dst.Close()
+	defer countLost(rep, src, dst)
 	rep.Source, rep.Target = src.String(), dst.String()
 	rep.Verify.ReadFrom = readFrom(dst)
 	if rep.Source != srcName || rep.Target != dstName {

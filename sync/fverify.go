@@ -43,6 +43,7 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	}
 	defer src.Close()
 	defer dst.Close()
+	defer countLost(rep, src, dst)
 	rep.Source, rep.Target = src.String(), dst.String()
 	rep.Verify.ReadFrom = readFrom(dst)
 	var se, te []store.Entry

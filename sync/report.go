@@ -29,6 +29,10 @@ type FilesReport struct {
 	Files          FileCounts  `json:"files"`
 	Verify         VerifyStats `json:"verify"`
 	Throughput     Throughput  `json:"throughput"`
+	// ConnectionsLost: SSH connections found dead (an error, a keepalive
+	// left unanswered) and dialed again; what was in flight on each was
+	// retried.
+	ConnectionsLost int64 `json:"connections_lost"`
 	// TopDirs sums the listed source by top-level directory; NewestMtime is
 	// the latest modification in it (final's quiet check).
 	TopDirs     []TopDir  `json:"top_dirs,omitempty"`
@@ -172,6 +176,9 @@ func (r *FilesReport) Markdown() string {
 	row("verify", verify)
 	if h := r.Verify.HashedBy; h != nil {
 		row("hashed", fmt.Sprintf("source: %s; target: %s", h["source"], h["target"]))
+	}
+	if r.ConnectionsLost > 0 {
+		row("connections lost", fmt.Sprintf("%d, each dialed again and what was in flight on it retried", r.ConnectionsLost))
 	}
 	listing := fmt.Sprintf("listing %.1f s", r.Throughput.ListS)
 	if r.Throughput.TargetListS > 0 {

@@ -112,7 +112,7 @@ func (s *SFTP) noExecOrLost(c *sshConn, cause error) error {
 			return ErrNoExec
 		}
 	}
-	c.drop(sc)
+	s.drop(c, sc, cause)
 	return errs.Retryablef("connection to %s lost: %w", s.loc.Host, cause)
 }
 

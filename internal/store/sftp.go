@@ -31,6 +31,7 @@ type SFTP struct {
 	conns []*sshConn
 	next  atomic.Uint32
 	dirs  sync.Map
+	lost  atomic.Int64 // connections found dead and closed, see drop
 
 	streamMu sync.Mutex // see streamConn
 
@@ -117,16 +118,23 @@ func (c *sshConn) client(ctx context.Context, s *SFTP) (*sftp.Client, error) {
 	return sc, nil
 }
 
-// drop closes a connection that failed, so the next call reconnects.
-func (c *sshConn) drop(sc *sftp.Client) {
+// drop closes a connection that failed, so the next call reconnects, and
+// says so once per connection.
+func (s *SFTP) drop(c *sshConn, sc *sftp.Client, cause error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.sc == sc && sc != nil {
 		c.sc.Close()
 		c.ssh.Close()
 		c.sc, c.ssh = nil, nil
+		n := s.lost.Add(1)
+		s.opts.logf("ssh %s: connection lost (%v): what was in flight on it is retried over a new one (%d lost so far)", net.JoinHostPort(s.loc.Host, s.loc.Port), cause, n)
 	}
 }
+
+// ConnectionsLost is how many connections were found dead (an error, a
+// keepalive left unanswered) and dropped, each dialed again when next used.
+func (s *SFTP) ConnectionsLost() int64 { return s.lost.Load() }
 
 func (s *SFTP) pick(ctx context.Context) (*sshConn, *sftp.Client, error) {
 	c := s.conns[int(s.next.Add(1))%len(s.conns)]
@@ -141,7 +149,7 @@ func (s *SFTP) classify(c *sshConn, sc *sftp.Client, err error) error {
 		return nil
 	}
 	if isConnErr(err) {
-		c.drop(sc)
+		s.drop(c, sc, err)
 		return errs.Wrap(errs.Retryable, fmt.Errorf("connection to %s lost: %w", s.loc.Host, err))
 	}
 	var se *sftp.StatusError

@@ -40,6 +40,15 @@ type SSHOptions struct {
 	// Keepalive is the interval of SSH keepalive probes; a connection whose
 	// probe is not answered within the same interval is closed (default 15s).
 	Keepalive time.Duration
+	// Log receives a line for each connection closed for want of an answer
+	// and each connection found lost (nil: none).
+	Log io.Writer
+}
+
+func (o SSHOptions) logf(format string, a ...any) {
+	if o.Log != nil {
+		fmt.Fprintf(o.Log, format+"\n", a...)
+	}
 }
 
 func homeFile(name string) string {
@@ -283,7 +292,7 @@ func dialSSH(ctx context.Context, loc Location, opts SSHOptions, a *sshAuth) (_ 
 	}
 	nc.SetDeadline(time.Time{})
 	client := ssh.NewClient(c, chans, reqs)
-	go keepalive(client, opts.Keepalive)
+	go keepalive(client, opts, addr)
 	go func() {
 		client.Wait()
 		closeJump()
@@ -377,7 +386,8 @@ func (c *quickAckConn) settled() { c.on.Store(false) }
 
 // keepalive probes the server and closes a connection that stops answering,
 // so that a half-open TCP connection cannot hang a transfer forever.
-func keepalive(c *ssh.Client, every time.Duration) {
+func keepalive(c *ssh.Client, opts SSHOptions, addr string) {
+	every := opts.Keepalive
 	if every <= 0 {
 		every = 15 * time.Second
 	}
@@ -400,6 +410,7 @@ func keepalive(c *ssh.Client, every time.Duration) {
 				return
 			}
 		case <-time.After(every):
+			opts.logf("ssh %s: no answer to a keepalive within %s: closing the connection", addr, every)
 			c.Close()
 			return
 		case <-done:

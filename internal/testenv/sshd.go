@@ -209,6 +209,34 @@ func (s *SSHD) DropConnections() int {
 	return n
 }
 
+// FreezeConnections stops (SIGSTOP) every process of every open
+// connection, as a peer that no longer answers would: the TCP connections
+// stay open and the kernel still takes their data, but no SSH reply comes,
+// as on a half-open connection whose NAT or VPN state was lost. The
+// listener keeps accepting new connections. The frozen processes are
+// killed when the test ends; it returns how many were stopped.
+func (s *SSHD) FreezeConnections(t testing.TB) int {
+	var pids []int
+	stopped := map[int]bool{}
+	// A second pass stops what a process forked while the first went on.
+	for range 2 {
+		for todo := children(s.cmd.Process.Pid); len(todo) > 0; {
+			pid := todo[0]
+			todo = append(todo[1:], children(pid)...)
+			if !stopped[pid] && syscall.Kill(pid, syscall.SIGSTOP) == nil {
+				stopped[pid] = true
+				pids = append(pids, pid)
+			}
+		}
+	}
+	t.Cleanup(func() {
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	return len(pids)
+}
+
 func children(ppid int) []int {
 	var out []int
 	ents, _ := os.ReadDir("/proc")

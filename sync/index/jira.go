@@ -79,7 +79,7 @@ func restoreSnapshot(ctx context.Context, archive, dst string, o Options, rep *R
 	if len(others) == 0 {
 		return nil
 	}
-	dp, err := openPlace(ctx, dst, o.SSH, true)
+	dp, err := openPlace(ctx, dst, o.ssh(), true)
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func exportSnapshot(ctx context.Context, src, out string, o Options, rep *Report
 	if _, err := os.Lstat(out); err == nil {
 		return errs.Fatalf("%s already exists", out)
 	}
-	sp, rels, err := openIndexes(ctx, src, o.SSH)
+	sp, rels, err := openIndexes(ctx, src, o.ssh())
 	if err != nil {
 		return err
 	}

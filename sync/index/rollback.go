@@ -24,7 +24,7 @@ func Rollback(ctx context.Context, dst string, o Options) (*Report, error) {
 }
 
 func rollbackAll(ctx context.Context, dst string, o Options, rep *Report) error {
-	dp, rels, err := openIndexes(ctx, dst, o.SSH)
+	dp, rels, err := openIndexes(ctx, dst, o.ssh())
 	if err != nil {
 		return err
 	}

@@ -40,12 +40,12 @@ func Repair(ctx context.Context, src, dst string, o Options) (*Report, error) {
 }
 
 func shipAll(ctx context.Context, src, dst string, o Options, repair bool, rep *Report) error {
-	sp, err := openPlace(ctx, src, o.SSH, false)
+	sp, err := openPlace(ctx, src, o.ssh(), false)
 	if err != nil {
 		return err
 	}
 	defer sp.Close()
-	dp, err := openPlace(ctx, dst, o.SSH, !o.DryRun)
+	dp, err := openPlace(ctx, dst, o.ssh(), !o.DryRun)
 	if err != nil {
 		return err
 	}

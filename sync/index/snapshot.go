@@ -68,7 +68,7 @@ func snapshot(ctx context.Context, dir, out string, o Options, rep *Report) erro
 	if _, err := os.Lstat(out); err == nil {
 		return errs.Fatalf("%s already exists: give --out a new directory", out)
 	}
-	p, rels, err := openIndexes(ctx, dir, o.SSH)
+	p, rels, err := openIndexes(ctx, dir, o.ssh())
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,15 @@ func (o *Options) logf(format string, a ...any) {
 
 func (o *Options) workers() int { return max(o.Workers, 1) }
 
+// ssh is o.SSH, with connection events going to o.Log unless it says where.
+func (o *Options) ssh() store.SSHOptions {
+	s := o.SSH
+	if s.Log == nil {
+		s.Log = o.Log
+	}
+	return s
+}
+
 // Verify runs `index verify DIR`: for each index at or below dir, the
 // latest commit's files are checked for presence, headers (segment id and
 // generation suffix), footers and lengths, and with o.Full their CRC32.
@@ -50,7 +59,7 @@ func Verify(ctx context.Context, dir string, o Options) (*Report, error) {
 }
 
 func verifyAll(ctx context.Context, dir string, o Options, rep *Report) error {
-	p, rels, err := openIndexes(ctx, dir, o.SSH)
+	p, rels, err := openIndexes(ctx, dir, o.ssh())
 	if err != nil {
 		return err
 	}
