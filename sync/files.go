@@ -161,6 +161,12 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 			out = append(out, e)
 			return nil
 		}, func(p string, err error) {
+			// What the rules leave out is no failure, whatever its type
+			// (an unreadable directory, a socket): the walk does not
+			// prune, and cannot say which kind a rule meant.
+			if !f.Included(p, false) || !f.Included(p, true) {
+				return
+			}
 			if errs.IsNotExist(err) {
 				vanished = append(vanished, p) // gone since its directory was read
 				return

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -303,6 +305,54 @@ func TestPermissionDeniedIsRecordedAndRunGoesOn(t *testing.T) {
 	}
 }
 
+// A named pipe or a socket in the shared home cannot be copied: each is a
+// failure that names what it is and how to leave it out (exit 1), the rest
+// is copied, and excluding them makes the run clean; by every lister.
+func TestSpecialFilesAreReportedAndCanBeExcluded(t *testing.T) {
+	e := newEnvWith(t, testenv.SSHDOptions{})
+	gentree.Tree(e.src, gentree.Options{Files: 10, Seed: 21})
+	if err := syscall.Mkfifo(filepath.Join(e.src, "data/pipe"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("unix", filepath.Join(e.src, "data/sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	noShell := testenv.StartSSHD(t, testenv.SSHDOptions{Extra: []string{"ForceCommand internal-sftp"}})
+	for _, c := range []struct{ name, src, knownHosts string }{
+		{"find", e.sshd.URL("", e.src), e.sshd.KnownHosts},
+		{"readdir", noShell.URL("", e.src), noShell.KnownHosts},
+		{"local", e.src, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := e.opts()
+			o.Source, o.Target, o.StateDir = c.src, t.TempDir(), t.TempDir()
+			o.SSH.KnownHosts = c.knownHosts
+			if c.name == "readdir" {
+				o.SSH.KeyFile = noShell.KeyFile
+			}
+			rep, err := SyncFiles(context.Background(), o)
+			if errs.ExitCode(err) != 1 {
+				t.Fatalf("want exit 1, got %v", err)
+			}
+			want := map[string]string{"data/pipe": "a named pipe (FIFO)", "data/sock": "a socket"}
+			for _, f := range rep.Files.Failed {
+				if w := want[f.Path]; w == "" || !strings.Contains(f.Reason, w) || !strings.Contains(f.Reason, "--exclude") {
+					t.Errorf("failed %s: %s", f.Path, f.Reason)
+				}
+				delete(want, f.Path)
+			}
+			if len(want) > 0 || rep.Files.Copied < 10 {
+				t.Fatalf("not reported: %v; copied %d", want, rep.Files.Copied)
+			}
+			o.Filter.Add(false, "data/pipe")
+			o.Filter.Add(false, "data/sock")
+			mustSync(t, o)
+		})
+	}
+}
+
 func TestSyncLocalToSFTPTarget(t *testing.T) {
 	e := newEnv(t)
 	gentree.Tree(e.src, gentree.Options{Files: 60, Seed: 13})
@@ -512,6 +562,13 @@ func TestListingReportsUnreadableDirectoriesAndStaysOnOneFilesystem(t *testing.T
 		if _, err := os.Stat(filepath.Join(e.dst, m, "other-fs.txt")); err == nil {
 			t.Fatalf("the listing crossed into the filesystem mounted at %s", m)
 		}
+	}
+	// Excluded, a closed directory is no failure: one rule for
+	// directories only, one for a name at any depth.
+	o.Filter.Add(false, shallow+"/")
+	o.Filter.Add(false, "closed")
+	if rep, err := SyncFiles(context.Background(), o); err != nil {
+		t.Fatalf("with both closed directories excluded: %v %+v", err, rep.Files.Failed)
 	}
 }
 

@@ -48,6 +48,25 @@ func (l *Local) Close() error   { return nil }
 
 func (l *Local) abs(p string) string { return filepath.Join(l.root, filepath.FromSlash(p)) }
 
+// unsupportedType says why an entry of mode m is not copied, and what to
+// do about it, as rsync -a, which skips such files, says too.
+func unsupportedType(m fs.FileMode) error {
+	var kind string
+	switch t := m.Type(); {
+	case t&fs.ModeNamedPipe != 0:
+		kind = "a named pipe (FIFO)"
+	case t&fs.ModeSocket != 0:
+		kind = "a socket"
+	case t&fs.ModeCharDevice != 0:
+		kind = "a character device"
+	case t&fs.ModeDevice != 0:
+		kind = "a block device"
+	default:
+		kind = fmt.Sprintf("a file of type %v", t)
+	}
+	return fmt.Errorf("%s, which cannot be copied (--exclude it to leave it out)", kind)
+}
+
 func entryFromInfo(rel string, fi fs.FileInfo) (Entry, bool) {
 	e := Entry{Path: rel, ModTime: TimeOf(fi.ModTime()), Mode: fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)}
 	switch {
@@ -105,7 +124,7 @@ func (l *Local) readDir(_ context.Context, rel string, bad func(string, error)) 
 		}
 		e, ok := entryFromInfo(p, fi)
 		if !ok {
-			bad(p, fmt.Errorf("unsupported file type %v", fi.Mode().Type()))
+			bad(p, unsupportedType(fi.Mode()))
 			continue
 		}
 		if e.Type == Symlink {
@@ -149,7 +168,7 @@ func (l *Local) Lstat(_ context.Context, p string) (Entry, error) {
 	}
 	e, ok := entryFromInfo(p, fi)
 	if !ok {
-		return e, errs.Permanentf("%s: unsupported file type %v", p, fi.Mode().Type())
+		return e, errs.Wrap(errs.Permanent, fmt.Errorf("%s: %w", p, unsupportedType(fi.Mode())))
 	}
 	if e.Type == Symlink {
 		e.Target, err = os.Readlink(l.abs(p))

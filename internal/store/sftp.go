@@ -225,7 +225,7 @@ func (s *SFTP) Lstat(ctx context.Context, p string) (Entry, error) {
 	}
 	e, ok := sftpEntry(p, fi)
 	if !ok {
-		return e, errs.Permanentf("%s: unsupported file type %v", p, fi.Mode().Type())
+		return e, errs.Wrap(errs.Permanent, fmt.Errorf("%s: %w", p, unsupportedType(fi.Mode())))
 	}
 	if e.Type == Symlink {
 		e.Target, err = sc.ReadLink(s.abs(p))

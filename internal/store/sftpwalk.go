@@ -277,7 +277,7 @@ func (s *SFTP) badRecord(e Entry, perr error, report func(string, error)) error 
 	if perr != nil {
 		return fmt.Errorf("list %s: %w", s, perr)
 	}
-	report(e.Path, fmt.Errorf("unsupported file type"))
+	report(e.Path, unsupportedType(e.Mode))
 	return nil
 }
 
@@ -431,7 +431,12 @@ func parseFindRecord(rec, link string) (Entry, bool, error) {
 		e.Type, e.Size = Dir, 0
 	case "l":
 		e.Type, e.Size, e.Target = Symlink, 0, link
-	default:
+	default: // not copied: the type is only for the message
+		t, known := map[string]fs.FileMode{"p": fs.ModeNamedPipe, "s": fs.ModeSocket, "c": fs.ModeDevice | fs.ModeCharDevice, "b": fs.ModeDevice}[parts[0]]
+		if !known {
+			t = fs.ModeIrregular
+		}
+		e.Mode |= t
 		return e, false, nil
 	}
 	return e, true, nil
@@ -497,6 +502,7 @@ func (s *SFTP) readDir(ctx context.Context, rel string, bad func(string, error))
 		p := path.Join(rel, fi.Name())
 		e, ok := sftpEntry(p, fi)
 		if !ok {
+			bad(p, unsupportedType(fi.Mode()))
 			continue
 		}
 		if e.Type == Symlink {
