@@ -73,6 +73,10 @@ type Result struct {
 	Verified bool
 	// Streamed: the content came in a tar stream, not by SFTP requests.
 	Streamed bool
+
+	// barrier, when set, is closed by the results' consumer once every
+	// result sent before it is recorded (it is no result itself).
+	barrier chan struct{}
 }
 
 // errChanged says a source file changed while it was read.
@@ -114,6 +118,10 @@ func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOpt
 	go func() {
 		defer close(recDone)
 		for r := range results {
+			if r.barrier != nil {
+				close(r.barrier)
+				continue
+			}
 			if r.Err == nil && r.Entry.Type == store.File && r.Entry.Nlink > 1 {
 				x.mu.Lock()
 				x.hashes[r.Entry.Path] = r.Hash
@@ -161,7 +169,24 @@ func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOpt
 			g.Go(func() error { return copies(gctx) })
 			return g.Wait()
 		},
-		func() error { return x.stage(ctx, p.Links, opt.TargetOps, results) },
+		func() error {
+			// A link takes its hash from its primary's result: wait until
+			// the consumer has every copy's (it runs behind the copies).
+			if len(p.Links) > 0 {
+				b := make(chan struct{})
+				select {
+				case results <- Result{barrier: b}:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				select {
+				case <-b:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return x.stage(ctx, p.Links, opt.TargetOps, results)
+		},
 		func() error { return x.stage(ctx, p.Meta, opt.TargetOps, results) },
 	}
 	var runErr error
@@ -298,12 +323,20 @@ func (x *fileExec) once(ctx context.Context, a plan.Action) Result {
 func (x *fileExec) link(ctx context.Context, a plan.Action) Result {
 	l, ok := x.dst.(store.Linker)
 	x.mu.Lock()
-	h, known := x.hashes[a.LinkTo]
+	h, known := x.hashes[a.LinkTo] // copied in this run
 	x.mu.Unlock()
+	if !known && a.Hash != "" {
+		h, known = a.Hash, true // unchanged since a run recorded it
+	}
 	if !ok || !known {
 		return x.copyFile(ctx, plan.Action{Kind: plan.Copy, Entry: a.Entry})
 	}
 	err := l.Link(ctx, a.LinkTo, a.Entry.Path)
+	if errs.IsNotExist(err) {
+		// The primary is gone from the target (removed there since):
+		// this name gets the content itself.
+		return x.copyFile(ctx, plan.Action{Kind: plan.Copy, Entry: a.Entry})
+	}
 	return Result{Action: a, Entry: a.Entry, Hash: h, Err: err}
 }
 

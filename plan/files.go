@@ -35,7 +35,8 @@ type Action struct {
 	// IfHashDiffers (with --checksum): copy only when the source content's
 	// hash differs from this recorded hash; otherwise just fix metadata.
 	IfHashDiffers string
-	// Hash is the recorded content hash of an unchanged entry.
+	// Hash is the recorded content hash of an unchanged entry; of a
+	// HardLink, its primary's when that is unchanged (not copied again).
 	Hash string
 	Kind Kind
 	// Replace: an entry of another type is in the way and is removed first.
@@ -86,6 +87,9 @@ type Files struct {
 	// removed (which changes their mtime).
 	DirMeta []store.Entry
 	touched map[string]bool
+	// recorded holds the recorded hashes of the compared files that have
+	// other names (hard links), for links to a primary left unchanged.
+	recorded map[string]string
 
 	Scanned     int64
 	Unchanged   int64
@@ -149,7 +153,7 @@ func partitionEntries(es []store.Entry) int {
 // in path order) and returns the plan. adopt is true when prev is a listing
 // of the target rather than a record.
 func Diff(src []store.Entry, prev func(func(Prev) error) error, adopt bool, opt Options) (*Files, error) {
-	p := &Files{touched: map[string]bool{}}
+	p := &Files{touched: map[string]bool{}, recorded: map[string]string{}}
 	if opt.Empty {
 		// A first run copies everything: room for it all at once saves the
 		// copies that append's growth would make (168 MB for 10^6 files).
@@ -227,6 +231,9 @@ func (p *Files) touch(rel string) {
 
 func (p *Files) compare(src []store.Entry, i int, r Prev, adopt bool, opt Options) {
 	e := src[i]
+	if e.Type == store.File && r.Type == store.File && e.Nlink > 1 && r.Hash != "" {
+		p.recorded[e.Path] = r.Hash
+	}
 	if e.Type != r.Type {
 		p.touch(e.Path)
 		if r.Type == store.Dir {
@@ -313,10 +320,14 @@ func (p *Files) hardLinks(src []store.Entry) {
 		return
 	}
 	copies := p.Copies[:0]
+	copied := map[string]bool{} // primaries copied in this run
 	for _, a := range p.Copies {
 		if a.Kind == Copy && changed[a.Entry.Inode] && primary[a.Entry.Inode] != a.Entry.Path {
 			p.BytesToCopy -= a.Entry.Size
 			continue
+		}
+		if a.Kind == Copy && changed[a.Entry.Inode] {
+			copied[a.Entry.Path] = true
 		}
 		copies = append(copies, a)
 	}
@@ -324,7 +335,13 @@ func (p *Files) hardLinks(src []store.Entry) {
 	for _, e := range src {
 		if e.Type == store.File && changed[e.Inode] && e.Nlink > 1 && primary[e.Inode] != e.Path {
 			p.touch(e.Path)
-			p.Links = append(p.Links, Action{Kind: HardLink, Entry: e, LinkTo: primary[e.Inode]})
+			a := Action{Kind: HardLink, Entry: e, LinkTo: primary[e.Inode]}
+			if !copied[a.LinkTo] {
+				// A new name of a file left unchanged: linked to the
+				// primary the target already holds.
+				a.Hash = p.recorded[a.LinkTo]
+			}
+			p.Links = append(p.Links, a)
 		}
 	}
 }

@@ -88,6 +88,25 @@ func TestHardLinksBecomeOneCopyAndLinks(t *testing.T) {
 	}
 }
 
+// A new name of a file that did not change is linked to the primary that
+// the target already holds, with the primary's recorded hash (nothing to
+// copy); a primary copied again leaves the links to take its new hash.
+func TestNewHardLinkToAnUnchangedFileTakesItsRecordedHash(t *testing.T) {
+	a, b := ent("x/a", store.File, 9, 1), ent("y/b", store.File, 9, 1)
+	a.Inode, a.Nlink, b.Inode, b.Nlink = 7, 2, 7, 2
+	rec := Prev{Entry: a, Hash: "xxh3-128:aa"}
+	prev := func(f func(Prev) error) error { return f(rec) }
+	p, _ := Diff([]store.Entry{a, b}, prev, false, Options{})
+	if len(p.Copies) != 0 || len(p.Links) != 1 || p.Links[0].LinkTo != "x/a" || p.Links[0].Hash != "xxh3-128:aa" || p.BytesToCopy != 0 {
+		t.Fatalf("copies %+v links %+v bytes %d", p.Copies, p.Links, p.BytesToCopy)
+	}
+	a.Size, b.Size = 10, 10 // rewritten in place: both names changed
+	p, _ = Diff([]store.Entry{a, b}, prev, false, Options{})
+	if len(p.Copies) != 1 || len(p.Links) != 1 || p.Links[0].Hash != "" {
+		t.Fatalf("copies %+v links %+v", p.Copies, p.Links)
+	}
+}
+
 // BenchmarkDiff plans a rerun of 10^5 entries (1,000 directories of 99
 // files) against their record, 1% of the files changed: the work a warm
 // rerun does between its listing and its copy.

@@ -353,6 +353,34 @@ func TestSpecialFilesAreReportedAndCanBeExcluded(t *testing.T) {
 	}
 }
 
+// Hard links stay hard links across runs: a group of three names on a
+// first sync (the links waited for their primary's result, and a link
+// made too early became a copy of its own), a fourth name added to a file
+// left unchanged, and names renamed onto each other.
+func TestHardLinkGroupsStayLinkedAcrossRuns(t *testing.T) {
+	e := newEnv(t)
+	os.MkdirAll(filepath.Join(e.src, "d"), 0o755)
+	gentree.WriteFile(filepath.Join(e.src, "d/a"), 5000, 1, time.Unix(1e9, 0))
+	for _, n := range []string{"b", "d/c"} {
+		os.Link(filepath.Join(e.src, "d/a"), filepath.Join(e.src, n))
+	}
+	o := e.opts()
+	for step, change := range []func(){
+		func() {},
+		func() { os.Link(filepath.Join(e.src, "d/a"), filepath.Join(e.src, "new\nname")) },
+		func() { os.Link(filepath.Join(e.src, "d/a"), filepath.Join(e.src, "e")) },
+	} {
+		change()
+		rep := mustSync(t, o)
+		if d := testenv.TreeDiff(t, e.src, e.dst, true, nil); len(d) > 0 {
+			t.Fatalf("step %d: %s (report %+v)", step, strings.Join(d, "\n"), rep.Files)
+		}
+		if rep.Files.Copied > 1 {
+			t.Fatalf("step %d: %d files copied for one content", step, rep.Files.Copied)
+		}
+	}
+}
+
 func TestSyncLocalToSFTPTarget(t *testing.T) {
 	e := newEnv(t)
 	gentree.Tree(e.src, gentree.Options{Files: 60, Seed: 13})

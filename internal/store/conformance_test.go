@@ -112,6 +112,11 @@ func conformance(t *testing.T, st store.Store, root string) {
 		if err := l.Link(ctx, "a/b/file.txt", "d/hard"); err != nil {
 			t.Fatal(err)
 		}
+		// Again onto the same file's other name: a rename between two
+		// names of one file does nothing, and must leave no temporary.
+		if err := l.Link(ctx, "a/b/file.txt", "d/hard"); err != nil {
+			t.Fatal(err)
+		}
 		x, _ := st.Lstat(ctx, "a/b/file.txt")
 		y, _ := st.Lstat(ctx, "d/hard")
 		if y.Size != x.Size || (x.Inode != 0 && x.Inode != y.Inode) {

@@ -428,13 +428,18 @@ func (l *Local) Link(_ context.Context, oldPath, newPath string) error {
 	if err := l.ensureDir(filepath.Dir(full)); err != nil {
 		return err
 	}
-	tmp := filepath.Join(filepath.Dir(full), fmt.Sprintf("%s%d.part", TempPrefix, time.Now().UnixNano()))
+	tmp := tempName(filepath.Dir(full))
 	if err := os.Link(l.abs(oldPath), tmp); err != nil {
 		return fmt.Errorf("link %s: %w", newPath, err)
 	}
 	if err := rename(tmp, full); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("link %s: %w", newPath, err)
+	}
+	// Renaming a link onto a name of the same file does nothing and
+	// leaves both names (POSIX): newPath was already this file's.
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("link %s: remove %s: %w", newPath, tmp, err)
 	}
 	return nil
 }

@@ -319,8 +319,11 @@ func (s *SFTP) Mkdir(ctx context.Context, p string) error {
 	return s.classify(c, sc, s.mkdirAll(sc, s.abs(p)))
 }
 
+// tempSeq tells apart the temporary names one process makes at once.
+var tempSeq atomic.Uint64
+
 func tempName(dir string) string {
-	return path.Join(dir, fmt.Sprintf("%s%d-%d.part", TempPrefix, time.Now().UnixNano(), os.Getpid()))
+	return path.Join(dir, fmt.Sprintf("%s%d-%d-%d.part", TempPrefix, time.Now().UnixNano(), os.Getpid(), tempSeq.Add(1)))
 }
 
 func (s *SFTP) Put(ctx context.Context, e Entry, owner bool, fill func(io.Writer) (int64, error)) error {
@@ -453,6 +456,11 @@ func (s *SFTP) Link(ctx context.Context, oldPath, newPath string) error {
 	if err := sc.PosixRename(tmp, full); err != nil {
 		sc.Remove(tmp)
 		return s.classify(c, sc, fmt.Errorf("link %s: %w", newPath, err))
+	}
+	// Renaming a link onto a name of the same file does nothing and
+	// leaves both names (POSIX): newPath was already this file's.
+	if err := sc.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return s.classify(c, sc, fmt.Errorf("link %s: remove %s: %w", newPath, tmp, err))
 	}
 	return nil
 }
