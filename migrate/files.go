@@ -73,6 +73,9 @@ type Result struct {
 	Verified bool
 	// Streamed: the content came in a tar stream, not by SFTP requests.
 	Streamed bool
+	// Unchanged: a --checksum copy found the content and metadata as
+	// recorded, and did nothing.
+	Unchanged bool
 
 	// barrier, when set, is closed by the results' consumer once every
 	// result sent before it is recorded (it is no result itself).
@@ -105,7 +108,7 @@ func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOpt
 	if opt.Progress == nil {
 		opt.Progress = &progress.Counter{}
 	}
-	x := &fileExec{src: src, dst: dst, opt: opt, hashes: map[string]string{}}
+	x := &fileExec{src: src, dst: dst, opt: opt, hashes: map[string]string{}, same: map[string]bool{}}
 	if opt.BWLimit > 0 {
 		x.limiter = rate.NewLimiter(rate.Limit(opt.BWLimit), int(min(opt.BWLimit, 4<<20)))
 	}
@@ -125,6 +128,7 @@ func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOpt
 			if r.Err == nil && r.Entry.Type == store.File && r.Entry.Nlink > 1 {
 				x.mu.Lock()
 				x.hashes[r.Entry.Path] = r.Hash
+				x.same[r.Entry.Path] = r.Unchanged
 				x.mu.Unlock()
 			}
 			if recErr != nil {
@@ -215,6 +219,7 @@ type fileExec struct {
 	limiter  *rate.Limiter
 	mu       sync.Mutex
 	hashes   map[string]string // content hash of hard-link primaries
+	same     map[string]bool   // primaries that a --checksum copy left as they were
 }
 
 // largestFirst sorts in place (a copy would double the plan's memory on
@@ -324,9 +329,14 @@ func (x *fileExec) link(ctx context.Context, a plan.Action) Result {
 	l, ok := x.dst.(store.Linker)
 	x.mu.Lock()
 	h, known := x.hashes[a.LinkTo] // copied in this run
+	same := x.same[a.LinkTo]
 	x.mu.Unlock()
 	if !known && a.Hash != "" {
-		h, known = a.Hash, true // unchanged since a run recorded it
+		h, known, same = a.Hash, true, true // unchanged since a run recorded it
+	}
+	if known && same && a.SameMeta && a.IfHashDiffers == h {
+		// Neither the primary nor this name changed: still linked.
+		return Result{Action: a, Entry: a.Entry, Hash: h, Unchanged: true}
 	}
 	if !ok || !known {
 		return x.copyFile(ctx, plan.Action{Kind: plan.Copy, Entry: a.Entry})
@@ -392,6 +402,10 @@ func (x *fileExec) copyOnce(ctx context.Context, a plan.Action, e store.Entry) R
 		}
 		if string(sum) == a.IfHashDiffers {
 			r.Hash = string(sum)
+			if a.SameMeta {
+				r.Unchanged = true
+				return r
+			}
 			r.Err = x.dst.SetMeta(ctx, x.mapped(e), x.opt.Owner)
 			return r
 		}

@@ -34,6 +34,7 @@ type Action struct {
 	LinkTo string
 	// IfHashDiffers (with --checksum): copy only when the source content's
 	// hash differs from this recorded hash; otherwise just fix metadata.
+	// Of a HardLink with SameMeta: the name's recorded hash.
 	IfHashDiffers string
 	// Hash is the recorded content hash of an unchanged entry; of a
 	// HardLink, its primary's when that is unchanged (not copied again).
@@ -41,6 +42,11 @@ type Action struct {
 	Kind Kind
 	// Replace: an entry of another type is in the way and is removed first.
 	Replace bool
+	// SameMeta (with IfHashDiffers): the record's mtime, mode and owner
+	// are the source's, so a matching hash leaves the entry as it is. Of a
+	// HardLink: the name is recorded as it is now; it stays as it is when
+	// its primary is not written again and has the name's recorded hash.
+	SameMeta bool
 	// TypeChange: a Delete that clears the way for an entry of another type.
 	TypeChange bool
 }
@@ -275,7 +281,8 @@ func (p *Files) compare(src []store.Entry, i int, r Prev, adopt bool, opt Option
 		}
 	case store.File:
 		if opt.Checksum && e.Size == r.Size && r.Hash != "" {
-			p.Copies = append(p.Copies, Action{Kind: Copy, Entry: e, IfHashDiffers: r.Hash})
+			p.touch(e.Path) // rewritten if the content differs
+			p.Copies = append(p.Copies, Action{Kind: Copy, Entry: e, IfHashDiffers: r.Hash, SameMeta: sameTime && sameMeta})
 			p.BytesToCopy += e.Size
 			return
 		}
@@ -321,9 +328,11 @@ func (p *Files) hardLinks(src []store.Entry) {
 	}
 	copies := p.Copies[:0]
 	copied := map[string]bool{} // primaries copied in this run
+	moved := map[string]bool{}  // names whose record differs from the source
 	for _, a := range p.Copies {
 		if a.Kind == Copy && changed[a.Entry.Inode] && primary[a.Entry.Inode] != a.Entry.Path {
 			p.BytesToCopy -= a.Entry.Size
+			moved[a.Entry.Path] = a.IfHashDiffers == "" || !a.SameMeta
 			continue
 		}
 		if a.Kind == Copy && changed[a.Entry.Inode] {
@@ -336,6 +345,9 @@ func (p *Files) hardLinks(src []store.Entry) {
 		if e.Type == store.File && changed[e.Inode] && e.Nlink > 1 && primary[e.Inode] != e.Path {
 			p.touch(e.Path)
 			a := Action{Kind: HardLink, Entry: e, LinkTo: primary[e.Inode]}
+			if h, known := p.recorded[e.Path]; known && !moved[e.Path] {
+				a.SameMeta, a.IfHashDiffers = true, h
+			}
 			if !copied[a.LinkTo] {
 				// A new name of a file left unchanged: linked to the
 				// primary the target already holds.

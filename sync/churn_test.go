@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -25,7 +26,8 @@ import (
 // mirrors it over the real sshd, and then the target must equal the
 // source entry by entry (content, mode, owner, mtime to the nanosecond,
 // link targets, hard links), and a rerun must find nothing to do.
-// CUTOVER_CHURN_SEEDS=N runs N seeds instead of three.
+// CUTOVER_CHURN_SEEDS=N runs N seeds instead of four. After each round
+// `files verify` must find both sides equal.
 func TestRandomChurnIsMirroredExactly(t *testing.T) {
 	ways := []struct {
 		name    string
@@ -35,8 +37,9 @@ func TestRandomChurnIsMirroredExactly(t *testing.T) {
 		{"tar streams", func(*env, *FilesOptions) {}, true},
 		{"SFTP requests", func(_ *env, o *FilesOptions) { o.Streams = -1 }, true},
 		{"onto an SFTP target", func(e *env, o *FilesOptions) { o.Source, o.Target = e.src, e.sshd.URL("", e.dst) }, false},
+		{"--checksum and --verify all", func(_ *env, o *FilesOptions) { o.Checksum, o.Verify = true, "all" }, true},
 	}
-	seeds := []uint64{1, 2, 3} // one for each way; more for a soak:
+	seeds := []uint64{1, 2, 3, 4} // one for each way; more for a soak:
 	if n, _ := strconv.Atoi(os.Getenv("CUTOVER_CHURN_SEEDS")); n > len(seeds) {
 		for s := len(seeds); s < n; s++ {
 			seeds = append(seeds, uint64(s+1))
@@ -67,6 +70,9 @@ func TestRandomChurnIsMirroredExactly(t *testing.T) {
 				}
 				if rep.Files.FailedCount > 0 || rep.Verify.MismatchedCount > 0 {
 					t.Fatalf("round %d: %d failed, %d mismatched: %+v", round, rep.Files.FailedCount, rep.Verify.MismatchedCount, rep.Files.Failed)
+				}
+				if vr, err := VerifyFiles(context.Background(), o); err != nil {
+					t.Fatalf("round %d: files verify: %v %+v %+v", round, err, vr.Verify.Mismatched, vr.Files.Failed)
 				}
 				again := mustSync(t, o)
 				if f := again.Files; f.Copied+f.Deleted+f.MetadataUpdated+f.DirsCreated+f.Symlinks+f.Hardlinks > 0 {
@@ -151,7 +157,7 @@ func (c *churner) must(err error) {
 func (c *churner) change() string {
 	files, dirs, links := c.entries()
 	f, d, l := c.pick(files), c.pick(dirs), c.pick(links)
-	switch k := c.r.IntN(16); {
+	switch k := c.r.IntN(17); {
 	case k == 0 || f == "":
 		p := c.fresh(dirs)
 		c.write(p)
@@ -225,6 +231,19 @@ func (c *churner) change() string {
 		p := c.fresh(dirs)
 		c.must(os.Link(c.abs(f), c.abs(p)))
 		return "hard link " + p + " to " + f
+	case k == 16: // a name becomes another file's (ln -f)
+		other := c.pick(files)
+		a, errA := os.Stat(c.abs(f))
+		b, errB := os.Stat(c.abs(other))
+		if other == f || errA != nil || errB != nil || a.Size() == b.Size() && a.ModTime().Equal(b.ModTime()) {
+			break // the same size and mtime: only --checksum can tell (as rsync without -c)
+		}
+		c.n++
+		tmp := c.abs(fmt.Sprintf("ln-tmp-%d", c.n))
+		c.must(os.Link(c.abs(other), tmp))
+		c.must(os.Rename(tmp, c.abs(f)))
+		os.Remove(tmp) // left when both were names of one file already
+		return "made " + f + " a hard link to " + other
 	case k == 15:
 		p := c.fresh(dirs)
 		c.must(os.Mkdir(c.abs(p), 0o750))

@@ -554,6 +554,10 @@ func recordResult(mw *state.ManifestWriter, run int64, r migrate.Result, rep *Fi
 		rep.Files.DirsCreated++
 		return nil
 	case plan.Copy:
+		if r.Unchanged {
+			rep.Files.Unchanged++
+			return nil
+		}
 		if r.Bytes > 0 || e.Size == 0 {
 			rep.Files.Copied++
 			rep.Files.BytesCopied += r.Bytes
@@ -569,6 +573,10 @@ func recordResult(mw *state.ManifestWriter, run int64, r migrate.Result, rep *Fi
 	case plan.Symlink:
 		rep.Files.Symlinks++
 	case plan.HardLink:
+		if r.Unchanged {
+			rep.Files.Unchanged++
+			return nil
+		}
 		rep.Files.Hardlinks++
 	case plan.SetMeta:
 		if e.Type != store.Dir {
