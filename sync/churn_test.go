@@ -48,6 +48,7 @@ func TestRandomChurnIsMirroredExactly(t *testing.T) {
 	for i, seed := range seeds {
 		w := ways[i%len(ways)]
 		t.Run(fmt.Sprint(w.name, ", seed ", seed), func(t *testing.T) {
+			t.Parallel() // each waits mostly on its own sshd's logins
 			e := newEnv(t)
 			gentree.Tree(e.src, gentree.Options{Files: 60, Seed: seed, MedianKiB: 8})
 			c := &churner{t: t, root: e.src, r: rand.New(rand.NewPCG(seed, 99)), now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
