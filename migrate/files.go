@@ -338,14 +338,18 @@ func (x *fileExec) link(ctx context.Context, a plan.Action) Result {
 		// Neither the primary nor this name changed: still linked.
 		return Result{Action: a, Entry: a.Entry, Hash: h, Unchanged: true}
 	}
+	// Copied instead of linked, a name is recorded as not linked (Nlink
+	// 1), so that the next run links it again.
+	unlinked := a.Entry
+	unlinked.Nlink = 1
 	if !ok || !known {
-		return x.copyFile(ctx, plan.Action{Kind: plan.Copy, Entry: a.Entry})
+		return x.copyFile(ctx, plan.Action{Kind: plan.Copy, Entry: unlinked})
 	}
 	err := l.Link(ctx, a.LinkTo, a.Entry.Path)
 	if errs.IsNotExist(err) {
 		// The primary is gone from the target (removed there since):
 		// this name gets the content itself.
-		return x.copyFile(ctx, plan.Action{Kind: plan.Copy, Entry: a.Entry})
+		return x.copyFile(ctx, plan.Action{Kind: plan.Copy, Entry: unlinked})
 	}
 	return Result{Action: a, Entry: a.Entry, Hash: h, Err: err}
 }

@@ -93,9 +93,13 @@ type Files struct {
 	// removed (which changes their mtime).
 	DirMeta []store.Entry
 	touched map[string]bool
-	// recorded holds the recorded hashes of the compared files that have
-	// other names (hard links), for links to a primary left unchanged.
+	// recorded and linkIno hold, for the compared files that have other
+	// names (hard links), the recorded hash (for links to a primary left
+	// unchanged) and the source inode recorded with them (a name recorded
+	// under another inode, or none, is not linked at the target as it is
+	// at the source now).
 	recorded map[string]string
+	linkIno  map[string]uint64
 
 	Scanned     int64
 	Unchanged   int64
@@ -159,7 +163,7 @@ func partitionEntries(es []store.Entry) int {
 // in path order) and returns the plan. adopt is true when prev is a listing
 // of the target rather than a record.
 func Diff(src []store.Entry, prev func(func(Prev) error) error, adopt bool, opt Options) (*Files, error) {
-	p := &Files{touched: map[string]bool{}, recorded: map[string]string{}}
+	p := &Files{touched: map[string]bool{}, recorded: map[string]string{}, linkIno: map[string]uint64{}}
 	if opt.Empty {
 		// A first run copies everything: room for it all at once saves the
 		// copies that append's growth would make (168 MB for 10^6 files).
@@ -237,8 +241,13 @@ func (p *Files) touch(rel string) {
 
 func (p *Files) compare(src []store.Entry, i int, r Prev, adopt bool, opt Options) {
 	e := src[i]
-	if e.Type == store.File && r.Type == store.File && e.Nlink > 1 && r.Hash != "" {
-		p.recorded[e.Path] = r.Hash
+	if e.Type == store.File && r.Type == store.File && e.Nlink > 1 {
+		if r.Hash != "" {
+			p.recorded[e.Path] = r.Hash
+		}
+		if !adopt { // a target's listing holds the target's inodes
+			p.linkIno[e.Path] = r.Inode
+		}
 	}
 	if e.Type != r.Type {
 		p.touch(e.Path)
@@ -323,6 +332,11 @@ func (p *Files) hardLinks(src []store.Entry) {
 			changed[a.Entry.Inode] = true
 		}
 	}
+	for _, e := range src {
+		if ino, ok := p.linkIno[e.Path]; ok && ino != e.Inode && primary[e.Inode] != "" {
+			changed[e.Inode] = true // recorded unlinked, or linked to another file
+		}
+	}
 	if len(changed) == 0 {
 		return
 	}
@@ -341,19 +355,32 @@ func (p *Files) hardLinks(src []store.Entry) {
 		copies = append(copies, a)
 	}
 	p.Copies = copies
+	meta := map[string]bool{}
+	for _, a := range p.Meta {
+		meta[a.Entry.Path] = true
+	}
 	for _, e := range src {
-		if e.Type == store.File && changed[e.Inode] && e.Nlink > 1 && primary[e.Inode] != e.Path {
-			p.touch(e.Path)
-			a := Action{Kind: HardLink, Entry: e, LinkTo: primary[e.Inode]}
-			if h, known := p.recorded[e.Path]; known && !moved[e.Path] {
-				a.SameMeta, a.IfHashDiffers = true, h
-			}
-			if !copied[a.LinkTo] {
-				// A new name of a file left unchanged: linked to the
-				// primary the target already holds.
-				a.Hash = p.recorded[a.LinkTo]
-			}
-			p.Links = append(p.Links, a)
+		if e.Type != store.File || !changed[e.Inode] || e.Nlink < 2 {
+			continue
 		}
+		if primary[e.Inode] == e.Path {
+			if ino, ok := p.linkIno[e.Path]; ok && ino != e.Inode && !copied[e.Path] && !meta[e.Path] {
+				// Left as it is, but recorded under another inode:
+				// recorded again, with this one.
+				p.Meta = append(p.Meta, Action{Kind: SetMeta, Entry: e, Hash: p.recorded[e.Path]})
+			}
+			continue
+		}
+		p.touch(e.Path)
+		a := Action{Kind: HardLink, Entry: e, LinkTo: primary[e.Inode]}
+		if h, known := p.recorded[e.Path]; known && !moved[e.Path] && p.linkIno[e.Path] == e.Inode {
+			a.SameMeta, a.IfHashDiffers = true, h
+		}
+		if !copied[a.LinkTo] {
+			// A new name of a file left unchanged: linked to the
+			// primary the target already holds.
+			a.Hash = p.recorded[a.LinkTo]
+		}
+		p.Links = append(p.Links, a)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover/cutover/internal/errs"
 	"github.com/cutover/cutover/internal/gentree"
 	"github.com/cutover/cutover/internal/testenv"
 )
@@ -26,20 +27,23 @@ import (
 // mirrors it over the real sshd, and then the target must equal the
 // source entry by entry (content, mode, owner, mtime to the nanosecond,
 // link targets, hard links), and a rerun must find nothing to do.
-// CUTOVER_CHURN_SEEDS=N runs N seeds instead of four. After each round
+// CUTOVER_CHURN_SEEDS=N runs N seeds instead of six. After each round
 // `files verify` must find both sides equal.
 func TestRandomChurnIsMirroredExactly(t *testing.T) {
 	ways := []struct {
-		name    string
-		set     func(*env, *FilesOptions)
-		exactNs bool // SFTP sets whole seconds
+		name      string
+		set       func(*env, *FilesOptions)
+		exactNs   bool // SFTP sets whole seconds
+		interrupt bool // each round starts with a run stopped at a random moment
 	}{
-		{"tar streams", func(*env, *FilesOptions) {}, true},
-		{"SFTP requests", func(_ *env, o *FilesOptions) { o.Streams = -1 }, true},
-		{"onto an SFTP target", func(e *env, o *FilesOptions) { o.Source, o.Target = e.src, e.sshd.URL("", e.dst) }, false},
-		{"--checksum and --verify all", func(_ *env, o *FilesOptions) { o.Checksum, o.Verify = true, "all" }, true},
+		{"tar streams", func(*env, *FilesOptions) {}, true, false},
+		{"SFTP requests", func(_ *env, o *FilesOptions) { o.Streams = -1 }, true, false},
+		{"onto an SFTP target", func(e *env, o *FilesOptions) { o.Source, o.Target = e.src, e.sshd.URL("", e.dst) }, false, false},
+		{"--checksum and --verify all", func(_ *env, o *FilesOptions) { o.Checksum, o.Verify = true, "all" }, true, false},
+		{"interrupted and resumed", func(*env, *FilesOptions) {}, true, true},
+		{"--exclude '*.tmp', the target's own kept", func(_ *env, o *FilesOptions) { o.Filter.Add(false, "*.tmp") }, true, false},
 	}
-	seeds := []uint64{1, 2, 3, 4} // one for each way; more for a soak:
+	seeds := []uint64{1, 2, 3, 4, 5, 6} // one for each way; more for a soak:
 	if n, _ := strconv.Atoi(os.Getenv("CUTOVER_CHURN_SEEDS")); n > len(seeds) {
 		for s := len(seeds); s < n; s++ {
 			seeds = append(seeds, uint64(s+1))
@@ -55,6 +59,7 @@ func TestRandomChurnIsMirroredExactly(t *testing.T) {
 			o := e.opts()
 			o.Delete, o.MaxDelete = true, 100000
 			w.set(e, &o)
+			var kept []string
 			for round := 0; round <= 8; round++ {
 				var did []string
 				if round > 0 {
@@ -62,8 +67,42 @@ func TestRandomChurnIsMirroredExactly(t *testing.T) {
 						did = append(did, c.change())
 					}
 				}
+				if w.interrupt && round > 0 {
+					ctx, cancel := context.WithCancel(context.Background())
+					stop := time.AfterFunc(time.Duration(c.r.IntN(1500))*time.Millisecond, cancel)
+					_, err := SyncFiles(ctx, o)
+					stop.Stop()
+					cancel()
+					if err != nil && !errs.Interrupted(err) {
+						t.Fatalf("round %d: the run to interrupt: %v", round, err)
+					}
+				}
 				rep := mustSync(t, o)
-				if d := testenv.TreeDiff(t, e.src, e.dst, w.exactNs, nil); len(d) > 0 {
+				excluded := func(rel string) bool { return !o.Filter.Included(rel, false) }
+				if o.Filter.Empty() {
+					excluded = nil
+				} else {
+					for _, k := range kept {
+						if b, err := os.ReadFile(filepath.Join(e.dst, k)); err != nil || string(b) != k {
+							t.Fatalf("round %d: the target's own excluded %s is gone or changed (%v)\n  %s", round, k, err, strings.Join(did, "\n  "))
+						}
+					}
+				}
+				if round == 0 && !o.Filter.Empty() {
+					// The target's own files, which the rules exclude: kept.
+					// Their directories are left alone by the churn: a
+					// directory of kept entries that the source removed is
+					// TestExcludedEntriesKeepTheirDirectories's.
+					c.protect = map[string]bool{"log": true, "plugins": true, "plugins/installed-plugins": true}
+					for _, k := range []string{"keep.tmp", "log/keep.tmp", "plugins/installed-plugins/keep.tmp"} {
+						c.must(os.WriteFile(filepath.Join(e.dst, k), []byte(k), 0o644))
+						if fi, err := os.Stat(filepath.Join(e.src, filepath.Dir(k))); err == nil {
+							os.Chtimes(filepath.Join(e.dst, filepath.Dir(k)), fi.ModTime(), fi.ModTime())
+						}
+						kept = append(kept, k)
+					}
+				}
+				if d := testenv.TreeDiff(t, e.src, e.dst, w.exactNs, excluded); len(d) > 0 {
 					t.Fatalf("round %d: the target differs after changes\n  %s\ndifferences:\n  %s", round, strings.Join(did, "\n  "), strings.Join(d, "\n  "))
 				}
 				if d := ownerDiff(t, e.src, e.dst); len(d) > 0 {
@@ -87,12 +126,14 @@ func TestRandomChurnIsMirroredExactly(t *testing.T) {
 // churner changes a tree at random, the way an application and its admins
 // do between two rehearsals.
 type churner struct {
-	t    *testing.T
-	root string
-	r    *rand.Rand
-	now  time.Time
-	n    int
+	t       *testing.T
+	root    string
+	r       *rand.Rand
+	now     time.Time
+	n       int
+	protect map[string]bool // directories not to remove, move or replace
 }
+
 
 func (c *churner) abs(rel string) string { return filepath.Join(c.root, filepath.FromSlash(rel)) }
 
@@ -128,7 +169,7 @@ func (c *churner) pick(list []string) string {
 // sometimes one that needs quoting.
 func (c *churner) fresh(dirs []string) string {
 	c.n++
-	names := []string{"new %d", "n-%d.txt", "-dash%d", "tab\t%d", "ünï%d", "q'%d\"", "nl\n%d"}
+	names := []string{"new %d", "n-%d.txt", "-dash%d", "tab\t%d", "ünï%d", "q'%d\"", "nl\n%d", "t%d.tmp"}
 	name := fmt.Sprintf(names[c.r.IntN(len(names))], c.n)
 	if d := c.pick(dirs); d != "" && c.r.IntN(4) > 0 {
 		return d + "/" + name
@@ -158,6 +199,9 @@ func (c *churner) must(err error) {
 func (c *churner) change() string {
 	files, dirs, links := c.entries()
 	f, d, l := c.pick(files), c.pick(dirs), c.pick(links)
+	if c.protect[d] {
+		d = ""
+	}
 	switch k := c.r.IntN(17); {
 	case k == 0 || f == "":
 		p := c.fresh(dirs)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -431,6 +432,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 			p.Deletes = append(p.Deletes, extra...)
 			sort.Slice(p.Deletes, func(a, b int) bool { return p.Deletes[a].Entry.Path > p.Deletes[b].Entry.Path })
 		}
+		keepExcluded(tl, p, &o.Filter, rep)
 	}
 	rep.Files.Scanned, rep.Files.BytesTotal, rep.Files.Unchanged = p.Scanned, p.BytesTotal, p.Unchanged
 	deletes := 0
@@ -641,6 +643,54 @@ func untracked(tl, src []store.Entry, p *plan.Files, f *filter.Filter) []plan.Ac
 		}
 	}
 	return out
+}
+
+// keepExcluded leaves at the target the directories that hold entries the
+// rules exclude, which a run never touches: a directory the source no
+// longer has stays, and is reported as kept; one the source replaced by a
+// file or a symlink is a failure that says why, instead of a removal that
+// fails on a directory not empty. tl is the target's listing, unfiltered.
+func keepExcluded(tl []store.Entry, p *plan.Files, f *filter.Filter, rep *FilesReport) {
+	if f.Empty() {
+		return
+	}
+	holds := map[string]string{} // directory → an excluded entry below it
+	for _, t := range tl {
+		if f.Included(t.Path, t.Type == store.Dir) {
+			continue
+		}
+		for d := path.Dir(t.Path); d != "." && holds[d] == ""; d = path.Dir(d) {
+			holds[d] = t.Path
+		}
+	}
+	if len(holds) == 0 {
+		return
+	}
+	blocked := map[string]bool{}
+	deletes := p.Deletes[:0]
+	for _, a := range p.Deletes {
+		ex := holds[a.Entry.Path]
+		switch {
+		case a.Entry.Type != store.Dir || ex == "":
+			deletes = append(deletes, a)
+		case a.TypeChange:
+			blocked[a.Entry.Path] = true
+			rep.fail(a.Entry.Path, fmt.Sprintf("the source has no directory here any more, but the target's holds entries the rules exclude (%s): remove them at the target, or change the rules", ex))
+		default:
+			rep.Files.KeptCount++
+			if len(rep.Files.Kept) < maxListed {
+				rep.Files.Kept = append(rep.Files.Kept, report.NewItem(a.Entry.Path, "not in the source, but holds entries the rules exclude ("+ex+")"))
+			}
+		}
+	}
+	p.Deletes = deletes
+	if len(blocked) > 0 {
+		// What would have replaced a blocked directory waits for it.
+		drop := func(as []plan.Action) []plan.Action {
+			return slices.DeleteFunc(as, func(a plan.Action) bool { return blocked[a.Entry.Path] })
+		}
+		p.Copies, p.Links = drop(p.Copies), drop(p.Links)
+	}
 }
 
 // listing is a listing of the target running in the background.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -378,6 +379,52 @@ func TestHardLinkGroupsStayLinkedAcrossRuns(t *testing.T) {
 		if rep.Files.Copied > 1 {
 			t.Fatalf("step %d: %d files copied for one content", step, rep.Files.Copied)
 		}
+	}
+}
+
+// With --delete, a directory the source no longer has stays at the target
+// when it holds entries the rules exclude (the run leaves those alone): it
+// is reported as kept, the run is clean. One the source replaced by a file
+// is a failure that says why. Once the excluded entries are gone, the next
+// runs finish the job.
+func TestExcludedEntriesKeepTheirDirectories(t *testing.T) {
+	e := newEnv(t)
+	for _, d := range []string{"gone/sub", "retyped"} {
+		os.MkdirAll(filepath.Join(e.src, d), 0o755)
+		gentree.WriteFile(filepath.Join(e.src, d, "f"), 100, 1, time.Unix(1e9, 0))
+	}
+	o := e.opts()
+	o.Delete = true
+	o.Filter.Add(false, "*.tmp")
+	mustSync(t, o)
+	for _, k := range []string{"gone/sub/cache.tmp", "retyped/cache.tmp"} {
+		os.WriteFile(filepath.Join(e.dst, k), []byte("the target's own"), 0o644)
+	}
+	os.RemoveAll(filepath.Join(e.src, "gone"))
+	os.RemoveAll(filepath.Join(e.src, "retyped"))
+	gentree.WriteFile(filepath.Join(e.src, "retyped"), 10, 2, time.Unix(1e9, 0))
+	rep, err := SyncFiles(context.Background(), o)
+	if errs.ExitCode(err) != 1 || rep.Files.FailedCount != 1 || rep.Files.Failed[0].Path != "retyped" ||
+		!strings.Contains(rep.Files.Failed[0].Reason, "retyped/cache.tmp") {
+		t.Fatalf("want one failure for retyped, naming its excluded entry: %v %+v", err, rep.Files.Failed)
+	}
+	if rep.Files.KeptCount != 2 || !strings.Contains(rep.Markdown(), "gone/sub/cache.tmp") {
+		t.Fatalf("kept %d %+v, want gone and gone/sub", rep.Files.KeptCount, rep.Files.Kept)
+	}
+	for _, k := range []string{"gone/sub/cache.tmp", "retyped/cache.tmp"} {
+		if b, err := os.ReadFile(filepath.Join(e.dst, k)); err != nil || string(b) != "the target's own" {
+			t.Fatalf("%s: %q %v", k, b, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(e.dst, "gone/sub/f")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("gone/sub/f is still at the target: %v", err)
+	}
+	// The user clears the excluded entries: the mirror completes.
+	os.Remove(filepath.Join(e.dst, "gone/sub/cache.tmp"))
+	os.Remove(filepath.Join(e.dst, "retyped/cache.tmp"))
+	mustSync(t, o)
+	if d := testenv.TreeDiff(t, e.src, e.dst, true, nil); len(d) > 0 {
+		t.Fatalf("%s", strings.Join(d, "\n"))
 	}
 }
 

@@ -61,9 +61,13 @@ type FileCounts struct {
 	Deleted         int64         `json:"deleted"`
 	DeletedPaths    []report.Item `json:"deleted_paths,omitempty"` // what was deleted (a dry run: what would be), and why
 	PendingDelete   int64         `json:"pending_deletions"`
-	Unchanged       int64         `json:"unchanged"`
-	Adopted         int64         `json:"adopted"`
-	TempCleaned     int           `json:"temp_cleaned"`
+	// Kept: directories the source no longer has that stay at the target
+	// because they hold entries the rules exclude (--delete).
+	KeptCount   int64         `json:"kept_count"`
+	Kept        []report.Item `json:"kept,omitempty"`
+	Unchanged   int64         `json:"unchanged"`
+	Adopted     int64         `json:"adopted"`
+	TempCleaned int           `json:"temp_cleaned"`
 	// Repaired: entries found changed at the target since they were
 	// written (the listing with --delete, the read-back of --verify all)
 	// and redone in this run, each with what differed.
@@ -206,6 +210,7 @@ func (r *FilesReport) Markdown() string {
 	list(deleted, f.DeletedPaths, int64(len(f.DeletedPaths)))
 	list("Failed", f.Failed, f.FailedCount)
 	list("Vanished during the run", f.Vanished, int64(len(f.Vanished)))
+	list("Kept: not in the source, but holding excluded entries", f.Kept, f.KeptCount)
 	list("Mismatched", r.Verify.Mismatched, r.Verify.MismatchedCount)
 	list("Changed at the target since written, redone", f.Repaired, f.RepairedCount)
 	return b.String()

@@ -14,7 +14,7 @@ import (
 
 // Row is one manifest entry: what was synced, as the source was when read.
 type Row struct {
-	store.Entry
+	store.Entry // Inode: the source inode of hard-linked names, else 0
 	Hash  string // "algo:hex", empty when not hashed
 	RunID int64
 }
@@ -53,13 +53,13 @@ func (s *State) Manifest(ctx context.Context, pair int64, fn func(Row) error) er
 		if !ok {
 			return fmt.Errorf("the SQLite driver %T runs no queries", dc)
 		}
-		rows, err := q.QueryContext(ctx, `SELECT path, type, size, mtime_ns, mode, uid, gid, link_target, hash, run_id
+		rows, err := q.QueryContext(ctx, `SELECT path, type, size, mtime_ns, mode, uid, gid, link_target, hash, run_id, link_inode
 			FROM manifest WHERE pair_id=? ORDER BY path`, []driver.NamedValue{{Ordinal: 1, Value: pair}})
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		v := make([]driver.Value, 10)
+		v := make([]driver.Value, 11)
 		for {
 			if err := rows.Next(v); err == io.EOF {
 				return nil
@@ -70,7 +70,7 @@ func (s *State) Manifest(ctx context.Context, pair int64, fn func(Row) error) er
 			r.Path, r.Target, r.Hash = text(v[0]), text(v[7]), text(v[8])
 			r.Type, r.Size, r.ModTime = store.EntryType(integer(v[1])), integer(v[2]), store.Time(integer(v[3]))
 			r.Mode, r.UID, r.GID = fs.FileMode(integer(v[4])), uint32(integer(v[5])), uint32(integer(v[6]))
-			r.RunID = integer(v[9])
+			r.RunID, r.Inode = integer(v[9]), uint64(integer(v[10]))
 			if err := fn(r); err != nil {
 				return errStop{err}
 			}
@@ -135,10 +135,10 @@ func (w *ManifestWriter) begin() error {
 	if err != nil {
 		return err
 	}
-	put, err := tx.Prepare(`INSERT INTO manifest(pair_id, path, type, size, mtime_ns, mode, uid, gid, link_target, hash, run_id)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(pair_id, path) DO UPDATE SET type=excluded.type, size=excluded.size,
+	put, err := tx.Prepare(`INSERT INTO manifest(pair_id, path, type, size, mtime_ns, mode, uid, gid, link_target, hash, run_id, link_inode)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(pair_id, path) DO UPDATE SET type=excluded.type, size=excluded.size,
 		mtime_ns=excluded.mtime_ns, mode=excluded.mode, uid=excluded.uid, gid=excluded.gid, link_target=excluded.link_target,
-		hash=excluded.hash, run_id=excluded.run_id`)
+		hash=excluded.hash, run_id=excluded.run_id, link_inode=excluded.link_inode`)
 	if err != nil {
 		tx.Rollback()
 		return err
@@ -157,8 +157,12 @@ func (w *ManifestWriter) Put(r Row) error {
 	if err := w.begin(); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
+	var linkInode int64
+	if r.Type == store.File && r.Nlink > 1 {
+		linkInode = int64(r.Inode)
+	}
 	_, err := w.put.Exec(w.pair, []byte(r.Path), int(r.Type), r.Size, r.ModTime.UnixNano(), int(r.Mode), r.UID, r.GID,
-		[]byte(r.Target), r.Hash, r.RunID)
+		[]byte(r.Target), r.Hash, r.RunID, linkInode)
 	if err != nil {
 		return fmt.Errorf("state: record %q: %w", r.Path, err)
 	}

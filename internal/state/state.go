@@ -111,6 +111,11 @@ var migrations = []string{
 		bytes INTEGER NOT NULL DEFAULT 0,
 		items INTEGER NOT NULL DEFAULT 0,
 		PRIMARY KEY (flow_id, kind, name));`,
+	// link_inode: the source inode of a file written as one of several
+	// hard-linked names (0: none), so that a later run can tell names the
+	// target does not hold linked (a run stopped between a copy and its
+	// links, a name linked to another file since).
+	`ALTER TABLE manifest ADD COLUMN link_inode INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // Open opens (creating if needed) the state in dir and locks it.
