@@ -134,7 +134,6 @@ type churner struct {
 	protect map[string]bool // directories not to remove, move or replace
 }
 
-
 func (c *churner) abs(rel string) string { return filepath.Join(c.root, filepath.FromSlash(rel)) }
 
 // entries lists the tree's files, directories and symlinks.

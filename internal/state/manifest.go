@@ -14,9 +14,9 @@ import (
 
 // Row is one manifest entry: what was synced, as the source was when read.
 type Row struct {
-	store.Entry // Inode: the source inode of hard-linked names, else 0
-	Hash  string // "algo:hex", empty when not hashed
-	RunID int64
+	store.Entry        // Inode: the source inode of hard-linked names, else 0
+	Hash        string // "algo:hex", empty when not hashed
+	RunID       int64
 }
 
 // HasManifest reports whether pair has any manifest rows.
