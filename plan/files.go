@@ -295,7 +295,11 @@ func (p *Files) compare(src []store.Entry, i int, r Prev, adopt bool, opt Option
 			p.BytesToCopy += e.Size
 			return
 		}
-		if e.Size != r.Size || !sameTime || (opt.Checksum && r.Hash == "") {
+		// A name recorded as one of a file's hard links that now names
+		// another file may hold other content with the same size and
+		// mtime (ln -f): the inode tells.
+		relinked := !adopt && r.Inode != 0 && e.Inode != 0 && e.Inode != r.Inode
+		if e.Size != r.Size || !sameTime || (opt.Checksum && r.Hash == "") || relinked {
 			p.touch(e.Path)
 			p.Copies = append(p.Copies, Action{Kind: Copy, Entry: e})
 			p.BytesToCopy += e.Size
@@ -355,19 +359,19 @@ func (p *Files) hardLinks(src []store.Entry) {
 		copies = append(copies, a)
 	}
 	p.Copies = copies
-	meta := map[string]bool{}
-	for _, a := range p.Meta {
-		meta[a.Entry.Path] = true
-	}
 	for _, e := range src {
 		if e.Type != store.File || !changed[e.Inode] || e.Nlink < 2 {
 			continue
 		}
 		if primary[e.Inode] == e.Path {
-			if ino, ok := p.linkIno[e.Path]; ok && ino != e.Inode && !copied[e.Path] && !meta[e.Path] {
-				// Left as it is, but recorded under another inode:
-				// recorded again, with this one.
-				p.Meta = append(p.Meta, Action{Kind: SetMeta, Entry: e, Hash: p.recorded[e.Path]})
+			if ino, ok := p.linkIno[e.Path]; ok && ino != e.Inode && !copied[e.Path] {
+				// Recorded under another inode (or none): the name may
+				// hold other content with the same size and mtime, and
+				// its links will share what the target has. Copied.
+				p.touch(e.Path)
+				p.Copies = append(p.Copies, Action{Kind: Copy, Entry: e})
+				p.BytesToCopy += e.Size
+				copied[e.Path] = true
 			}
 			continue
 		}

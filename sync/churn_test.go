@@ -27,23 +27,27 @@ import (
 // mirrors it over the real sshd, and then the target must equal the
 // source entry by entry (content, mode, owner, mtime to the nanosecond,
 // link targets, hard links), and a rerun must find nothing to do.
-// CUTOVER_CHURN_SEEDS=N runs N seeds instead of six. After each round
+// CUTOVER_CHURN_SEEDS=N runs N seeds instead of seven. After each round
 // `files verify` must find both sides equal.
 func TestRandomChurnIsMirroredExactly(t *testing.T) {
 	ways := []struct {
-		name      string
-		set       func(*env, *FilesOptions)
-		exactNs   bool // SFTP sets whole seconds
-		interrupt bool // each round starts with a run stopped at a random moment
+		name    string
+		set     func(*env, *FilesOptions)
+		exactNs bool // SFTP sets whole seconds
+		// before: each round's sync comes after a run "interrupted" at a
+		// random moment, or after one during which the source kept
+		// changing ("concurrent", a rehearsal while the application runs).
+		before string
 	}{
-		{"tar streams", func(*env, *FilesOptions) {}, true, false},
-		{"SFTP requests", func(_ *env, o *FilesOptions) { o.Streams = -1 }, true, false},
-		{"onto an SFTP target", func(e *env, o *FilesOptions) { o.Source, o.Target = e.src, e.sshd.URL("", e.dst) }, false, false},
-		{"--checksum and --verify all", func(_ *env, o *FilesOptions) { o.Checksum, o.Verify = true, "all" }, true, false},
-		{"interrupted and resumed", func(*env, *FilesOptions) {}, true, true},
-		{"--exclude '*.tmp', the target's own kept", func(_ *env, o *FilesOptions) { o.Filter.Add(false, "*.tmp") }, true, false},
+		{"tar streams", func(*env, *FilesOptions) {}, true, ""},
+		{"SFTP requests", func(_ *env, o *FilesOptions) { o.Streams = -1 }, true, ""},
+		{"onto an SFTP target", func(e *env, o *FilesOptions) { o.Source, o.Target = e.src, e.sshd.URL("", e.dst) }, false, ""},
+		{"--checksum and --verify all", func(_ *env, o *FilesOptions) { o.Checksum, o.Verify = true, "all" }, true, ""},
+		{"interrupted and resumed", func(*env, *FilesOptions) {}, true, "interrupted"},
+		{"--exclude '*.tmp', the target's own kept", func(_ *env, o *FilesOptions) { o.Filter.Add(false, "*.tmp") }, true, ""},
+		{"changed while it runs", func(*env, *FilesOptions) {}, true, "concurrent"},
 	}
-	seeds := []uint64{1, 2, 3, 4, 5, 6} // one for each way; more for a soak:
+	seeds := []uint64{1, 2, 3, 4, 5, 6, 7} // one for each way; more for a soak:
 	if n, _ := strconv.Atoi(os.Getenv("CUTOVER_CHURN_SEEDS")); n > len(seeds) {
 		for s := len(seeds); s < n; s++ {
 			seeds = append(seeds, uint64(s+1))
@@ -67,7 +71,20 @@ func TestRandomChurnIsMirroredExactly(t *testing.T) {
 						did = append(did, c.change())
 					}
 				}
-				if w.interrupt && round > 0 {
+				if w.before == "concurrent" && round > 0 {
+					done := make(chan error)
+					go func() { _, err := SyncFiles(context.Background(), o); done <- err }()
+					for range 25 {
+						time.Sleep(time.Duration(c.r.IntN(60)) * time.Millisecond)
+						did = append(did, "while it ran: "+c.change())
+					}
+					// Files that kept changing may fail it (exit 1); nothing
+					// else may.
+					if err := <-done; err != nil && errs.ExitCode(err) != 1 {
+						t.Fatalf("round %d: the run during changes: %v", round, err)
+					}
+				}
+				if w.before == "interrupted" && round > 0 {
 					ctx, cancel := context.WithCancel(context.Background())
 					stop := time.AfterFunc(time.Duration(c.r.IntN(1500))*time.Millisecond, cancel)
 					_, err := SyncFiles(ctx, o)

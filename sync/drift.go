@@ -2,6 +2,7 @@ package sync
 
 import (
 	"fmt"
+	"io/fs"
 	"maps"
 	"slices"
 
@@ -60,7 +61,10 @@ func listedDiff(rec store.Entry, at *store.Entry) (targetDiff, bool) {
 	case rec.Type == store.Symlink && at.Target != rec.Target:
 		return targetDiff{reason: fmt.Sprintf("points to %q at the target, recorded %q", at.Target, rec.Target), fix: recopy}, true
 	case rec.Type != store.Symlink && at.Mode != rec.Mode:
-		mode := at.Mode
+		// Never a source's mode, so the plan sets it again whatever the
+		// source's is now: also when it is the target's (a hard link's
+		// other name set it there, in a run that listed this one before).
+		mode := at.Mode | fs.ModeIrregular
 		return targetDiff{reason: fmt.Sprintf("mode %v at the target, recorded %v", at.Mode, rec.Mode), fix: func(r *plan.Prev) { r.Mode = mode }}, true
 	}
 	return targetDiff{}, false

@@ -55,7 +55,7 @@ func mustSync(t *testing.T, o FilesOptions) *FilesReport {
 	t.Helper()
 	rep, err := SyncFiles(context.Background(), o)
 	if err != nil {
-		t.Fatalf("sync: %v (report %+v)", err, rep.Files)
+		t.Fatalf("sync: %v (report %+v, mismatched %+v)", err, rep.Files, rep.Verify.Mismatched)
 	}
 	return rep
 }
