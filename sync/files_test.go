@@ -87,6 +87,9 @@ func TestSyncNastyTreeOverRealSSHD(t *testing.T) {
 	if rep.Files.Streamed != rep.Files.Copied {
 		t.Fatalf("the sshd has a shell and GNU tar, yet %d of %d files were not streamed", rep.Files.Copied-rep.Files.Streamed, rep.Files.Copied)
 	}
+	if rep.ConnectionsLost != 0 {
+		t.Fatalf("%d connections counted lost in a run that lost none", rep.ConnectionsLost)
+	}
 
 	// A rerun with nothing changed copies nothing.
 	rep = mustSync(t, o)
