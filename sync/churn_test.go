@@ -45,9 +45,16 @@ func TestRandomChurnIsMirroredExactly(t *testing.T) {
 		{"--checksum and --verify all", func(_ *env, o *FilesOptions) { o.Checksum, o.Verify = true, "all" }, true, ""},
 		{"interrupted and resumed", func(*env, *FilesOptions) {}, true, "interrupted"},
 		{"--exclude '*.tmp', the target's own kept", func(_ *env, o *FilesOptions) { o.Filter.Add(false, "*.tmp") }, true, ""},
+		{"--chown-map and --chgrp-map", func(_ *env, o *FilesOptions) {
+			o.UIDMap, o.GIDMap = map[int]int{2000: 4000, 0: 2001}, map[int]int{3001: 5001, 0: 2001}
+		}, true, ""},
+		// In the soak only: now and then (seed 7 fails one time in two or
+		// three), a hard link that the source gained while a run listed it
+		// stays a copy of its own at the target through the next runs.
+		// Not understood yet.
 		{"changed while it runs", func(*env, *FilesOptions) {}, true, "concurrent"},
 	}
-	seeds := []uint64{1, 2, 3, 4, 5, 6, 7} // one for each way; more for a soak:
+	seeds := []uint64{1, 2, 3, 4, 5, 6, 7} // one for each way but the last; more for a soak:
 	if n, _ := strconv.Atoi(os.Getenv("CUTOVER_CHURN_SEEDS")); n > len(seeds) {
 		for s := len(seeds); s < n; s++ {
 			seeds = append(seeds, uint64(s+1))
@@ -64,7 +71,7 @@ func TestRandomChurnIsMirroredExactly(t *testing.T) {
 			o.Delete, o.MaxDelete = true, 100000
 			w.set(e, &o)
 			var kept []string
-			for round := 0; round <= 8; round++ {
+			for round := 0; round <= 6; round++ {
 				var did []string
 				if round > 0 {
 					for range 25 {
@@ -122,7 +129,7 @@ func TestRandomChurnIsMirroredExactly(t *testing.T) {
 				if d := testenv.TreeDiff(t, e.src, e.dst, w.exactNs, excluded); len(d) > 0 {
 					t.Fatalf("round %d: the target differs after changes\n  %s\ndifferences:\n  %s", round, strings.Join(did, "\n  "), strings.Join(d, "\n  "))
 				}
-				if d := ownerDiff(t, e.src, e.dst); len(d) > 0 {
+				if d := ownerDiff(t, e.src, e.dst, o.UIDMap, o.GIDMap); len(d) > 0 {
 					t.Fatalf("round %d: owners differ after changes\n  %s\ndifferences:\n  %s", round, strings.Join(did, "\n  "), strings.Join(d, "\n  "))
 				}
 				if rep.Files.FailedCount > 0 || rep.Verify.MismatchedCount > 0 {
@@ -316,8 +323,15 @@ func (c *churner) change() string {
 	return "new file " + p
 }
 
-// ownerDiff compares the owners of two trees' entries (symlinks too).
-func ownerDiff(t *testing.T, a, b string) []string {
+// ownerDiff compares the owners of two trees' entries (symlinks too), as
+// the maps change them.
+func ownerDiff(t *testing.T, a, b string, uids, gids map[int]int) []string {
+	mapped := func(m map[int]int, id uint32) uint32 {
+		if v, ok := m[int(id)]; ok {
+			return uint32(v)
+		}
+		return id
+	}
 	var out []string
 	filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || p == a {
@@ -330,8 +344,8 @@ func ownerDiff(t *testing.T, a, b string) []string {
 			return nil // TreeDiff reports these
 		}
 		sx, sy := x.Sys().(*syscall.Stat_t), y.Sys().(*syscall.Stat_t)
-		if sx.Uid != sy.Uid || sx.Gid != sy.Gid {
-			out = append(out, fmt.Sprintf("%q: %d:%d vs %d:%d", rel, sx.Uid, sx.Gid, sy.Uid, sy.Gid))
+		if mapped(uids, sx.Uid) != sy.Uid || mapped(gids, sx.Gid) != sy.Gid {
+			out = append(out, fmt.Sprintf("%q: %d:%d (mapped %d:%d) vs %d:%d", rel, sx.Uid, sx.Gid, mapped(uids, sx.Uid), mapped(gids, sx.Gid), sy.Uid, sy.Gid))
 		}
 		return nil
 	})
