@@ -331,6 +331,7 @@ func (x *fileExec) link(ctx context.Context, a plan.Action) Result {
 	h, known := x.hashes[a.LinkTo] // copied in this run
 	same := x.same[a.LinkTo]
 	x.mu.Unlock()
+	known = known && h != "" // a name recorded without a hash would stay so
 	if !known && a.Hash != "" {
 		h, known, same = a.Hash, true, true // unchanged since a run recorded it
 	}

@@ -364,10 +364,11 @@ func (p *Files) hardLinks(src []store.Entry) {
 			continue
 		}
 		if primary[e.Inode] == e.Path {
-			if ino, ok := p.linkIno[e.Path]; ok && ino != e.Inode && !copied[e.Path] {
+			if ino, ok := p.linkIno[e.Path]; ok && (ino != e.Inode || p.recorded[e.Path] == "") && !copied[e.Path] {
 				// Recorded under another inode (or none): the name may
 				// hold other content with the same size and mtime, and
-				// its links will share what the target has. Copied.
+				// its links will share what the target has. Copied; also
+				// when recorded with no hash, which its links need.
 				p.touch(e.Path)
 				p.Copies = append(p.Copies, Action{Kind: Copy, Entry: e})
 				p.BytesToCopy += e.Size
