@@ -108,7 +108,7 @@ func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOpt
 	if opt.Progress == nil {
 		opt.Progress = &progress.Counter{}
 	}
-	x := &fileExec{src: src, dst: dst, opt: opt, hashes: map[string]string{}, same: map[string]bool{}}
+	x := &fileExec{src: src, dst: dst, opt: opt, primaries: map[string]primary{}}
 	if opt.BWLimit > 0 {
 		x.limiter = rate.NewLimiter(rate.Limit(opt.BWLimit), int(min(opt.BWLimit, 4<<20)))
 	}
@@ -127,8 +127,7 @@ func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOpt
 			}
 			if r.Err == nil && r.Entry.Type == store.File && r.Entry.Nlink > 1 {
 				x.mu.Lock()
-				x.hashes[r.Entry.Path] = r.Hash
-				x.same[r.Entry.Path] = r.Unchanged
+				x.primaries[r.Entry.Path] = primary{hash: r.Hash, unchanged: r.Unchanged}
 				x.mu.Unlock()
 			}
 			if recErr != nil {
@@ -218,8 +217,16 @@ type fileExec struct {
 	opt      FileOptions
 	limiter  *rate.Limiter
 	mu       sync.Mutex
-	hashes   map[string]string // content hash of hard-link primaries
-	same     map[string]bool   // primaries that a --checksum copy left as they were
+	// primaries holds the results of the files with other names (hard
+	// links) written in this run, for their links.
+	primaries map[string]primary
+}
+
+// primary is a hard-link primary's result: its content hash, and whether
+// a --checksum copy left it as it was.
+type primary struct {
+	hash      string
+	unchanged bool
 }
 
 // largestFirst sorts in place (a copy would double the plan's memory on
@@ -328,9 +335,9 @@ func (x *fileExec) once(ctx context.Context, a plan.Action) Result {
 func (x *fileExec) link(ctx context.Context, a plan.Action) Result {
 	l, ok := x.dst.(store.Linker)
 	x.mu.Lock()
-	h, known := x.hashes[a.LinkTo] // copied in this run
-	same := x.same[a.LinkTo]
+	p, known := x.primaries[a.LinkTo] // copied in this run
 	x.mu.Unlock()
+	h, same := p.hash, p.unchanged
 	known = known && h != "" // a name recorded without a hash would stay so
 	if !known && a.Hash != "" {
 		h, known, same = a.Hash, true, true // unchanged since a run recorded it

@@ -123,10 +123,11 @@ func ProbeCheck(ctx context.Context, o FilesOptions, maxBytes int64) (CheckModel
 		return timeHashing(ctx, src, dst, files, algo, o.Workers, m.SourceOnly)
 	}
 	// Asking for the tools is fixed, and the first hashing dials the
-	// connections: what it takes beyond the same hashing again is fixed. Then a part of the small files and all
-	// of them: the difference is per file; the rest of the part's time is
-	// what any hashing costs (a remote command per connection: every call
-	// here has as many). The large files then give the cost per byte.
+	// connections: what it takes beyond the same hashing again is fixed.
+	// Then a part of the small files and all of them: the difference is
+	// per file; the rest of the part's time is what any hashing costs (a
+	// remote command per connection: every call here has as many). The
+	// large files then give the cost per byte.
 	few := small[:len(small)/6+1]
 	var t [4]float64
 	for i, files := range [][]store.Entry{small, few, small, large} {
