@@ -82,9 +82,28 @@ func StartSSHD(t testing.TB, o SSHDOptions) *SSHD {
 		t.Fatal(err)
 	}
 	port := freePort(t)
+	// The sessions' HOME is an empty directory of the server's: a login
+	// shell then runs none of the account's own start-up files. root's
+	// ~/.bashrc on these machines runs `pyenv rehash`, which takes a lock
+	// file; a shell killed while holding it (a test that kills connections)
+	// leaves it behind, and every later login then waits 60 s for it.
+	home := filepath.Join(dir, "home")
+	if err := os.Mkdir(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	// sshd takes the first value of a keyword: o.Extra goes first, so that
-	// it can override the defaults below.
-	cfg := append(append([]string(nil), o.Extra...),
+	// it can override the defaults below; its SetEnv is merged with ours
+	// (sshd reads only the first SetEnv line).
+	setenv := "SetEnv HOME=" + home
+	var extra []string
+	for _, l := range o.Extra {
+		if rest, ok := strings.CutPrefix(l, "SetEnv "); ok {
+			setenv += " " + rest
+			continue
+		}
+		extra = append(extra, l)
+	}
+	cfg := append(append(extra, setenv),
 		"Port "+strconv.Itoa(port),
 		"ListenAddress 127.0.0.1",
 		"HostKey "+filepath.Join(dir, "host_key"),
