@@ -732,9 +732,8 @@ func TestFewSessionsPerConnection(t *testing.T) {
 // the find listing nor the tar streams: the greeting comes before the
 // header of every remote command and is skipped.
 func TestChattyLoginShell(t *testing.T) {
-	rc := filepath.Join(t.TempDir(), "greeting.sh")
-	os.WriteFile(rc, []byte("echo 'Welcome to the Jira VM'\nprintf 'no newline at the end'\n"), 0o644)
-	e := newEnvWith(t, testenv.SSHDOptions{Extra: []string{"SetEnv BASH_ENV=" + rc + " ENV=" + rc}})
+	e := newEnv(t)
+	os.WriteFile(filepath.Join(e.sshd.Home, ".bashrc"), []byte("echo 'Welcome to the Jira VM'\nprintf 'no newline at the end'\n"), 0o644)
 	gentree.Tree(e.src, gentree.Options{Files: 40, Seed: 17})
 	gentree.Nasty(e.src)
 	rep := mustSync(t, e.opts())
@@ -742,6 +741,47 @@ func TestChattyLoginShell(t *testing.T) {
 		t.Fatalf("lister %q, %d of %d files streamed: the greeting got in the way", rep.Lister, rep.Files.Streamed, rep.Files.Copied)
 	}
 	assertSame(t, e.src, e.dst)
+}
+
+// A login shell that hangs in its start-up files (here as pyenv's rehash
+// does, waiting for a lock a killed shell left behind) is given up after
+// SSHOptions.ShellStart, once for the run, with what it printed: the sync
+// goes on with SFTP requests alone. Before, each stream waited for the
+// shell with no deadline, and a shell that never started hung the run.
+func TestLoginShellThatHangsIsGivenUp(t *testing.T) {
+	e := newEnv(t)
+	rc := filepath.Join(e.sshd.Home, ".bashrc")
+	os.WriteFile(rc, []byte("echo \"pyenv: cannot rehash: couldn't acquire lock\" >&2\nsleep 30\n"), 0o644)
+	gentree.Tree(e.src, gentree.Options{Files: 40, Seed: 19})
+	gentree.Nasty(e.src)
+	o := e.opts()
+	o.SSH.ShellStart = time.Second
+	var log strings.Builder
+	o.Log = &log
+	rep := mustSync(t, o)
+	if rep.Lister != "sftp" || rep.Files.Streamed != 0 || !strings.Contains(rep.ListerFallback, "did not start a command within 1s") {
+		t.Fatalf("lister %q (%s), %d files streamed: want SFTP requests alone", rep.Lister, rep.ListerFallback, rep.Files.Streamed)
+	}
+	if n := strings.Count(log.String(), "SFTP requests alone from now on"); n != 1 || !strings.Contains(log.String(), "cannot rehash") {
+		t.Fatalf("want one log line with the shell's message, got %d in:\n%s", n, log.String())
+	}
+	// SFTP carries whole seconds and sees no hard links (as without a shell).
+	sameAtSeconds := func() {
+		t.Helper()
+		if d := testenv.TreeDiff(t, e.src, e.dst, false, func(rel string) bool { return strings.HasPrefix(rel, "nasty/hard-") }); len(d) != 0 {
+			t.Fatalf("%s", strings.Join(d, "\n"))
+		}
+	}
+	sameAtSeconds()
+	// A shell that starts in time is used as ever.
+	o.SSH.ShellStart = time.Minute
+	os.WriteFile(rc, []byte("sleep 1\n"), 0o644)
+	os.WriteFile(filepath.Join(e.src, "new.txt"), []byte("new"), 0o644)
+	rep = mustSync(t, o)
+	if rep.Lister != "find" || rep.Files.Copied == 0 || rep.Files.Streamed != rep.Files.Copied {
+		t.Fatalf("lister %q, %d of %d files streamed: want find and a tar stream", rep.Lister, rep.Files.Streamed, rep.Files.Copied)
+	}
+	sameAtSeconds()
 }
 
 // An account whose login shell is not sh (tcsh here; csh and fish alike)

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -20,12 +22,38 @@ import (
 // exec with an SFTP server and no output) is told from an empty result.
 const remoteHeader = "cutover-list-1"
 
+// defaultShellStart bounds the wait for a remote shell to start our
+// command: a login shell that hangs in its start-up files (pyenv's
+// `rehash` waits 60 s for a lock file that a killed shell left behind; a
+// home directory on a dead NFS server waits for ever) would otherwise
+// stall every listing, stream and hash of the run.
+const defaultShellStart = 30 * time.Second
+
 // remoteCmd is a command running in the remote shell over an SSH exec channel.
 type remoteCmd struct {
 	sess   *ssh.Session
 	out    *bufio.Reader
-	stderr bytes.Buffer
+	stderr syncBuffer
 	stop   func() bool
+}
+
+// syncBuffer is a bytes.Buffer that the session's stderr copier writes
+// while another goroutine may read it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // startRemote runs cmd in the remote shell with stdin (may be nil) and
@@ -47,6 +75,9 @@ func (s *SFTP) startRemoteOn(ctx context.Context, c *sshConn, cmd string, stdin 
 // startSession is startRemoteOn; opened, when not nil, is called once the
 // session is open, before the command starts.
 func (s *SFTP) startSession(ctx context.Context, c *sshConn, cmd string, stdin io.Reader, opened func()) (*remoteCmd, error) {
+	if why := s.shellTooSlow.Load(); why != nil {
+		return nil, *why
+	}
 	if _, err := c.client(ctx, s); err != nil {
 		return nil, err
 	}
@@ -78,14 +109,76 @@ func (s *SFTP) startSession(ctx context.Context, c *sshConn, cmd string, stdin i
 	rc.out = bufio.NewReaderSize(out, 1<<20)
 	// A login shell may print a greeting first (an echo in .bashrc): it
 	// comes before the header and is skipped.
-	if head, err := rc.out.ReadString(0); err != nil || !strings.HasSuffix(head, remoteHeader+"\x00") {
+	wait := s.opts.ShellStart
+	if wait <= 0 {
+		wait = defaultShellStart
+	}
+	// The read runs apart: closing a session does not end a read of it
+	// until sshd answers the close, and sshd answers it only once the
+	// shell has exited, so a shell that hangs would hang the read as well.
+	// That read then ends when the shell does, or with the connection.
+	type result struct {
+		head string
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		head, err := rc.out.ReadString(0)
+		got <- result{head, err}
+	}()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	var r result
+	late := false
+	select {
+	case r = <-got:
+	case <-timer.C:
+		late, r.err = true, fmt.Errorf("no header within %s", wait)
+	case <-ctx.Done():
+		rc.Close()
+		return nil, ctx.Err()
+	}
+	if r.err != nil || !strings.HasSuffix(r.head, remoteHeader+"\x00") {
 		rc.Close() // not drained: a command that waits on its stdin would never end
-		if err == nil {
-			err = errors.New("no header")
+		if r.err == nil {
+			r.err = errors.New("no header")
 		}
-		return nil, s.noExecOrLost(c, err)
+		err := s.noExecOrLost(c, r.err)
+		if late && errors.Is(err, ErrNoExec) {
+			err = s.giveUpShell(wait, rc.stderr.String())
+		}
+		return nil, err
 	}
 	return rc, nil
+}
+
+// giveUpShell records that the remote shell did not start a command
+// within wait, with what it printed on stderr meanwhile: the rest of the
+// run uses SFTP requests alone (ErrNoExec at once), rather than wait as
+// long again for each listing, stream and hash.
+func (s *SFTP) giveUpShell(wait time.Duration, stderr string) error {
+	who := s.loc.Host
+	if s.loc.User != "" {
+		who = s.loc.User + "@" + who
+	}
+	msg := fmt.Sprintf("the login shell of %s did not start a command within %s", who, wait)
+	if stderr = strings.TrimSpace(stderr); stderr != "" {
+		msg += fmt.Sprintf(" (it printed: %q)", firstLines(stderr, 3))
+	}
+	err := fmt.Errorf("%w: %s; check the account's start-up files (~/.bashrc, ~/.profile)", ErrNoExec, msg)
+	if s.shellTooSlow.CompareAndSwap(nil, &err) {
+		s.opts.logf("ssh %s: %s: SFTP requests alone from now on, which lists and copies more slowly", s.loc.Host, msg)
+	}
+	return *s.shellTooSlow.Load()
+}
+
+// firstLines is at most n lines of text.
+func firstLines(text string, n int) string {
+	lines := strings.SplitN(text, "\n", n+1)
+	if len(lines) > n {
+		lines = append(lines[:n], "…")
+	}
+	return strings.Join(lines, "\n")
 }
 
 // posixCommand returns the exec request that runs script with /bin/sh,

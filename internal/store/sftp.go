@@ -38,6 +38,7 @@ type SFTP struct {
 	listedByFind atomic.Bool
 	noFind       atomic.Value // string: why the listing fell back to READDIR
 	rootFS       atomic.Value // string: the root's filesystem type, as find names it
+	shellTooSlow atomic.Pointer[error] // why remote commands are no longer tried, see giveUpShell
 
 	hashOnce  sync.Once // see remoteHashers
 	hashTools []hashTool

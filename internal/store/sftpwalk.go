@@ -164,7 +164,9 @@ func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(stri
 		s.noFind.Store(err.Error())
 		return fmt.Errorf("%w: %w", ErrNoExec, err)
 	}
-	if errors.Is(err, ErrNoExec) {
+	if p := s.shellTooSlow.Load(); p != nil && errors.Is(err, ErrNoExec) {
+		s.noFind.Store(strings.TrimPrefix((*p).Error(), ErrNoExec.Error()+": "))
+	} else if errors.Is(err, ErrNoExec) {
 		s.noFind.Store("the server runs no commands for this account (ForceCommand internal-sftp, a login shell that runs none, no /bin/sh or base64, or no session left under MaxSessions)")
 	}
 	s.findComplaints(complaints, report)
@@ -224,7 +226,11 @@ func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(stri
 		if errors.Is(err, ErrNoExec) {
 			// Not ErrNoExec itself: entries were passed on, so Walk must not
 			// fall back to READDIR and pass them again.
-			return errs.Retryablef("list %s: the server refused another session (MaxSessions?)", s)
+			why := "the server refused another session (MaxSessions?)"
+			if p := s.shellTooSlow.Load(); p != nil {
+				why = (*p).Error()
+			}
+			return errs.Retryablef("list %s: %s", s, why)
 		}
 		if err != nil {
 			return err

@@ -40,8 +40,11 @@ type SSHOptions struct {
 	// Keepalive is the interval of SSH keepalive probes; a connection whose
 	// probe is not answered within the same interval is closed (default 15s).
 	Keepalive time.Duration
-	// Log receives a line for each connection closed for want of an answer
-	// and each connection found lost (nil: none).
+	// ShellStart bounds the wait for the remote login shell to start a
+	// command (default 30s); past it, the run uses SFTP requests alone.
+	ShellStart time.Duration
+	// Log receives a line for each connection closed for want of an answer,
+	// each connection found lost and a login shell given up (nil: none).
 	Log io.Writer
 }
 

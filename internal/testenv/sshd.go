@@ -40,7 +40,11 @@ type SSHD struct {
 	KeyFile    string // authorized client private key
 	KnownHosts string // known_hosts with the server's host key
 	HostPub    ssh.PublicKey
-	cmd        *exec.Cmd
+	// Home is the sessions' HOME, empty at first: a test writes the login
+	// shell's start-up files there (.bashrc: bash, run by sshd, reads that
+	// and never BASH_ENV).
+	Home string
+	cmd  *exec.Cmd
 }
 
 // SSHDOptions tune the server.
@@ -118,7 +122,7 @@ func StartSSHD(t testing.TB, o SSHDOptions) *SSHD {
 		t.Fatal(err)
 	}
 	s := &SSHD{Host: "127.0.0.1", Port: port, Dir: dir, KeyFile: filepath.Join(dir, "client_key"),
-		KnownHosts: filepath.Join(dir, "known_hosts"), HostPub: hostPub}
+		KnownHosts: filepath.Join(dir, "known_hosts"), HostPub: hostPub, Home: home}
 	if err := os.WriteFile(s.KnownHosts, []byte(s.KnownHostsLine(hostPub)), 0o644); err != nil {
 		t.Fatal(err)
 	}
