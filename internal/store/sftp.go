@@ -36,8 +36,8 @@ type SFTP struct {
 	streamMu sync.Mutex // see streamConn
 
 	listedByFind atomic.Bool
-	noFind       atomic.Value // string: why the listing fell back to READDIR
-	rootFS       atomic.Value // string: the root's filesystem type, as find names it
+	noFind       atomic.Value          // string: why the listing fell back to READDIR
+	rootFS       atomic.Value          // string: the root's filesystem type, as find names it
 	shellTooSlow atomic.Pointer[error] // why remote commands are no longer tried, see giveUpShell
 
 	hashOnce  sync.Once // see remoteHashers
