@@ -501,6 +501,9 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	}
 	mopt := migrate.FileOptions{Workers: o.Workers, TargetOps: targetOps, NetworkSource: networkSource, Owner: owner, UIDMap: o.UIDMap, GIDMap: o.GIDMap,
 		Verify: o.Verify != "none", BWLimit: o.BWLimit, Progress: counter, PreciseMtime: lister == "local", Streams: o.Streams}
+	if err := unsettleDirs(mw, run, p); err != nil {
+		return err
+	}
 	t1 := time.Now()
 	runErr := migrate.Files(ctx, src, dst, p, mopt, func(r migrate.Result) error {
 		if drifted != nil {
@@ -530,6 +533,39 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		return partial(rep)
 	}
 	return nil
+}
+
+// unsettled is the mtime recorded for a directory whose metadata the run
+// has yet to set (-1 ns, which no source directory has): any plan then
+// sees it differ.
+const unsettled = store.Time(-1)
+
+// unsettleDirs records, before anything is written, that the directories
+// which the run writes or removes in, and whose metadata it sets last
+// (plan.DirMeta), are not in step. Writing inside a directory changes its
+// mtime; a run stopped before the end left it so, with a record from an
+// earlier run that said it was in step, and no later run set it again.
+// The end of the run records them as they are.
+func unsettleDirs(mw *state.ManifestWriter, run int64, p *plan.Files) error {
+	made := make(map[string]bool, len(p.Dirs))
+	for _, a := range p.Dirs {
+		made[a.Entry.Path] = true // not recorded until their metadata is set
+	}
+	n := 0
+	for _, d := range p.DirMeta {
+		if made[d.Path] {
+			continue
+		}
+		d.ModTime = unsettled
+		if err := mw.Put(state.Row{Entry: d, RunID: run}); err != nil {
+			return err
+		}
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	return mw.Flush()
 }
 
 func recordResult(mw *state.ManifestWriter, run int64, r migrate.Result, rep *FilesReport) error {

@@ -1356,3 +1356,58 @@ func TestProbeCheckTimesBothSidesOrTheSourceAlone(t *testing.T) {
 		t.Fatalf("the probe changed the target: %v", d)
 	}
 }
+
+// stopAtDirMeta is a target that stops the run (as a kill would) when the
+// run comes to set a directory's metadata, after every file is written.
+type stopAtDirMeta struct {
+	store.Store
+	stop func()
+}
+
+func (s stopAtDirMeta) SetMeta(ctx context.Context, e store.Entry, owner bool) error {
+	if e.Type == store.Dir {
+		s.stop()
+		return context.Canceled
+	}
+	return s.Store.SetMeta(ctx, e, owner)
+}
+
+// A run stopped after it wrote into a directory, and before it set that
+// directory's mtime back (it does so last), leaves the mtime of the write:
+// the next run sets it again. Before, the directory's record from an
+// earlier run said it was in step, and no later run set it.
+func TestInterruptedRunLeavesNoDirectoryMtimeBehind(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	os.MkdirAll(filepath.Join(src, "a", "b"), 0o755)
+	os.WriteFile(filepath.Join(src, "a", "b", "f"), []byte("one"), 0o644)
+	old := time.Date(2024, 6, 1, 12, 0, 0, 123456789, time.UTC)
+	for _, p := range []string{"a/b/f", "a/b", "a"} {
+		os.Chtimes(filepath.Join(src, p), old, old)
+	}
+	o := FilesOptions{Source: src, Target: dst, StateDir: filepath.Join(dir, "state"), Workers: 4, MaxDelete: 1000, Verify: "transferred", Log: io.Discard}
+	mustSync(t, o)
+	assertSame(t, src, dst)
+
+	// The file changes in place (its directory's mtime does not); the run
+	// that copies it is stopped before the directories' metadata.
+	os.WriteFile(filepath.Join(src, "a", "b", "f"), []byte("two!"), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopped := o
+	stopped.TargetStore = stopAtDirMeta{Store: store.NewLocal(dst), stop: cancel}
+	if _, err := SyncFiles(ctx, stopped); !errs.Interrupted(err) {
+		t.Fatalf("the stopped run: %v, want interrupted", err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dst, "a", "b")); fi.ModTime().Equal(old) {
+		t.Fatal("the stopped run left a/b's mtime as it was: the test stops it too late")
+	}
+	rep := mustSync(t, o)
+	assertSame(t, src, dst)
+	if rep.Files.Copied != 0 {
+		t.Fatalf("the resumed run copied %d files, want 0 (the file was done)", rep.Files.Copied)
+	}
+	if rep = mustSync(t, o); rep.Files.Copied+rep.Files.MetadataUpdated != 0 {
+		t.Fatalf("a third run did work: %+v", rep.Files)
+	}
+}

@@ -153,8 +153,22 @@ func acquire(path string) (*os.File, error) {
 	if err != nil {
 		return nil, errs.Fatalf("state lock %s: %w", path, err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		holder, _ := os.ReadFile(path)
+	// A holder that has let go empties the file first. Its lock can live on
+	// for a moment after that: a process it was starting holds a copy of
+	// every descriptor between fork and exec. An empty file is so tried
+	// again for a while; a holder that is working has written its name.
+	var holder []byte
+	for try := 0; ; try++ {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if holder, _ = os.ReadFile(path); len(holder) > 0 || try == 40 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
 		f.Close()
 		who := strings.TrimSpace(string(holder))
 		if who == "" {
