@@ -52,6 +52,12 @@ func main() {
 		}
 	}
 	pprof.StopCPUProfile()
+	if p := os.Getenv("CUTOVER_MEMPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			pprof.Lookup("allocs").WriteTo(f, 0) // what the run allocated, by call site
+			f.Close()
+		}
+	}
 	os.Exit(code)
 }
 
