@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cutover/cutover/checksum"
@@ -464,6 +465,11 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		rep.Files.Deleted = int64(deletes)
 		return nil
 	}
+	if len(p.Copies)+len(p.Dirs)+len(p.Links)+len(p.Meta)+len(p.Deletes)+len(p.DirMeta) > 0 {
+		if err := probeWritable(ctx, dst); err != nil {
+			return err
+		}
+	}
 	if fs, ok := dst.(store.FreeSpacer); ok {
 		if free, err := fs.FreeSpace(ctx); err == nil && uint64(p.BytesToCopy) > free {
 			return errs.Fatalf("target %s has %s free but this run must write %s: free space or grow the volume first",
@@ -533,6 +539,28 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		return partial(rep)
 	}
 	return nil
+}
+
+// probeWritable writes and removes an empty file at the target's root, so
+// that a target the account cannot write to (a directory of another owner,
+// an EFS access point whose POSIX user is another, a read-only mount)
+// stops the run before it starts (exit 3), rather than fail each file.
+func probeWritable(ctx context.Context, dst store.Store) error {
+	name := fmt.Sprintf("%sprobe-%d.part", store.TempPrefix, os.Getpid()) // a temporary: a killed run's is cleaned
+	e := store.Entry{Path: name, Type: store.File, Mode: 0o600, ModTime: store.TimeOf(time.Now())}
+	err := dst.Put(ctx, e, false, func(io.Writer) (int64, error) { return 0, nil })
+	if err == nil {
+		if err = dst.Remove(ctx, name); err == nil {
+			return nil
+		}
+	}
+	switch {
+	case errors.Is(err, os.ErrPermission):
+		return errs.Fatalf("cannot write into the target %s (%v): give the account cutover logs in or runs as write access to it (on EFS, the access point's POSIX user), or run as its owner", dst, err)
+	case errors.Is(err, syscall.EROFS):
+		return errs.Fatalf("the target %s is on a read-only filesystem (%v): remount it read-write", dst, err)
+	}
+	return fmt.Errorf("write a test file into the target %s: %w", dst, err)
 }
 
 // unsettled is the mtime recorded for a directory whose metadata the run

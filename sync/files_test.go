@@ -1411,3 +1411,46 @@ func TestInterruptedRunLeavesNoDirectoryMtimeBehind(t *testing.T) {
 		t.Fatalf("a third run did work: %+v", rep.Files)
 	}
 }
+
+// A target the account cannot write to stops the run before it starts
+// (exit 3, saying why), instead of failing each file: an SFTP target whose
+// directory belongs to another user, and a read-only mount. Before, the
+// first gave 110 failures and exit 1.
+func TestUnwritableTargetStopsBeforeItStarts(t *testing.T) {
+	e := newEnv(t)
+	o := e.asTestUser(t)
+	gentree.Tree(e.src, gentree.Options{Files: 30, Seed: 6})
+	os.MkdirAll(e.dst, 0o755) // root's
+	o.Source, o.Target = e.src, e.sshd.URL("cutovertest", e.dst)
+	rep, err := SyncFiles(context.Background(), o)
+	if errs.ExitCode(err) != 3 || !strings.Contains(err.Error(), "cannot write into the target") || !strings.Contains(err.Error(), "permission denied") {
+		t.Fatalf("exit %d (%v), want 3 and why", errs.ExitCode(err), err)
+	}
+	if rep.Files.FailedCount != 0 || countEntries(t, e.dst) != 0 {
+		t.Fatalf("%d failed, %d entries at the target: want nothing tried", rep.Files.FailedCount, countEntries(t, e.dst))
+	}
+
+	ro := filepath.Join(e.dir, "ro")
+	os.MkdirAll(ro, 0o755)
+	if out, err := exec.Command("mount", "--bind", ro, ro).CombinedOutput(); err != nil {
+		t.Fatalf("mount --bind: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", ro).Run() })
+	if out, err := exec.Command("mount", "-o", "remount,bind,ro", ro).CombinedOutput(); err != nil {
+		t.Fatalf("remount read-only: %v: %s", err, out)
+	}
+	o = e.opts()
+	o.Source, o.Target, o.StateDir = e.src, ro, filepath.Join(e.dir, "state-ro")
+	if _, err = SyncFiles(context.Background(), o); errs.ExitCode(err) != 3 || !strings.Contains(err.Error(), "read-only filesystem") {
+		t.Fatalf("read-only target: exit %d (%v), want 3 and why", errs.ExitCode(err), err)
+	}
+}
+
+func countEntries(t *testing.T, dir string) int {
+	t.Helper()
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(des)
+}
