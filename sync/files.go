@@ -256,6 +256,9 @@ func syncFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	default:
 		return errs.Usagef("--verify must be none, transferred or all, not %q", o.Verify)
 	}
+	if err := checkOverlap(o); err != nil {
+		return err
+	}
 	st, err := state.Open(o.StateDir)
 	if err != nil {
 		return err

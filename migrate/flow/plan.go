@@ -306,7 +306,10 @@ func (r *Runner) inventoryFiles(ctx context.Context, name string) (*FilesInvento
 			return nil, terr
 		}
 		defer os.RemoveAll(tmp)
-		o.Target, o.StateDir = tmp, tmp+"/state"
+		o.Target, o.StateDir = tmp+"/target", tmp+"/state" // side by side: a state inside the target is refused
+		if terr := os.Mkdir(o.Target, 0o700); terr != nil {
+			return nil, terr
+		}
 		rep, err = sync.SyncFiles(ctx, o)
 	}
 	if err != nil {
