@@ -83,4 +83,3 @@ func resolved(p string) string {
 		dir = parent
 	}
 }
-
