@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -188,4 +189,31 @@ type slowStart struct {
 func (s *slowStart) ReadFile(ctx context.Context, e store.Entry, w io.Writer) (store.Entry, error) {
 	s.once.Do(s.before)
 	return s.Store.ReadFile(ctx, e, w)
+}
+
+// A state directory whose disk fills up mid-run stops the run (exit 3)
+// naming that disk, and once there is room the next run finishes the copy.
+func TestFullStateDiskStopsAndResumes(t *testing.T) {
+	dir := t.TempDir()
+	src, dst, stateDisk := filepath.Join(dir, "src"), filepath.Join(dir, "dst"), filepath.Join(dir, "statedisk")
+	for d := range 5 {
+		os.MkdirAll(filepath.Join(src, fmt.Sprint("d", d)), 0o755)
+		for f := range 1000 {
+			os.WriteFile(filepath.Join(src, fmt.Sprint("d", d), fmt.Sprint("attachment-", f)), nil, 0o644)
+		}
+	}
+	mountSmallTmpfs(t, stateDisk, "200k")
+	o := FilesOptions{Source: src, Target: dst, StateDir: filepath.Join(stateDisk, "state"), Workers: 4, MaxDelete: 1000, Verify: "transferred", Log: io.Discard}
+	_, err := SyncFiles(context.Background(), o)
+	if errs.ExitCode(err) != 3 || !strings.Contains(err.Error(), "the disk that holds the state directory is full") {
+		t.Fatalf("exit %d (%v), want 3 and the state's disk named", errs.ExitCode(err), err)
+	}
+	if out, err := exec.Command("mount", "-o", "remount,size=20m", stateDisk).CombinedOutput(); err != nil {
+		t.Fatalf("grow the tmpfs: %v: %s", err, out)
+	}
+	mustSync(t, o)
+	assertSame(t, src, dst)
+	if rep := mustSync(t, o); rep.Files.Copied != 0 {
+		t.Fatalf("a rerun copied %d", rep.Files.Copied)
+	}
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"time"
 
+	"github.com/cutover/cutover/internal/errs"
 	"github.com/cutover/cutover/internal/store"
 )
 
@@ -155,7 +157,7 @@ func (w *ManifestWriter) begin() error {
 // Put records r.
 func (w *ManifestWriter) Put(r Row) error {
 	if err := w.begin(); err != nil {
-		return fmt.Errorf("state: %w", err)
+		return w.s.failed("begin", err)
 	}
 	var linkInode int64
 	if r.Type == store.File && r.Nlink > 1 {
@@ -164,7 +166,7 @@ func (w *ManifestWriter) Put(r Row) error {
 	_, err := w.put.Exec(w.pair, []byte(r.Path), int(r.Type), r.Size, r.ModTime.UnixNano(), int(r.Mode), r.UID, r.GID,
 		[]byte(r.Target), r.Hash, r.RunID, linkInode)
 	if err != nil {
-		return fmt.Errorf("state: record %q: %w", r.Path, err)
+		return w.s.failed(fmt.Sprintf("record %q", r.Path), err)
 	}
 	return w.tick()
 }
@@ -172,10 +174,10 @@ func (w *ManifestWriter) Put(r Row) error {
 // Delete forgets path.
 func (w *ManifestWriter) Delete(path string) error {
 	if err := w.begin(); err != nil {
-		return fmt.Errorf("state: %w", err)
+		return w.s.failed("begin", err)
 	}
 	if _, err := w.del.Exec(w.pair, []byte(path)); err != nil {
-		return fmt.Errorf("state: forget %q: %w", path, err)
+		return w.s.failed(fmt.Sprintf("forget %q", path), err)
 	}
 	return w.tick()
 }
@@ -203,9 +205,24 @@ func (w *ManifestWriter) Flush() error {
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("state: commit manifest: %w", err)
+		return w.s.failed("commit manifest", err)
 	}
 	return nil
+}
+
+// failed wraps an error of the state's database; one of its disk (full,
+// read-only) stops the run and says where.
+func (s *State) failed(what string, err error) error {
+	var se interface{ Code() int }
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff { // the primary result code
+		case 13: // SQLITE_FULL
+			return errs.Fatalf("state %s: %s: the disk that holds the state directory is full (%w): free space there, or move the directory and point --state at it; the files copied since the last record are compared again by the next run", s.dir, what, err)
+		case 8: // SQLITE_READONLY
+			return errs.Fatalf("state %s: %s: the state directory cannot be written (%w)", s.dir, what, err)
+		}
+	}
+	return fmt.Errorf("state: %s: %w", what, err)
 }
 
 // Clear removes every manifest row of pair.
