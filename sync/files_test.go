@@ -1433,11 +1433,11 @@ func TestUnwritableTargetStopsBeforeItStarts(t *testing.T) {
 	ro := filepath.Join(e.dir, "ro")
 	os.MkdirAll(ro, 0o755)
 	if out, err := exec.Command("mount", "--bind", ro, ro).CombinedOutput(); err != nil {
-		t.Fatalf("mount --bind: %v: %s", err, out)
+		t.Skipf("no read-only mount here (mount --bind: %v: %s)", err, out) // as mountSmallTmpfs
 	}
 	t.Cleanup(func() { exec.Command("umount", ro).Run() })
 	if out, err := exec.Command("mount", "-o", "remount,bind,ro", ro).CombinedOutput(); err != nil {
-		t.Fatalf("remount read-only: %v: %s", err, out)
+		t.Skipf("no read-only mount here (remount: %v: %s)", err, out)
 	}
 	o = e.opts()
 	o.Source, o.Target, o.StateDir = e.src, ro, filepath.Join(e.dir, "state-ro")
