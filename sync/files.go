@@ -468,6 +468,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		rep.Files.Deleted = int64(deletes)
 		return nil
 	}
+	root := newRootMirror(ctx, src, dst, owner, o) // before the probe writes into the root
 	if len(p.Copies)+len(p.Dirs)+len(p.Links)+len(p.Meta)+len(p.Deletes)+len(p.DirMeta) > 0 {
 		if err := probeWritable(ctx, dst); err != nil {
 			return err
@@ -532,6 +533,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	if runErr != nil {
 		return runErr
 	}
+	root.finish(ctx, rep)
 	if drifted != nil {
 		drifted.finish(rep, false)
 	}
@@ -542,6 +544,75 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		return partial(rep)
 	}
 	return nil
+}
+
+// rootMirror gives the target's root directory the source root's mode,
+// mtime and (as root, mapped) owner, as rsync -a does with "src/ dst/",
+// once everything inside it is written (which changes its mtime). A Jira
+// container runs as uid 2001 and must own its shared home's root, not
+// only what is inside. It compares the roots as they are, so a run stopped
+// before its end is made good by the next.
+type rootMirror struct {
+	src, dst store.RootMeta
+	owner    bool
+	precise  bool // a local target holds nanoseconds; an SFTP one whole seconds
+	want     store.Entry
+	inStep   bool // the target's root was the source's before the run
+	err      error
+}
+
+// newRootMirror reads both roots before the run writes anything; nil
+// when a store cannot (the run then leaves the root alone).
+func newRootMirror(ctx context.Context, src, dst store.Store, owner bool, o FilesOptions) *rootMirror {
+	sr, ok := src.(store.RootMeta)
+	dr, ok2 := dst.(store.RootMeta)
+	if !ok || !ok2 {
+		return nil
+	}
+	_, localDst := dst.(*store.Local)
+	m := &rootMirror{src: sr, dst: dr, owner: owner, precise: localDst}
+	if m.want, m.err = sr.StatRoot(ctx); m.err != nil {
+		m.err = fmt.Errorf("the source's root: %w", m.err)
+		return m
+	}
+	if v, ok := o.UIDMap[int(m.want.UID)]; ok {
+		m.want.UID = uint32(v)
+	}
+	if v, ok := o.GIDMap[int(m.want.GID)]; ok {
+		m.want.GID = uint32(v)
+	}
+	m.inStep, m.err = m.same(ctx)
+	return m
+}
+
+func (m *rootMirror) same(ctx context.Context) (bool, error) {
+	have, err := m.dst.StatRoot(ctx)
+	if err != nil {
+		return false, fmt.Errorf("the target's root: %w", err)
+	}
+	sameTime := m.want.ModTime == have.ModTime
+	if !m.precise {
+		sameTime = m.want.ModTime.Unix() == have.ModTime.Unix()
+	}
+	return sameTime && m.want.Mode == have.Mode && (!m.owner || (m.want.UID == have.UID && m.want.GID == have.GID)), nil
+}
+
+// finish sets the target's root when it differs. Setting back what the
+// run itself disturbed (its writes at the root changed the mtime) is no
+// metadata update of the tree and is not counted as one.
+func (m *rootMirror) finish(ctx context.Context, rep *FilesReport) {
+	if m == nil {
+		return
+	}
+	same, err := m.same(ctx)
+	if err = errors.Join(m.err, err); err == nil && !same {
+		if err = m.dst.SetRootMeta(ctx, m.want, m.owner); err == nil && !m.inStep {
+			rep.Files.MetadataUpdated++
+		}
+	}
+	if err != nil {
+		rep.fail(".", "the root's mode, owner and mtime: "+err.Error())
+	}
 }
 
 // probeWritable writes and removes an empty file at the target's root, so

@@ -1454,3 +1454,53 @@ func countEntries(t *testing.T, dir string) int {
 	}
 	return len(des)
 }
+
+// The target's root gets the source root's mode, mtime and (as root,
+// mapped) owner, as rsync -a gives it with "src/ dst/", also through a
+// source root that is a symlink and onto a target root that is one; a
+// rerun finds nothing to do. Before, the root kept the mode and owner it
+// was made with, and a Jira container running as 2001 could not write its
+// own shared home's root.
+func TestRootDirectoryIsMirrored(t *testing.T) {
+	e := newEnv(t)
+	gentree.Tree(e.src, gentree.Options{Files: 20, Seed: 21})
+	old := time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
+	os.Chmod(e.src, 0o750)
+	os.Chown(e.src, 1001, 1002)
+	os.Chtimes(e.src, old, old)
+	link := filepath.Join(e.dir, "shared-home")
+	os.Symlink(e.src, link)
+	realDst := filepath.Join(e.dir, "efs")
+	os.MkdirAll(realDst, 0o755)
+	dstLink := filepath.Join(e.dir, "efs-link")
+	os.Symlink(realDst, dstLink)
+	for _, c := range []struct {
+		name, source, target string
+	}{
+		{"over SFTP, through links", e.sshd.URL("", link), dstLink},
+		{"local", e.src, filepath.Join(e.dir, "local")},
+	} {
+		o := e.opts()
+		o.Source, o.Target, o.StateDir = c.source, c.target, filepath.Join(e.dir, "state-"+c.name)
+		o.UIDMap, o.GIDMap = map[int]int{1001: 2001}, map[int]int{1002: 2001}
+		o.Delete = true // the target is listed too
+		rep := mustSync(t, o)
+		fi, err := os.Stat(c.target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode().Perm() != 0o750 || !fi.ModTime().Equal(old) || (os.Geteuid() == 0 && (st.Uid != 2001 || st.Gid != 2001)) {
+			t.Errorf("%s: the target's root is %v %v %d:%d, want 0750 %v 2001:2001", c.name, fi.Mode().Perm(), fi.ModTime(), st.Uid, st.Gid, old)
+		}
+		if l, _ := os.Lstat(dstLink); l.Mode()&os.ModeSymlink == 0 {
+			t.Fatalf("%s: the target's link was replaced", c.name)
+		}
+		if rep.Files.FailedCount != 0 {
+			t.Fatalf("%s: %+v", c.name, rep.Files.Failed)
+		}
+		if rep = mustSync(t, o); rep.Files.MetadataUpdated+rep.Files.Copied != 0 {
+			t.Errorf("%s: a rerun did work: %+v", c.name, rep.Files)
+		}
+	}
+}

@@ -38,6 +38,7 @@ var (
 	_ Syncer     = (*Local)(nil)
 	_ Stager     = (*Local)(nil)
 	_ ReadBacker = (*Local)(nil)
+	_ RootMeta   = (*Local)(nil)
 )
 
 // NewLocal returns a store rooted at the absolute directory root.
@@ -232,7 +233,11 @@ func (l *Local) ensureDir(dir string) error {
 	err := os.Mkdir(dir, 0o755)
 	switch {
 	case errors.Is(err, fs.ErrExist):
-		fi, serr := os.Lstat(dir)
+		stat := os.Lstat
+		if dir == l.root {
+			stat = os.Stat // the root may be a link to the directory (/var/atlassian/shared → /mnt/efs)
+		}
+		fi, serr := stat(dir)
 		if serr != nil {
 			return serr
 		}
@@ -419,6 +424,25 @@ func (l *Local) Symlink(_ context.Context, e Entry, owner bool) error {
 func (l *Local) SetMeta(_ context.Context, e Entry, owner bool) error {
 	if err := setMetaLocal(l.abs(e.Path), e, owner); err != nil {
 		return fmt.Errorf("%s: %w", e.Path, err)
+	}
+	return nil
+}
+
+func (l *Local) StatRoot(context.Context) (Entry, error) {
+	fi, err := os.Stat(l.root)
+	if err != nil {
+		return Entry{}, err
+	}
+	e, _ := entryFromInfo("", fi)
+	return e, nil
+}
+
+func (l *Local) SetRootMeta(_ context.Context, e Entry, owner bool) error {
+	e.Type = Dir
+	// The trailing slash follows a root that is a symlink, which lchown
+	// and utimensat(AT_SYMLINK_NOFOLLOW) would otherwise change instead.
+	if err := setMetaLocal(l.root+"/", e, owner); err != nil {
+		return fmt.Errorf("the root %s: %w", l.root, err)
 	}
 	return nil
 }

@@ -38,6 +38,7 @@ type SFTP struct {
 	listedByFind atomic.Bool
 	noFind       atomic.Value          // string: why the listing fell back to READDIR
 	rootFS       atomic.Value          // string: the root's filesystem type, as find names it
+	listedRoot   atomic.Pointer[Entry] // the root as the last find listing gave it
 	shellTooSlow atomic.Pointer[error] // why remote commands are no longer tried, see giveUpShell
 
 	hashOnce  sync.Once // see remoteHashers
@@ -51,6 +52,7 @@ var (
 	_ Linker     = (*SFTP)(nil)
 	_ FreeSpacer = (*SFTP)(nil)
 	_ Stager     = (*SFTP)(nil)
+	_ RootMeta   = (*SFTP)(nil)
 )
 
 type sshConn struct {
@@ -442,6 +444,38 @@ func (s *SFTP) SetMeta(ctx context.Context, e Entry, owner bool) error {
 		return err
 	}
 	return s.classify(c, sc, s.setMeta(sc, s.abs(e.Path), e, owner))
+}
+
+// StatRoot is the root as the last find listing gave it (nanosecond
+// mtime), else as SFTP's stat gives it (whole seconds).
+func (s *SFTP) StatRoot(ctx context.Context) (Entry, error) {
+	if e := s.listedRoot.Load(); e != nil {
+		r := *e
+		r.Path = ""
+		return r, nil
+	}
+	c, sc, err := s.pick(ctx)
+	if err != nil {
+		return Entry{}, err
+	}
+	fi, err := sc.Stat(s.loc.Path) // follows a root that is a link
+	if err != nil {
+		return Entry{}, s.classify(c, sc, err)
+	}
+	e, _ := sftpEntry("", fi)
+	return e, nil
+}
+
+func (s *SFTP) SetRootMeta(ctx context.Context, e Entry, owner bool) error {
+	c, sc, err := s.pick(ctx)
+	if err != nil {
+		return err
+	}
+	e.Type = Dir // SETSTAT follows a root that is a link
+	if err := s.setMeta(sc, s.loc.Path, e, owner); err != nil {
+		return s.classify(c, sc, fmt.Errorf("the root %s: %w", s.loc.Path, err))
+	}
+	return nil
 }
 
 func (s *SFTP) Link(ctx context.Context, oldPath, newPath string) error {

@@ -139,6 +139,9 @@ func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(stri
 		if rootDev == "" { // find prints its start point, the root, first
 			rootDev = dev
 			s.rootFS.Store(fstype)
+			if e, ok, err := parseFindRecord(rec, link); err == nil && ok && e.Type == Dir {
+				s.listedRoot.Store(&e) // with its mtime's nanoseconds, which SFTP's stat lacks
+			}
 			return nil
 		}
 		e, ok, perr := parseFindRecord(rec, link)

@@ -116,6 +116,14 @@ type Store interface {
 	Close() error
 }
 
+// RootMeta is implemented by stores whose root directory's own mode, owner
+// and mtime can be read and set, following the root when it is a symlink
+// (a shared home reached through a link). The entry's Path is "".
+type RootMeta interface {
+	StatRoot(ctx context.Context) (Entry, error)
+	SetRootMeta(ctx context.Context, e Entry, owner bool) error
+}
+
 // Linker is implemented by stores that can make hard links.
 type Linker interface {
 	Link(ctx context.Context, oldPath, newPath string) error

@@ -11,9 +11,10 @@ import (
 	"testing"
 )
 
-// TreeDiff compares two local trees entry by entry: type, size, content,
-// permission bits, mtime (to the second unless exactNs), symlink targets,
-// and hard links (entries sharing an inode in a share one in b). It returns
+// TreeDiff compares two local trees entry by entry, their roots (".")
+// included: type, size, content, permission bits, mtime (to the second
+// unless exactNs), symlink targets, and hard links (entries sharing an
+// inode in a share one in b). It returns
 // the differences, empty when the trees are equal. skip filters paths out.
 func TreeDiff(t testing.TB, a, b string, exactNs bool, skip func(rel string) bool) []string {
 	t.Helper()
@@ -103,6 +104,15 @@ func scan(t testing.TB, root string, skip func(string) bool) (map[string]fs.File
 		}
 		rel, _ := filepath.Rel(root, p)
 		if rel == "." {
+			// The root itself, as "." (its mode and mtime are mirrored too),
+			// followed when it is a link.
+			if skip == nil || !skip(".") {
+				fi, err := os.Stat(root)
+				if err != nil {
+					return err
+				}
+				out["."] = fi
+			}
 			return nil
 		}
 		rel = filepath.ToSlash(rel)
