@@ -575,6 +575,11 @@ func newRootMirror(ctx context.Context, src, dst store.Store, owner bool, o File
 		m.err = fmt.Errorf("the source's root: %w", m.err)
 		return m
 	}
+	if s, ok := src.(*store.SFTP); ok {
+		if e, ok := s.ListedRoot(); ok {
+			m.want = e // as listed, to the nanosecond
+		}
+	}
 	if v, ok := o.UIDMap[int(m.want.UID)]; ok {
 		m.want.UID = uint32(v)
 	}

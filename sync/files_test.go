@@ -1479,20 +1479,29 @@ func TestRootDirectoryIsMirrored(t *testing.T) {
 	}{
 		{"over SFTP, through links", e.sshd.URL("", link), dstLink},
 		{"local", e.src, filepath.Join(e.dir, "local")},
+		{"onto an SFTP target", e.src, e.sshd.URL("", filepath.Join(e.dir, "sftp-target"))},
 	} {
+		targetDir := c.target
+		if strings.HasPrefix(c.target, "sftp://") {
+			targetDir = filepath.Join(e.dir, "sftp-target")
+		}
 		o := e.opts()
 		o.Source, o.Target, o.StateDir = c.source, c.target, filepath.Join(e.dir, "state-"+c.name)
 		o.UIDMap, o.GIDMap = map[int]int{1001: 2001}, map[int]int{1002: 2001}
 		o.Delete = true // the target is listed too
 		rep := mustSync(t, o)
-		fi, err := os.Stat(c.target)
-		if err != nil {
-			t.Fatal(err)
+		checkRoot := func(when string) {
+			t.Helper()
+			fi, err := os.Stat(targetDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := fi.Sys().(*syscall.Stat_t)
+			if fi.Mode().Perm() != 0o750 || !fi.ModTime().Equal(old) || (os.Geteuid() == 0 && (st.Uid != 2001 || st.Gid != 2001)) {
+				t.Errorf("%s, %s: the target's root is %v %v %d:%d, want 0750 %v 2001:2001", c.name, when, fi.Mode().Perm(), fi.ModTime(), st.Uid, st.Gid, old)
+			}
 		}
-		st := fi.Sys().(*syscall.Stat_t)
-		if fi.Mode().Perm() != 0o750 || !fi.ModTime().Equal(old) || (os.Geteuid() == 0 && (st.Uid != 2001 || st.Gid != 2001)) {
-			t.Errorf("%s: the target's root is %v %v %d:%d, want 0750 %v 2001:2001", c.name, fi.Mode().Perm(), fi.ModTime(), st.Uid, st.Gid, old)
-		}
+		checkRoot("first run")
 		if l, _ := os.Lstat(dstLink); l.Mode()&os.ModeSymlink == 0 {
 			t.Fatalf("%s: the target's link was replaced", c.name)
 		}
@@ -1502,5 +1511,15 @@ func TestRootDirectoryIsMirrored(t *testing.T) {
 		if rep = mustSync(t, o); rep.Files.MetadataUpdated+rep.Files.Copied != 0 {
 			t.Errorf("%s: a rerun did work: %+v", c.name, rep.Files)
 		}
+		// A file new at the root, the root's own mtime as it was: the run's
+		// write at the target's root changes its mtime, which must be set
+		// back (an SFTP target's root was compared as listed at the start).
+		name := "new-at-root-" + strings.ReplaceAll(c.name, " ", "-")
+		os.WriteFile(filepath.Join(e.src, name), []byte(name), 0o644)
+		os.Chtimes(e.src, old, old)
+		if rep = mustSync(t, o); rep.Files.Copied != 1 {
+			t.Errorf("%s: copied %d, want the new file", c.name, rep.Files.Copied)
+		}
+		checkRoot("a file new at the root")
 	}
 }

@@ -446,14 +446,19 @@ func (s *SFTP) SetMeta(ctx context.Context, e Entry, owner bool) error {
 	return s.classify(c, sc, s.setMeta(sc, s.abs(e.Path), e, owner))
 }
 
-// StatRoot is the root as the last find listing gave it (nanosecond
-// mtime), else as SFTP's stat gives it (whole seconds).
-func (s *SFTP) StatRoot(ctx context.Context) (Entry, error) {
-	if e := s.listedRoot.Load(); e != nil {
-		r := *e
-		r.Path = ""
-		return r, nil
+// ListedRoot is the root as the last find listing gave it, with its
+// mtime's nanoseconds, which SFTP's stat (StatRoot) lacks.
+func (s *SFTP) ListedRoot() (Entry, bool) {
+	e := s.listedRoot.Load()
+	if e == nil {
+		return Entry{}, false
 	}
+	r := *e
+	r.Path = ""
+	return r, true
+}
+
+func (s *SFTP) StatRoot(ctx context.Context) (Entry, error) {
 	c, sc, err := s.pick(ctx)
 	if err != nil {
 		return Entry{}, err
