@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -34,7 +35,55 @@ type remoteCmd struct {
 	sess   *ssh.Session
 	out    *bufio.Reader
 	stderr syncBuffer
-	stop   func() bool
+	stop   func()
+}
+
+// abandonAfter is how long an interrupted command or request may take to
+// end before its connection is closed under it (see interruptible).
+const abandonAfter = 3 * time.Second
+
+// interruptible arranges that when ctx ends, abort runs (it closes a
+// session or a file), and that if the caller has not called the returned
+// release within abandonAfter, connection c is closed too. Closing a
+// session or a file ends nothing while the remote process is stuck in the
+// kernel (a read on a hung NFS mount under the shared home): sshd closes
+// the channel only once the process exits, and an SFTP server answers no
+// request meanwhile. Only closing the connection ends the reads blocked
+// on it, so that Ctrl-C stops such a run. release may be called more than
+// once.
+func (s *SFTP) interruptible(ctx context.Context, c *sshConn, abort func()) (release func()) {
+	done := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		abort()
+		select {
+		case <-done:
+		case <-time.After(abandonAfter):
+			s.abandon(c)
+		}
+	})
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			stop()
+			close(done)
+		})
+	}
+}
+
+// abandon closes connection c under what is still running on it, once a
+// run was stopped; the next use dials it again. It is no lost connection.
+func (s *SFTP) abandon(c *sshConn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ssh == nil {
+		return
+	}
+	if c.sc != nil {
+		c.sc.Close()
+	}
+	c.ssh.Close()
+	c.sc, c.ssh = nil, nil
+	s.opts.logf("ssh %s: a remote command or request did not end within %s of the run's stop (a read stuck on the host, as on a hung NFS mount?): its connection is closed", net.JoinHostPort(s.loc.Host, s.loc.Port), abandonAfter)
 }
 
 // syncBuffer is a bytes.Buffer that the session's stderr copier writes
@@ -94,7 +143,7 @@ func (s *SFTP) startSession(ctx context.Context, c *sshConn, cmd string, stdin i
 	if opened != nil {
 		opened()
 	}
-	rc := &remoteCmd{sess: sess, stop: context.AfterFunc(ctx, func() { sess.Close() })}
+	rc := &remoteCmd{sess: sess, stop: s.interruptible(ctx, c, func() { sess.Close() })}
 	sess.Stdin = stdin
 	sess.Stderr = &rc.stderr
 	out, err := sess.StdoutPipe()

@@ -248,14 +248,14 @@ func (s *SFTP) ReadFile(ctx context.Context, e Entry, w io.Writer) (Entry, error
 		return Entry{}, err
 	}
 	tw := &trackWriter{w: w}
-	after, err := s.readFile(ctx, sc, e, tw)
+	after, err := s.readFile(ctx, c, sc, e, tw)
 	if tw.err != nil {
 		return after, tw.err // the writer's (the target's) error, not the connection's
 	}
 	return after, s.classify(c, sc, err)
 }
 
-func (s *SFTP) readFile(ctx context.Context, sc *sftp.Client, e Entry, w io.Writer) (Entry, error) {
+func (s *SFTP) readFile(ctx context.Context, c *sshConn, sc *sftp.Client, e Entry, w io.Writer) (Entry, error) {
 	if e.Size == 0 && e.Type == File {
 		// An empty file has nothing to read: one LSTAT round trip instead
 		// of open, read, fstat and close. If it grew since the listing, it
@@ -273,8 +273,8 @@ func (s *SFTP) readFile(ctx context.Context, sc *sftp.Client, e Entry, w io.Writ
 		return Entry{}, err
 	}
 	defer f.Close()
-	stop := context.AfterFunc(ctx, func() { f.Close() })
-	defer stop()
+	release := s.interruptible(ctx, c, func() { f.Close() })
+	defer release()
 	if e.Size < smallFile {
 		bp := smallBufs.Get().(*[]byte)
 		defer smallBufs.Put(bp)

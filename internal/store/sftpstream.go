@@ -134,8 +134,8 @@ func (t *tarStream) ReadFiles(ctx context.Context, es []Entry, fn func(i int, at
 	req := append([]byte(strconv.Itoa(names.Len())+"\n"), names.Bytes()...)
 	wrote := make(chan error, 1)
 	go func() { _, err := t.stdin.Write(req); wrote <- err }()
-	stop := context.AfterFunc(ctx, func() { t.rc.sess.Close() })
-	defer stop()
+	release := t.s.interruptible(ctx, t.c, func() { t.rc.sess.Close() })
+	defer release()
 	err := t.read(es, fn)
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cutover/cutover/internal/gentree"
+	"github.com/cutover/cutover/internal/testenv"
+)
+
+// A source whose reads hang (a hung NFS mount under the shared home: tar
+// or find blocks in the kernel and sends nothing, while sshd still answers
+// keepalives) does not make the run deaf to Ctrl-C: the first stops it
+// cleanly (exit 130, a report written) within seconds. Before, closing the
+// session ended nothing (sshd closes it only once the process exits) and
+// the run waited for ever.
+func TestInterruptWhileTheSourceHangs(t *testing.T) {
+	for _, c := range []struct{ tool, script, waitFor string }{
+		{"tar", "case \"$1\" in --version) echo 'tar (GNU tar) 1.34';; *) exec sleep 600;; esac", "plan:"},
+		{"find", "exec sleep 600", "listing sftp://"},
+	} {
+		t.Run("hung "+c.tool, func(t *testing.T) {
+			fake := t.TempDir()
+			os.WriteFile(filepath.Join(fake, c.tool), []byte("#!/bin/sh\n"+c.script+"\n"), 0o755)
+			interruptHungRun(t, fake, c.waitFor)
+		})
+	}
+}
+
+func interruptHungRun(t *testing.T, fakeBin, waitFor string) {
+	s := testenv.StartSSHD(t, testenv.SSHDOptions{Extra: []string{"SetEnv PATH=" + fakeBin + ":/usr/bin:/bin"}})
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	if _, err := gentree.Tree(src, gentree.Options{Files: 600, Seed: 12, MedianKiB: 8}); err != nil {
+		t.Fatal(err)
+	}
+	report := filepath.Join(dir, "report.json")
+	cmd := exec.Command(bin, "files", "sync", s.URL("", src), dst, "--state", filepath.Join(dir, "state"),
+		"--ssh-key", s.KeyFile, "--known-hosts", s.KnownHosts, "--report", report)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() && !strings.Contains(lines.Text(), waitFor) {
+	}
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	time.Sleep(time.Second) // the run is waiting on the hung command
+	cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+			t.Fatalf("exit %v, want 130", err)
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("Ctrl-C did not stop a run whose source hangs within 20 s")
+	}
+	if _, err := os.Stat(report); err != nil {
+		t.Fatalf("no report: %v", err)
+	}
+}
