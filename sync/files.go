@@ -44,6 +44,9 @@ type FilesOptions struct {
 	// Streams: tar streams from an SFTP source (0: the default, -1: none,
 	// every file with its own SFTP requests).
 	Streams int
+	// StallTimeout stops the run (exit 3) when nothing moves for that long
+	// (0: 10 minutes; below 0: never).
+	StallTimeout time.Duration
 	// Stores, when set, are used instead of opening Source and Target (tests).
 	SourceStore, TargetStore store.Store
 }
@@ -148,7 +151,9 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 	for attempt := 1; ; attempt++ {
 		out, bads, vanished, excluded = out[:0], bads[:0], vanished[:0], 0
 		excludedDirs = map[string]store.Entry{}
+		stall := stallOf(ctx)
 		err := s.Walk(ctx, func(e store.Entry) error {
+			stall.tick()
 			if store.IsTemp(path.Base(e.Path)) {
 				return nil
 			}
@@ -162,6 +167,7 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 			out = append(out, e)
 			return nil
 		}, func(p string, err error) {
+			stall.tick()
 			// What the rules leave out is no failure, whatever its type
 			// (an unreadable directory, a socket): the walk does not
 			// prune, and cannot say which kind a rule meant.
@@ -310,7 +316,9 @@ func syncFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 			st.MarkAbandoned(ctx, pair, run)
 		}
 	}
-	err = syncPair(ctx, o, st, pair, run, src, dst, manifest, rep)
+	wctx, endWatch := watchStall(ctx, o.StallTimeout, o.logf)
+	err = stalled(wctx, syncPair(wctx, o, st, pair, run, src, dst, manifest, rep))
+	endWatch()
 	if !o.DryRun {
 		st.FinishRun(context.WithoutCancel(ctx), state.Run{ID: run, Status: errs.Status(err), FilesScanned: rep.Files.Scanned, FilesCopied: rep.Files.Copied,
 			BytesCopied: rep.Files.BytesCopied, FilesDeleted: rep.Files.Deleted, FilesFailed: rep.Files.FailedCount,
@@ -499,6 +507,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	counter.FilesTotal.Store(int64(len(p.Copies) + len(p.Links) + len(p.Meta)))
 	counter.BytesTotal.Store(p.BytesToCopy)
 	disp := progress.Start(o.Log, "copy", counter, o.LogInterval)
+	stallOf(ctx).watch(counter)
 	targetOps := InFlight(dst, o.Workers)
 	if targetOps != o.Workers {
 		o.logf("the target is on a network filesystem: up to %d operations in flight at once (4 × --workers)", targetOps)
@@ -518,6 +527,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		if drifted != nil {
 			drifted.settled(r, rep)
 		}
+		stallOf(ctx).tick()
 		return recordResult(mw, run, r, rep)
 	})
 	disp.Stop()

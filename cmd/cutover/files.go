@@ -123,6 +123,12 @@ and record it in the state so the next run copies only the delta.
 			if o.Workers < 1 || o.MaxDelete < 0 {
 				return errs.Usagef("--workers must be ≥ 1 and --max-delete ≥ 0")
 			}
+			switch {
+			case o.StallTimeout < 0:
+				return errs.Usagef("--stall-timeout must be ≥ 0")
+			case o.StallTimeout == 0:
+				o.StallTimeout = -1 // never
+			}
 			o.Log = logOutput()
 			if o.SSH.Conns == 0 {
 				o.SSH.Conns = min(max(o.Workers/4, 1), 8)
@@ -150,6 +156,7 @@ and record it in the state so the next run copies only the delta.
 	f.BoolVar(&o.Delete, "delete", false, "mirror: remove target entries the source no longer has, and redo those changed at the target since written (the target is listed)")
 	f.IntVar(&o.MaxDelete, "max-delete", 1000, "with --delete, stop (exit 3, nothing deleted) when more than `N` entries would be removed")
 	f.StringVar(&bw, "bwlimit", "", "cap the read rate from the source, e.g. 50MB, 200KiB (per second)")
+	f.DurationVar(&o.StallTimeout, "stall-timeout", 10*time.Minute, "stop (exit 3) when nothing moves for `DURATION`: no entry listed, no byte read, no file done (a hung NFS mount at the source; 0: never)")
 	f.StringArrayVar(&chownMap, "chown-map", nil, "map a source uid to a target uid, `SRCUID:DSTUID` (repeatable)")
 	f.StringArrayVar(&chgrpMap, "chgrp-map", nil, "map a source gid to a target gid, `SRCGID:DSTGID` (repeatable)")
 	f.BoolVar(&o.Checksum, "checksum", false, "decide what changed by content hash instead of size and mtime")

@@ -33,6 +33,28 @@ func TestInterruptWhileTheSourceHangs(t *testing.T) {
 	}
 }
 
+// Unattended (a rehearsal at night), a run whose source hangs stops by
+// itself once nothing moved for --stall-timeout: exit 3, saying why.
+func TestRunWhoseSourceHangsStopsByItself(t *testing.T) {
+	fake := t.TempDir()
+	os.WriteFile(filepath.Join(fake, "tar"), []byte("#!/bin/sh\ncase \"$1\" in --version) echo 'tar (GNU tar) 1.34';; *) exec sleep 600;; esac\n"), 0o755)
+	s := testenv.StartSSHD(t, testenv.SSHDOptions{Extra: []string{"SetEnv PATH=" + fake + ":/usr/bin:/bin"}})
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if _, err := gentree.Tree(src, gentree.Options{Files: 600, Seed: 12, MedianKiB: 8}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	out, code := cutover(t, "files", "sync", s.URL("", src), filepath.Join(dir, "dst"), "--state", filepath.Join(dir, "state"),
+		"--ssh-key", s.KeyFile, "--known-hosts", s.KnownHosts, "--stall-timeout", "2s", "--report", filepath.Join(dir, "r.json"))
+	if code != 3 || !strings.Contains(out, "nothing moved for 2s") {
+		t.Fatalf("exit %d after %s, want 3 and why:\n%s", code, time.Since(start), out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "r.json")); err != nil {
+		t.Fatalf("no report: %v", err)
+	}
+}
+
 func interruptHungRun(t *testing.T, fakeBin, waitFor string) {
 	s := testenv.StartSSHD(t, testenv.SSHDOptions{Extra: []string{"SetEnv PATH=" + fakeBin + ":/usr/bin:/bin"}})
 	dir := t.TempDir()
