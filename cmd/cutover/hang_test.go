@@ -22,13 +22,40 @@ import (
 // the run waited for ever.
 func TestInterruptWhileTheSourceHangs(t *testing.T) {
 	for _, c := range []struct{ tool, script, waitFor string }{
-		{"tar", "case \"$1\" in --version) echo 'tar (GNU tar) 1.34';; *) exec sleep 600;; esac", "plan:"},
+		{"tar", hungTar, "plan:"},
 		{"find", "exec sleep 600", "listing sftp://"},
 	} {
 		t.Run("hung "+c.tool, func(t *testing.T) {
-			fake := t.TempDir()
-			os.WriteFile(filepath.Join(fake, c.tool), []byte("#!/bin/sh\n"+c.script+"\n"), 0o755)
-			interruptHungRun(t, fake, c.waitFor)
+			args, report := hungSource(t, c.tool, c.script)
+			cmd := exec.Command(bin, args...)
+			stderr, _ := cmd.StderrPipe()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			lines := bufio.NewScanner(stderr)
+			for lines.Scan() && !strings.Contains(lines.Text(), c.waitFor) {
+			}
+			go func() {
+				for lines.Scan() {
+				}
+			}()
+			time.Sleep(time.Second) // the run is waiting on the hung command
+			cmd.Process.Signal(syscall.SIGINT)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+					t.Fatalf("exit %v, want 130", err)
+				}
+			case <-time.After(20 * time.Second):
+				cmd.Process.Kill()
+				<-done
+				t.Fatal("Ctrl-C did not stop a run whose source hangs within 20 s")
+			}
+			if _, err := os.Stat(report); err != nil {
+				t.Fatalf("no report: %v", err)
+			}
 		})
 	}
 }
@@ -36,61 +63,34 @@ func TestInterruptWhileTheSourceHangs(t *testing.T) {
 // Unattended (a rehearsal at night), a run whose source hangs stops by
 // itself once nothing moved for --stall-timeout: exit 3, saying why.
 func TestRunWhoseSourceHangsStopsByItself(t *testing.T) {
+	args, report := hungSource(t, "tar", hungTar)
+	start := time.Now()
+	out, code := cutover(t, append(args, "--stall-timeout", "2s")...)
+	if code != 3 || !strings.Contains(out, "nothing moved for 2s") {
+		t.Fatalf("exit %d after %s, want 3 and why:\n%s", code, time.Since(start), out)
+	}
+	if _, err := os.Stat(report); err != nil {
+		t.Fatalf("no report: %v", err)
+	}
+}
+
+// hungTar answers tar's version check, then hangs as a read stuck in the
+// kernel would.
+const hungTar = "case \"$1\" in --version) echo 'tar (GNU tar) 1.34';; *) exec sleep 600;; esac"
+
+// hungSource serves 600 files (enough for tar streams) from an sshd whose
+// tool is the shell script given, and returns the arguments of a sync of
+// them and the path of its JSON report.
+func hungSource(t *testing.T, tool, script string) ([]string, string) {
 	fake := t.TempDir()
-	os.WriteFile(filepath.Join(fake, "tar"), []byte("#!/bin/sh\ncase \"$1\" in --version) echo 'tar (GNU tar) 1.34';; *) exec sleep 600;; esac\n"), 0o755)
+	os.WriteFile(filepath.Join(fake, tool), []byte("#!/bin/sh\n"+script+"\n"), 0o755)
 	s := testenv.StartSSHD(t, testenv.SSHDOptions{Extra: []string{"SetEnv PATH=" + fake + ":/usr/bin:/bin"}})
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	if _, err := gentree.Tree(src, gentree.Options{Files: 600, Seed: 12, MedianKiB: 8}); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	out, code := cutover(t, "files", "sync", s.URL("", src), filepath.Join(dir, "dst"), "--state", filepath.Join(dir, "state"),
-		"--ssh-key", s.KeyFile, "--known-hosts", s.KnownHosts, "--stall-timeout", "2s", "--report", filepath.Join(dir, "r.json"))
-	if code != 3 || !strings.Contains(out, "nothing moved for 2s") {
-		t.Fatalf("exit %d after %s, want 3 and why:\n%s", code, time.Since(start), out)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "r.json")); err != nil {
-		t.Fatalf("no report: %v", err)
-	}
-}
-
-func interruptHungRun(t *testing.T, fakeBin, waitFor string) {
-	s := testenv.StartSSHD(t, testenv.SSHDOptions{Extra: []string{"SetEnv PATH=" + fakeBin + ":/usr/bin:/bin"}})
-	dir := t.TempDir()
-	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
-	if _, err := gentree.Tree(src, gentree.Options{Files: 600, Seed: 12, MedianKiB: 8}); err != nil {
-		t.Fatal(err)
-	}
 	report := filepath.Join(dir, "report.json")
-	cmd := exec.Command(bin, "files", "sync", s.URL("", src), dst, "--state", filepath.Join(dir, "state"),
-		"--ssh-key", s.KeyFile, "--known-hosts", s.KnownHosts, "--report", report)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(stderr)
-	for lines.Scan() && !strings.Contains(lines.Text(), waitFor) {
-	}
-	go func() {
-		for lines.Scan() {
-		}
-	}()
-	time.Sleep(time.Second) // the run is waiting on the hung command
-	cmd.Process.Signal(syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
-			t.Fatalf("exit %v, want 130", err)
-		}
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		<-done
-		t.Fatal("Ctrl-C did not stop a run whose source hangs within 20 s")
-	}
-	if _, err := os.Stat(report); err != nil {
-		t.Fatalf("no report: %v", err)
-	}
+	return []string{"files", "sync", s.URL("", src), filepath.Join(dir, "dst"), "--state", filepath.Join(dir, "state"),
+		"--ssh-key", s.KeyFile, "--known-hosts", s.KnownHosts, "--report", report}, report
 }
