@@ -22,7 +22,9 @@ import (
 func VerifyFiles(ctx context.Context, o FilesOptions) (*FilesReport, error) {
 	rep := &FilesReport{Command: "files verify", Source: o.Source, Target: o.Target, Outcome: report.Started(),
 		Verify: VerifyStats{Mode: "all"}}
-	err := verifyFiles(ctx, o, rep)
+	wctx, endWatch := watchStall(ctx, o.StallTimeout, o.logf)
+	err := stalled(wctx, verifyFiles(wctx, o, rep))
+	endWatch()
 	if err == nil && (rep.Verify.MismatchedCount > 0 || rep.Files.FailedCount > 0) {
 		err = partial(rep)
 	}
@@ -104,6 +106,7 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	c.FilesTotal.Store(2 * int64(len(both)))
 	disp := progress.Start(o.Log, "verify", c, o.LogInterval)
 	defer disp.Stop()
+	stallOf(ctx).watch(c)
 	algo := verifyHash(ctx, src, dst)
 	rep.Hash = string(algo)
 	t1 := time.Now()

@@ -123,11 +123,8 @@ and record it in the state so the next run copies only the delta.
 			if o.Workers < 1 || o.MaxDelete < 0 {
 				return errs.Usagef("--workers must be ≥ 1 and --max-delete ≥ 0")
 			}
-			switch {
-			case o.StallTimeout < 0:
-				return errs.Usagef("--stall-timeout must be ≥ 0")
-			case o.StallTimeout == 0:
-				o.StallTimeout = -1 // never
+			if err := stallFlag(&o); err != nil {
+				return err
 			}
 			o.Log = logOutput()
 			if o.SSH.Conns == 0 {
@@ -156,7 +153,6 @@ and record it in the state so the next run copies only the delta.
 	f.BoolVar(&o.Delete, "delete", false, "mirror: remove target entries the source no longer has, and redo those changed at the target since written (the target is listed)")
 	f.IntVar(&o.MaxDelete, "max-delete", 1000, "with --delete, stop (exit 3, nothing deleted) when more than `N` entries would be removed")
 	f.StringVar(&bw, "bwlimit", "", "cap the read rate from the source, e.g. 50MB, 200KiB (per second)")
-	f.DurationVar(&o.StallTimeout, "stall-timeout", 10*time.Minute, "stop (exit 3) when nothing moves for `DURATION`: no entry listed, no byte read, no file done (a hung NFS mount at the source; 0: never)")
 	f.StringArrayVar(&chownMap, "chown-map", nil, "map a source uid to a target uid, `SRCUID:DSTUID` (repeatable)")
 	f.StringArrayVar(&chgrpMap, "chgrp-map", nil, "map a source gid to a target gid, `SRCGID:DSTGID` (repeatable)")
 	f.BoolVar(&o.Checksum, "checksum", false, "decide what changed by content hash instead of size and mtime")
@@ -175,6 +171,18 @@ func addCommonFileFlags(c *cobra.Command, o *sync.FilesOptions, ff *filterFlags)
 	addSSHFlags(c, &o.SSH)
 	f.IntVar(&o.SSH.Conns, "ssh-connections", 0, "SSH connections per SFTP side (default workers/4, 1..8)")
 	f.DurationVar(&o.LogInterval, "log-interval", 5*time.Second, "interval of progress lines when stderr is not a terminal")
+	f.DurationVar(&o.StallTimeout, "stall-timeout", 10*time.Minute, "stop (exit 3) when nothing moves for `DURATION`: no entry listed, no byte read, no file done (a hung NFS mount at the source; 0: never)")
+}
+
+// stallFlag checks --stall-timeout; its 0 (never) is the options' -1.
+func stallFlag(o *sync.FilesOptions) error {
+	switch {
+	case o.StallTimeout < 0:
+		return errs.Usagef("--stall-timeout must be ≥ 0")
+	case o.StallTimeout == 0:
+		o.StallTimeout = -1
+	}
+	return nil
 }
 
 // addSSHFlags adds the flags that say how to reach an SFTP host.
@@ -255,6 +263,9 @@ Exit 1 on any difference.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Source, o.Target = args[0], args[1]
 			if err := applyFilters(&o, ff.rules); err != nil {
+				return err
+			}
+			if err := stallFlag(&o); err != nil {
 				return err
 			}
 			o.Log = logOutput()

@@ -72,6 +72,13 @@ func TestRunWhoseSourceHangsStopsByItself(t *testing.T) {
 	if _, err := os.Stat(report); err != nil {
 		t.Fatalf("no report: %v", err)
 	}
+	// files verify lists and hashes both sides: a hung find stops it too.
+	args, _ = hungSource(t, "find", "exec sleep 600")
+	args[1] = "verify"
+	os.MkdirAll(args[3], 0o755) // verify reads a target, and makes none
+	if out, code = cutover(t, append(args, "--stall-timeout", "2s")...); code != 3 || !strings.Contains(out, "nothing moved for 2s") {
+		t.Fatalf("files verify: exit %d, want 3 and why:\n%s", code, out)
+	}
 }
 
 // hungTar answers tar's version check, then hangs as a read stuck in the
