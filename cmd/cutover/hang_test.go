@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -100,4 +101,57 @@ func hungSource(t *testing.T, tool, script string) ([]string, string) {
 	report := filepath.Join(dir, "report.json")
 	return []string{"files", "sync", s.URL("", src), filepath.Join(dir, "dst"), "--state", filepath.Join(dir, "state"),
 		"--ssh-key", s.KeyFile, "--known-hosts", s.KnownHosts, "--report", report}, report
+}
+
+// When a write hangs at the target (a FUSE filesystem whose server is
+// stopped here, as an NFS or EFS mount that stopped answering), the first
+// Ctrl-C cannot end the writes stuck in the kernel; a second quits at once.
+// Before, every Ctrl-C after the first was swallowed, and only kill -9 ended
+// the run.
+func TestSecondInterruptQuitsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	src, backing, mnt := filepath.Join(dir, "src"), filepath.Join(dir, "backing"), filepath.Join(dir, "efs")
+	if _, err := gentree.Tree(src, gentree.Options{Files: 600, Seed: 13, MedianKiB: 40}); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(backing, 0o755)
+	os.MkdirAll(mnt, 0o755)
+	testenv.BindFS(t, backing, mnt)
+	out, err := exec.Command("pgrep", "-f", "bindfs .*"+mnt).Output()
+	pid, _ := strconv.Atoi(strings.Fields(string(out) + " 0")[0])
+	if err != nil || pid == 0 {
+		t.Fatalf("the bindfs process of %s: %v %q", mnt, err, out)
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) }) // before the unmount
+	cmd := exec.Command(bin, "files", "sync", src, mnt, "--state", filepath.Join(dir, "state"), "--bwlimit", "4MB")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() && !strings.Contains(lines.Text(), "plan:") {
+	}
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	syscall.Kill(pid, syscall.SIGSTOP) // the target stops answering
+	time.Sleep(500 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-done:
+		return // it could stop cleanly after all
+	case <-time.After(3 * time.Second):
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("a second Ctrl-C did not quit a run whose target hangs")
+	}
 }

@@ -29,6 +29,16 @@ const defaultMemoryLimit = 384 << 20
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// The first Ctrl-C stops the run cleanly (workers end, the state
+		// stays consistent, a partial report is written). A write stuck in
+		// the kernel (a hung NFS or EFS mount at the target) can keep that
+		// from ending: a second one quits at once, as the signal's default
+		// does; the next run cleans up what is left.
+		<-ctx.Done()
+		stop()
+		fmt.Fprintln(os.Stderr, "cutover: stopping cleanly and writing the report; press Ctrl-C again to quit at once")
+	}()
 	if p := os.Getenv("CUTOVER_CPUPROFILE"); p != "" {
 		if f, err := os.Create(p); err == nil {
 			pprof.StartCPUProfile(f) // stopped before os.Exit below
