@@ -316,10 +316,10 @@ func syncFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 			st.MarkAbandoned(ctx, pair, run)
 		}
 	}
-	wctx, endWatch := watchStall(ctx, o.StallTimeout, o.logf)
-	err = stalled(wctx, syncPair(wctx, o, st, pair, run, src, dst, manifest, rep))
-	endWatch()
-	if !o.DryRun {
+	err = watched(ctx, o.StallTimeout, o.logf, func(ctx context.Context) error {
+		return syncPair(ctx, o, st, pair, run, src, dst, manifest, rep)
+	})
+	if lb := (*leftBehind)(nil); !o.DryRun && !errors.As(err, &lb) { // the stuck work may hold the state's write lock
 		st.FinishRun(context.WithoutCancel(ctx), state.Run{ID: run, Status: errs.Status(err), FilesScanned: rep.Files.Scanned, FilesCopied: rep.Files.Copied,
 			BytesCopied: rep.Files.BytesCopied, FilesDeleted: rep.Files.Deleted, FilesFailed: rep.Files.FailedCount,
 			Duration: time.Since(rep.StartedAt).Seconds(), CopySeconds: rep.Throughput.CopyS})

@@ -22,9 +22,7 @@ import (
 func VerifyFiles(ctx context.Context, o FilesOptions) (*FilesReport, error) {
 	rep := &FilesReport{Command: "files verify", Source: o.Source, Target: o.Target, Outcome: report.Started(),
 		Verify: VerifyStats{Mode: "all"}}
-	wctx, endWatch := watchStall(ctx, o.StallTimeout, o.logf)
-	err := stalled(wctx, verifyFiles(wctx, o, rep))
-	endWatch()
+	err := watched(ctx, o.StallTimeout, o.logf, func(ctx context.Context) error { return verifyFiles(ctx, o, rep) })
 	if err == nil && (rep.Verify.MismatchedCount > 0 || rep.Files.FailedCount > 0) {
 		err = partial(rep)
 	}

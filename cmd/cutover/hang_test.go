@@ -114,15 +114,7 @@ func TestSecondInterruptQuitsAtOnce(t *testing.T) {
 	if _, err := gentree.Tree(src, gentree.Options{Files: 600, Seed: 13, MedianKiB: 40}); err != nil {
 		t.Fatal(err)
 	}
-	os.MkdirAll(backing, 0o755)
-	os.MkdirAll(mnt, 0o755)
-	testenv.BindFS(t, backing, mnt)
-	out, err := exec.Command("pgrep", "-f", "bindfs .*"+mnt).Output()
-	pid, _ := strconv.Atoi(strings.Fields(string(out) + " 0")[0])
-	if err != nil || pid == 0 {
-		t.Fatalf("the bindfs process of %s: %v %q", mnt, err, out)
-	}
-	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) }) // before the unmount
+	pid := frozenFUSE(t, backing, mnt)
 	cmd := exec.Command(bin, "files", "sync", src, mnt, "--state", filepath.Join(dir, "state"), "--bwlimit", "4MB")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
@@ -154,4 +146,64 @@ func TestSecondInterruptQuitsAtOnce(t *testing.T) {
 		<-done
 		t.Fatal("a second Ctrl-C did not quit a run whose target hangs")
 	}
+}
+
+// Unattended, a run whose target hangs (its FUSE server stopped, as an
+// EFS mount that stopped answering) stops by itself too: the writes stuck
+// in the kernel are left behind once they did not end within a grace
+// after the stall, exit 3; the next run, the target back, finishes the
+// copy. Before, it waited for ever.
+func TestRunWhoseTargetHangsStopsByItself(t *testing.T) {
+	dir := t.TempDir()
+	src, backing, mnt := filepath.Join(dir, "src"), filepath.Join(dir, "backing"), filepath.Join(dir, "efs")
+	if _, err := gentree.Tree(src, gentree.Options{Files: 600, Seed: 13, MedianKiB: 40}); err != nil {
+		t.Fatal(err)
+	}
+	pid := frozenFUSE(t, backing, mnt)
+	args := []string{"files", "sync", src, mnt, "--state", filepath.Join(dir, "state")}
+	cmd := exec.Command(bin, append(args, "--bwlimit", "4MB", "--stall-timeout", "2s", "--report", filepath.Join(dir, "r.json"))...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	syscall.Kill(pid, syscall.SIGSTOP) // the target stops answering
+	stopped := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		t.Logf("exited %s after the target hung", time.Since(stopped))
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 || !strings.Contains(out.String(), "nothing moved for 2s") {
+			t.Fatalf("exit %v, want 3 and why:\n%s", err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("a run whose target hangs did not stop by itself:\n%s", out.String())
+	}
+	syscall.Kill(pid, syscall.SIGCONT)
+	if o, code := cutover(t, args...); code != 0 {
+		t.Fatalf("the next run, the target back: exit %d\n%s", code, o)
+	}
+	if d := testenv.TreeDiff(t, src, mnt, true, nil); len(d) > 0 {
+		t.Fatalf("trees differ:\n%s", strings.Join(d, "\n"))
+	}
+}
+
+// frozenFUSE mounts backing at mnt with bindfs and returns the pid of its
+// server, which the caller may stop (SIGSTOP) to make the mount hang; it
+// is let go before the unmount.
+func frozenFUSE(t *testing.T, backing, mnt string) int {
+	os.MkdirAll(backing, 0o755)
+	os.MkdirAll(mnt, 0o755)
+	testenv.BindFS(t, backing, mnt)
+	out, err := exec.Command("pgrep", "-f", "bindfs .*"+mnt).Output()
+	pid, _ := strconv.Atoi(strings.Fields(string(out) + " 0")[0])
+	if err != nil || pid == 0 {
+		t.Fatalf("the bindfs process of %s: %v %q", mnt, err, out)
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
+	return pid
 }
