@@ -109,12 +109,7 @@ func hungSource(t *testing.T, tool, script string) ([]string, string) {
 // Before, every Ctrl-C after the first was swallowed, and only kill -9 ended
 // the run.
 func TestSecondInterruptQuitsAtOnce(t *testing.T) {
-	dir := t.TempDir()
-	src, backing, mnt := filepath.Join(dir, "src"), filepath.Join(dir, "backing"), filepath.Join(dir, "efs")
-	if _, err := gentree.Tree(src, gentree.Options{Files: 600, Seed: 13, MedianKiB: 40}); err != nil {
-		t.Fatal(err)
-	}
-	pid := frozenFUSE(t, backing, mnt)
+	dir, src, mnt, pid := fuseTarget(t)
 	cmd := exec.Command(bin, "files", "sync", src, mnt, "--state", filepath.Join(dir, "state"), "--bwlimit", "4MB")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
@@ -154,12 +149,7 @@ func TestSecondInterruptQuitsAtOnce(t *testing.T) {
 // after the stall, exit 3; the next run, the target back, finishes the
 // copy. Before, it waited for ever.
 func TestRunWhoseTargetHangsStopsByItself(t *testing.T) {
-	dir := t.TempDir()
-	src, backing, mnt := filepath.Join(dir, "src"), filepath.Join(dir, "backing"), filepath.Join(dir, "efs")
-	if _, err := gentree.Tree(src, gentree.Options{Files: 600, Seed: 13, MedianKiB: 40}); err != nil {
-		t.Fatal(err)
-	}
-	pid := frozenFUSE(t, backing, mnt)
+	dir, src, mnt, pid := fuseTarget(t)
 	args := []string{"files", "sync", src, mnt, "--state", filepath.Join(dir, "state")}
 	cmd := exec.Command(bin, append(args, "--bwlimit", "4MB", "--stall-timeout", "2s", "--report", filepath.Join(dir, "r.json"))...)
 	var out strings.Builder
@@ -192,18 +182,25 @@ func TestRunWhoseTargetHangsStopsByItself(t *testing.T) {
 	}
 }
 
-// frozenFUSE mounts backing at mnt with bindfs and returns the pid of its
-// server, which the caller may stop (SIGSTOP) to make the mount hang; it
-// is let go before the unmount.
-func frozenFUSE(t *testing.T, backing, mnt string) int {
+// fuseTarget makes a source of 600 files and an empty target mounted with
+// bindfs (FUSE), and returns their directory, both paths and the pid of
+// the target's server, which the caller may stop (SIGSTOP) to make the
+// mount hang; it is let go before the unmount.
+func fuseTarget(t *testing.T) (dir, src, mnt string, pid int) {
+	dir = t.TempDir()
+	src, mnt = filepath.Join(dir, "src"), filepath.Join(dir, "efs")
+	backing := filepath.Join(dir, "backing")
+	if _, err := gentree.Tree(src, gentree.Options{Files: 600, Seed: 13, MedianKiB: 40}); err != nil {
+		t.Fatal(err)
+	}
 	os.MkdirAll(backing, 0o755)
 	os.MkdirAll(mnt, 0o755)
 	testenv.BindFS(t, backing, mnt)
 	out, err := exec.Command("pgrep", "-f", "bindfs .*"+mnt).Output()
-	pid, _ := strconv.Atoi(strings.Fields(string(out) + " 0")[0])
+	pid, _ = strconv.Atoi(strings.Fields(string(out) + " 0")[0])
 	if err != nil || pid == 0 {
 		t.Fatalf("the bindfs process of %s: %v %q", mnt, err, out)
 	}
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
-	return pid
+	return dir, src, mnt, pid
 }
