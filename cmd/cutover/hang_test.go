@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -196,10 +197,17 @@ func fuseTarget(t *testing.T) (dir, src, mnt string, pid int) {
 	os.MkdirAll(backing, 0o755)
 	os.MkdirAll(mnt, 0o755)
 	testenv.BindFS(t, backing, mnt)
-	out, err := exec.Command("pgrep", "-f", "bindfs .*"+mnt).Output()
-	pid, _ = strconv.Atoi(strings.Fields(string(out) + " 0")[0])
-	if err != nil || pid == 0 {
-		t.Fatalf("the bindfs process of %s: %v %q", mnt, err, out)
+	// bindfs runs as a daemon: find it by its command line.
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
+		args := strings.Split(string(cmdline), "\x00")
+		if n, aerr := strconv.Atoi(p.Name()); err == nil && aerr == nil && strings.HasSuffix(args[0], "bindfs") && slices.Contains(args, mnt) {
+			pid = n
+		}
+	}
+	if pid == 0 {
+		t.Fatalf("no bindfs process serves %s", mnt)
 	}
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
 	return dir, src, mnt, pid
