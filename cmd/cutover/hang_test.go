@@ -37,9 +37,13 @@ func TestInterruptWhileTheSourceHangs(t *testing.T) {
 			lines := bufio.NewScanner(stderr)
 			for lines.Scan() && !strings.Contains(lines.Text(), c.waitFor) {
 			}
+			rest := make(chan string, 1)
 			go func() {
+				var b strings.Builder
 				for lines.Scan() {
+					b.WriteString(lines.Text() + "\n")
 				}
+				rest <- b.String()
 			}()
 			time.Sleep(time.Second) // the run is waiting on the hung command
 			cmd.Process.Signal(syscall.SIGINT)
@@ -57,6 +61,9 @@ func TestInterruptWhileTheSourceHangs(t *testing.T) {
 			}
 			if _, err := os.Stat(report); err != nil {
 				t.Fatalf("no report: %v", err)
+			}
+			if got := <-rest; !strings.Contains(got, "cutover: interrupted; the state is consistent") {
+				t.Errorf("the run did not say it was interrupted and what next:\n%s", got)
 			}
 		})
 	}

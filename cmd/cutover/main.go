@@ -57,7 +57,12 @@ func main() {
 	code := errs.ExitCode(err)
 	if err != nil {
 		var p *errs.PartialError
-		if !errors.As(err, &p) {
+		switch {
+		case errors.As(err, &p):
+		case code == errs.ExitInterrupted && errors.Is(err, context.Canceled):
+			// Not "context canceled": what the user did, and what next.
+			fmt.Fprintln(os.Stderr, "cutover: interrupted; the state is consistent and the report written, and the same command can be run again")
+		default:
 			fmt.Fprintln(os.Stderr, "cutover:", err)
 		}
 	}
