@@ -75,14 +75,9 @@ func (s *SFTP) interruptible(ctx context.Context, c *sshConn, abort func()) (rel
 func (s *SFTP) abandon(c *sshConn) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ssh == nil {
+	if !c.shut() {
 		return
 	}
-	if c.sc != nil {
-		c.sc.Close()
-	}
-	c.ssh.Close()
-	c.sc, c.ssh = nil, nil
 	s.opts.logf("ssh %s: a remote command or request did not end within %s of the run's stop (a read stuck on the host, as on a hung NFS mount?): its connection is closed", net.JoinHostPort(s.loc.Host, s.loc.Port), abandonAfter)
 }
 
@@ -125,7 +120,7 @@ func (s *SFTP) startRemoteOn(ctx context.Context, c *sshConn, cmd string, stdin 
 // session is open, before the command starts.
 func (s *SFTP) startSession(ctx context.Context, c *sshConn, cmd string, stdin io.Reader, opened func()) (*remoteCmd, error) {
 	if why := s.shellTooSlow.Load(); why != nil {
-		return nil, *why
+		return nil, why
 	}
 	if _, err := c.client(ctx, s); err != nil {
 		return nil, err
@@ -214,12 +209,18 @@ func (s *SFTP) giveUpShell(wait time.Duration, stderr string) error {
 	if stderr = strings.TrimSpace(stderr); stderr != "" {
 		msg += fmt.Sprintf(" (it printed: %q)", firstLines(stderr, 3))
 	}
-	err := fmt.Errorf("%w: %s; check the account's start-up files (~/.bashrc, ~/.profile)", ErrNoExec, msg)
-	if s.shellTooSlow.CompareAndSwap(nil, &err) {
+	if s.shellTooSlow.CompareAndSwap(nil, &shellGivenUp{why: msg + "; check the account's start-up files (~/.bashrc, ~/.profile)"}) {
 		s.opts.logf("ssh %s: %s: SFTP requests alone from now on, which lists and copies more slowly", s.loc.Host, msg)
 	}
-	return *s.shellTooSlow.Load()
+	return s.shellTooSlow.Load()
 }
+
+// shellGivenUp is ErrNoExec for a login shell given up (see giveUpShell);
+// why says what happened.
+type shellGivenUp struct{ why string }
+
+func (e *shellGivenUp) Error() string { return ErrNoExec.Error() + ": " + e.why }
+func (e *shellGivenUp) Unwrap() error { return ErrNoExec }
 
 // firstLines is at most n lines of text.
 func firstLines(text string, n int) string {

@@ -36,10 +36,10 @@ type SFTP struct {
 	streamMu sync.Mutex // see streamConn
 
 	listedByFind atomic.Bool
-	noFind       atomic.Value          // string: why the listing fell back to READDIR
-	rootFS       atomic.Value          // string: the root's filesystem type, as find names it
-	listedRoot   atomic.Pointer[Entry] // the root as the last find listing gave it
-	shellTooSlow atomic.Pointer[error] // why remote commands are no longer tried, see giveUpShell
+	noFind       atomic.Value                 // string: why the listing fell back to READDIR
+	rootFS       atomic.Value                 // string: the root's filesystem type, as find names it
+	listedRoot   atomic.Pointer[Entry]        // the root as the last find listing gave it
+	shellTooSlow atomic.Pointer[shellGivenUp] // why remote commands are no longer tried, see giveUpShell
 
 	hashOnce  sync.Once // see remoteHashers
 	hashTools []hashTool
@@ -126,10 +126,7 @@ func (c *sshConn) client(ctx context.Context, s *SFTP) (*sftp.Client, error) {
 func (s *SFTP) drop(c *sshConn, sc *sftp.Client, cause error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.sc == sc && sc != nil {
-		c.sc.Close()
-		c.ssh.Close()
-		c.sc, c.ssh = nil, nil
+	if c.sc == sc && c.shut() {
 		n := s.lost.Add(1)
 		s.opts.logf("ssh %s: connection lost (%v): what was in flight on it is retried over a new one (%d lost so far)", net.JoinHostPort(s.loc.Host, s.loc.Port), cause, n)
 	}
@@ -197,14 +194,22 @@ func (s *SFTP) String() string { return s.loc.String() }
 func (s *SFTP) Close() error {
 	for _, c := range s.conns {
 		c.mu.Lock()
-		if c.sc != nil {
-			c.sc.Close()
-			c.ssh.Close()
-			c.sc, c.ssh = nil, nil
-		}
+		c.shut()
 		c.mu.Unlock()
 	}
 	return nil
+}
+
+// shut closes the connection if it is open (the next use dials it again)
+// and says whether it was; the caller holds c.mu.
+func (c *sshConn) shut() bool {
+	if c.sc == nil {
+		return false
+	}
+	c.sc.Close()
+	c.ssh.Close()
+	c.sc, c.ssh = nil, nil
+	return true
 }
 
 func (s *SFTP) abs(p string) string { return path.Join(s.loc.Path, p) }

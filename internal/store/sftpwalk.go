@@ -168,7 +168,7 @@ func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(stri
 		return fmt.Errorf("%w: %w", ErrNoExec, err)
 	}
 	if p := s.shellTooSlow.Load(); p != nil && errors.Is(err, ErrNoExec) {
-		s.noFind.Store(strings.TrimPrefix((*p).Error(), ErrNoExec.Error()+": "))
+		s.noFind.Store(p.why)
 	} else if errors.Is(err, ErrNoExec) {
 		s.noFind.Store("the server runs no commands for this account (ForceCommand internal-sftp, a login shell that runs none, no /bin/sh or base64, or no session left under MaxSessions)")
 	}
@@ -231,7 +231,7 @@ func (s *SFTP) walkFind(ctx context.Context, fn func(Entry) error, bad func(stri
 			// fall back to READDIR and pass them again.
 			why := "the server refused another session (MaxSessions?)"
 			if p := s.shellTooSlow.Load(); p != nil {
-				why = (*p).Error()
+				why = p.why
 			}
 			return errs.Retryablef("list %s: %s", s, why)
 		}
