@@ -265,11 +265,15 @@ func (x *fileExec) stage(ctx context.Context, actions []plan.Action, limit int, 
 	return err
 }
 
-func (x *fileExec) mapped(e store.Entry) store.Entry {
-	if v, ok := x.opt.UIDMap[int(e.UID)]; ok {
+func (x *fileExec) mapped(e store.Entry) store.Entry { return MapOwner(e, x.opt.UIDMap, x.opt.GIDMap) }
+
+// MapOwner is e with its uid and gid mapped as --chown-map and
+// --chgrp-map say (unmapped ids stay).
+func MapOwner(e store.Entry, uids, gids map[int]int) store.Entry {
+	if v, ok := uids[int(e.UID)]; ok {
 		e.UID = uint32(v)
 	}
-	if v, ok := x.opt.GIDMap[int(e.GID)]; ok {
+	if v, ok := gids[int(e.GID)]; ok {
 		e.GID = uint32(v)
 	}
 	return e

@@ -148,10 +148,10 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 	var excludedDirs map[string]store.Entry
 	// A connection lost while listing restarts the listing (the store
 	// reconnects), a few times, as a lost connection while copying does.
+	stall := stallOf(ctx)
 	for attempt := 1; ; attempt++ {
 		out, bads, vanished, excluded = out[:0], bads[:0], vanished[:0], 0
 		excludedDirs = map[string]store.Entry{}
-		stall := stallOf(ctx)
 		err := s.Walk(ctx, func(e store.Entry) error {
 			stall.tick()
 			if store.IsTemp(path.Base(e.Path)) {
@@ -507,7 +507,6 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	counter.FilesTotal.Store(int64(len(p.Copies) + len(p.Links) + len(p.Meta)))
 	counter.BytesTotal.Store(p.BytesToCopy)
 	disp := progress.Start(o.Log, "copy", counter, o.LogInterval)
-	stallOf(ctx).watch(counter)
 	targetOps := InFlight(dst, o.Workers)
 	if targetOps != o.Workers {
 		o.logf("the target is on a network filesystem: up to %d operations in flight at once (4 × --workers)", targetOps)
@@ -523,11 +522,13 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		return err
 	}
 	t1 := time.Now()
+	stall := stallOf(ctx)
+	stall.watch(counter)
 	runErr := migrate.Files(ctx, src, dst, p, mopt, func(r migrate.Result) error {
 		if drifted != nil {
 			drifted.settled(r, rep)
 		}
-		stallOf(ctx).tick()
+		stall.tick()
 		return recordResult(mw, run, r, rep)
 	})
 	disp.Stop()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cutover/cutover/internal/errs"
 	"github.com/cutover/cutover/internal/store"
+	"github.com/cutover/cutover/migrate"
 )
 
 // rootMirror gives the target's root directory the source root's mode,
@@ -38,21 +39,17 @@ func newRootMirror(ctx context.Context, src, dst store.Store, owner bool, o File
 	}
 	_, localDst := dst.(*store.Local)
 	m := &rootMirror{dst: dr, owner: owner, precise: localDst}
-	if m.want, m.err = sr.StatRoot(ctx); m.err != nil {
-		m.err = fmt.Errorf("the source's root: %w", m.err)
-		return m
-	}
+	want, listed := store.Entry{}, false
 	if s, ok := src.(*store.SFTP); ok {
-		if e, ok := s.ListedRoot(); ok {
-			m.want = e // as listed, to the nanosecond
+		want, listed = s.ListedRoot() // as find listed it, to the nanosecond
+	}
+	if !listed {
+		if want, m.err = sr.StatRoot(ctx); m.err != nil {
+			m.err = fmt.Errorf("the source's root: %w", m.err)
+			return m
 		}
 	}
-	if v, ok := o.UIDMap[int(m.want.UID)]; ok {
-		m.want.UID = uint32(v)
-	}
-	if v, ok := o.GIDMap[int(m.want.GID)]; ok {
-		m.want.GID = uint32(v)
-	}
+	m.want = migrate.MapOwner(want, o.UIDMap, o.GIDMap)
 	m.inStep, m.err = m.same(ctx)
 	return m
 }
