@@ -1,6 +1,6 @@
 GO      ?= go
 BIN     := bin/cutover
-PKGS    := ./...
+PKGS    := ./... golang.org/x/crypto/ssh
 
 .PHONY: build test deps demo bench bench-go bench-files bench-efs bench-nfs-source bench-index bench-db bench-plan lint clean
 
