@@ -173,7 +173,7 @@ func timeHashing(ctx context.Context, src, dst store.Store, files []store.Entry,
 	if sourceOnly {
 		_, err = hashSide(ctx, src, files, algo, workers, c)
 	} else {
-		err = compareHashes(ctx, src, dst, files, algo, workers, c, &FilesReport{})
+		err = compareHashes(ctx, src, dst, files, nil, algo, workers, c, &FilesReport{})
 	}
 	return time.Since(t0).Seconds(), err
 }

@@ -42,13 +42,24 @@ func recopy(r *plan.Prev) {
 	}
 }
 
+// setMetaAgain marks a recorded entry whose metadata differs at the
+// target: a mode no source has, so the plan sets its metadata again.
+func setMetaAgain(at *store.Entry) func(*plan.Prev) {
+	mode := at.Mode | fs.ModeIrregular
+	return func(r *plan.Prev) { r.Mode = mode }
+}
+
 func retype(t store.EntryType) func(*plan.Prev) { return func(r *plan.Prev) { r.Type = t } }
 
 // listedDiff compares a recorded entry with the target's listing of it
-// (nil: not there). Directories' mtimes are not compared (every entry made
-// or removed in them changes it), nor owners (the record holds the
-// source's, which --chown-map changes).
-func listedDiff(rec store.Entry, at *store.Entry) (targetDiff, bool) {
+// (nil: not there), owners as mc says (the record holds the source's,
+// which --chown-map changes).
+func listedDiff(rec store.Entry, at *store.Entry, mc metaCheck) (targetDiff, bool) {
+	var w store.Entry // the record with its owner mapped
+	var ownerDiff bool
+	if at != nil && rec.Type != store.Symlink {
+		w, ownerDiff = mc.ownerDiffers(rec, *at)
+	}
 	switch {
 	case at == nil:
 		return targetDiff{reason: "not at the target", fix: recopy}, true
@@ -57,15 +68,20 @@ func listedDiff(rec store.Entry, at *store.Entry) (targetDiff, bool) {
 	case rec.Type == store.File && at.Size != rec.Size:
 		return targetDiff{reason: fmt.Sprintf("size %d at the target, recorded %d", at.Size, rec.Size), fix: recopy}, true
 	case rec.Type == store.File && at.ModTime.Unix() != rec.ModTime.Unix():
-		return targetDiff{reason: fmt.Sprintf("modified at the target (mtime %s, recorded %s)", at.ModTime.Time().UTC().Format("2006-01-02 15:04:05"), rec.ModTime.Time().UTC().Format("2006-01-02 15:04:05")), fix: recopy}, true
+		return targetDiff{reason: fmt.Sprintf("modified at the target (mtime %s, recorded %s)", clock(at.ModTime), clock(rec.ModTime)), fix: recopy}, true
 	case rec.Type == store.Symlink && at.Target != rec.Target:
 		return targetDiff{reason: fmt.Sprintf("points to %q at the target, recorded %q", at.Target, rec.Target), fix: recopy}, true
 	case rec.Type != store.Symlink && at.Mode != rec.Mode:
 		// Never a source's mode, so the plan sets it again whatever the
 		// source's is now: also when it is the target's (a hard link's
 		// other name set it there, in a run that listed this one before).
-		mode := at.Mode | fs.ModeIrregular
-		return targetDiff{reason: fmt.Sprintf("mode %v at the target, recorded %v", at.Mode, rec.Mode), fix: func(r *plan.Prev) { r.Mode = mode }}, true
+		return targetDiff{reason: fmt.Sprintf("mode %s at the target, recorded %s", octal(at.Mode), octal(rec.Mode)), fix: setMetaAgain(at)}, true
+	case ownerDiff:
+		return targetDiff{reason: fmt.Sprintf("owner %d:%d at the target, %d:%d recorded", at.UID, at.GID, w.UID, w.GID), fix: setMetaAgain(at)}, true
+	case rec.Type == store.Dir && rec.ModTime != -1 && at.ModTime.Unix() != rec.ModTime.Unix():
+		// A run sets a directory's mtime once it has written into it; -1
+		// is a directory a run stopped before settling (unsettleDirs).
+		return targetDiff{reason: fmt.Sprintf("mtime %s at the target, recorded %s", clock(at.ModTime), clock(rec.ModTime)), fix: recopy}, true
 	}
 	return targetDiff{}, false
 }
@@ -79,6 +95,7 @@ type drift struct {
 	// when listing is set: compared with each recorded entry on the way.
 	listed  []store.Entry
 	listing bool
+	meta    metaCheck // how owners compare
 }
 
 // prev passes on the record with what differs at the target marked
@@ -100,7 +117,7 @@ func (d *drift) prev(each func(func(plan.Prev) error) error) func(func(plan.Prev
 				if j < len(listed) && listed[j].Path == r.Path {
 					at = &listed[j]
 				}
-				if td, ok = listedDiff(r.Entry, at); ok {
+				if td, ok = listedDiff(r.Entry, at, d.meta); ok {
 					td.path = r.Path
 					d.differ[r.Path] = td
 				}

@@ -389,7 +389,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	var tl []store.Entry // the target's listing, when it was listed
 	var drifted *drift   // what changed at the target since written
 	if has {
-		drifted = &drift{differ: map[string]targetDiff{}, excluded: popt.Keep}
+		drifted = &drift{differ: map[string]targetDiff{}, excluded: popt.Keep, meta: newMetaCheck(&o)}
 		if rc != nil {
 			if err := rc.wait(rep); err != nil {
 				return fmt.Errorf("verify all: %w", err)

@@ -576,8 +576,11 @@ func TestVerifySampleComparesAFixedShareOfContents(t *testing.T) {
 			out = name
 		}
 	}
-	os.WriteFile(filepath.Join(dst, in), []byte("CONTENT XXX"), 0o644)  // same size, other bytes
-	os.WriteFile(filepath.Join(dst, out), []byte("CONTENT YYY"), 0o644) // same size, not in the sample
+	for name, b := range map[string]string{in: "CONTENT XXX", out: "CONTENT YYY"} { // same size, other bytes; out is not in the sample
+		st, _ := os.Stat(filepath.Join(dst, name))
+		os.WriteFile(filepath.Join(dst, name), []byte(b), 0o644)
+		os.Chtimes(filepath.Join(dst, name), st.ModTime(), st.ModTime()) // the content alone differs
+	}
 	o.VerifySample = 0.1
 	rep, err := VerifyFiles(context.Background(), o)
 	if err == nil || rep.Verify.MismatchedCount != 1 || rep.Verify.Mismatched[0].Path != in {
@@ -1105,7 +1108,8 @@ func TestVerifyAllCopiesAgainWhatChangedAtTheTarget(t *testing.T) {
 // A mirror (--delete, as the final always runs) lists the target, and
 // compares that listing with the record too: whatever was changed at the
 // target since cutover wrote it (removed, rewritten, touched, a link
-// pointed elsewhere, a directory gone, a mode changed) is redone, so the
+// pointed elsewhere, a directory gone, a mode changed, a directory's
+// mtime changed by what was done in it) is redone, so the
 // final's check that follows finds the target as the source. A dry run
 // lists it and changes nothing.
 func TestMirrorRedoesWhatChangedAtTheTarget(t *testing.T) {
@@ -1116,6 +1120,7 @@ func TestMirrorRedoesWhatChangedAtTheTarget(t *testing.T) {
 	}
 	os.Symlink("target-a", filepath.Join(e.src, "d/link"))
 	os.Chtimes(filepath.Join(e.src, "d/sub"), mtime, mtime)
+	os.Chtimes(filepath.Join(e.src, "d"), mtime, mtime)
 	o := e.opts()
 	mustSync(t, o)
 
@@ -1132,7 +1137,7 @@ func TestMirrorRedoesWhatChangedAtTheTarget(t *testing.T) {
 
 	o.Delete, o.DryRun = true, true
 	rep := mustSync(t, o)
-	if rep.Files.RepairedCount != 7 || !strings.HasSuffix(rep.Files.Repaired[0].Reason, "(dry run: not repaired)") {
+	if rep.Files.RepairedCount != 8 || !strings.HasSuffix(rep.Files.Repaired[0].Reason, "(dry run: not repaired)") {
 		t.Fatalf("dry run: %+v", rep.Files)
 	}
 	if _, err := os.Stat(dst("d/removed")); err == nil {
@@ -1141,13 +1146,14 @@ func TestMirrorRedoesWhatChangedAtTheTarget(t *testing.T) {
 	o.DryRun = false
 	rep = mustSync(t, o)
 	assertRepaired(t, rep,
-		"d/chmodded: mode -rw------- at the target, recorded -rw-r--r--",
+		"d/chmodded: mode 0600 at the target, recorded 0644",
 		`d/link: points to "target-b" at the target, recorded "target-a"`,
 		"d/removed: not at the target",
 		"d/rewritten: size 7 at the target, recorded 1001",
 		"d/sub/inner: not at the target",
 		"d/sub: not at the target",
-		"d/touched: modified at the target")
+		"d/touched: modified at the target",
+		"d: mtime ") // what was done in it changed it
 	if rep.Verify.MismatchedCount != 0 || rep.Files.Deleted != 0 {
 		t.Fatalf("%+v %+v", rep.Verify, rep.Files)
 	}
@@ -1225,7 +1231,7 @@ func TestReadBacksCountTheirProgress(t *testing.T) {
 	}, func(string, error) {})
 	c = &progress.Counter{}
 	rep := &FilesReport{}
-	if err := compareHashes(context.Background(), store.NewLocal(src), store.NewLocal(dst), files, checksum.SHA256, 4, c, rep); err != nil || rep.Verify.MismatchedCount != 0 {
+	if err := compareHashes(context.Background(), store.NewLocal(src), store.NewLocal(dst), files, nil, checksum.SHA256, 4, c, rep); err != nil || rep.Verify.MismatchedCount != 0 {
 		t.Fatalf("compare: %v %+v", err, rep.Verify)
 	}
 	if c.FilesDone.Load() != 60 || c.BytesDone.Load() != 2*bytes {
@@ -1241,7 +1247,7 @@ func TestReadBacksCountTheirProgress(t *testing.T) {
 	for _, fail := range []bool{false, true} {
 		c, rep = &progress.Counter{}, &FilesReport{}
 		h := hostHasher{Local: store.NewLocal(src), refuse: refuse, fail: fail}
-		if err := compareHashes(context.Background(), h, store.NewLocal(dst), files, checksum.SHA256, 4, c, rep); err != nil {
+		if err := compareHashes(context.Background(), h, store.NewLocal(dst), files, nil, checksum.SHA256, 4, c, rep); err != nil {
 			t.Fatal(err)
 		}
 		if rep.Verify.MismatchedCount != 1 || rep.Verify.Mismatched[0].Path != "d2/f17" {
@@ -1521,5 +1527,64 @@ func TestRootDirectoryIsMirrored(t *testing.T) {
 			t.Errorf("%s: copied %d, want the new file", c.name, rep.Files.Copied)
 		}
 		checkRoot("a file new at the root")
+	}
+}
+
+// files verify compares what a sync sets besides content: modes, owners
+// (as root, through the maps), mtimes of files and directories, and the
+// root's own; a mirroring sync puts back what was changed at the target.
+func TestVerifyComparesMetadataAndTheMirrorRepairsIt(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	os.MkdirAll(filepath.Join(src, "a/b"), 0o755)
+	old := time.Date(2020, 5, 1, 12, 0, 0, 0, time.UTC)
+	for _, p := range []string{"a/f1", "a/b/f2", "f3"} {
+		gentree.WriteFile(filepath.Join(src, p), 100, 1, old)
+	}
+	os.Symlink("f3", filepath.Join(src, "link"))
+	os.Chtimes(filepath.Join(src, "a/b"), old, old)
+	root := os.Geteuid() == 0
+	o := FilesOptions{Source: src, Target: dst, StateDir: filepath.Join(dir, "state"), Workers: 2, MaxDelete: 10, Verify: "transferred", Log: io.Discard}
+	if root {
+		o.UIDMap, o.GIDMap = map[int]int{0: 2001}, map[int]int{0: 2001}
+	}
+	mustSync(t, o)
+	if rep, err := VerifyFiles(context.Background(), o); err != nil || rep.Verify.MismatchedCount != 0 {
+		t.Fatalf("verify after a sync: %v %+v", err, rep.Verify)
+	}
+	if root {
+		// The same check without the maps expects the source's owners.
+		o2 := o
+		o2.UIDMap, o2.GIDMap = nil, nil
+		if rep, _ := VerifyFiles(context.Background(), o2); rep.Verify.MismatchedCount < 5 || !strings.Contains(rep.Verify.Mismatched[0].Reason, "owner 0:0 at the source, 2001:2001 at the target") {
+			t.Fatalf("verify without the owner maps: %+v", rep.Verify)
+		}
+	}
+
+	os.Chmod(filepath.Join(dst, "a/f1"), 0o600)
+	os.Chtimes(filepath.Join(dst, "a/b"), old.Add(time.Hour), old.Add(time.Hour))
+	os.Chmod(dst, 0o700)
+	want := map[string]string{"a/f1": "mode 0644 at the source, 0600 at the target", "a/b": "mtime 2020-05-01 12:00:00 at the source, 2020-05-01 13:00:00 at the target", ".": "the root: mode 0755 at the source, 0700 at the target"}
+	if root {
+		os.Chown(filepath.Join(dst, "f3"), 1234, 2001)
+		want["f3"] = "owner 2001:2001 at the source, 1234:2001 at the target"
+	}
+	rep, err := VerifyFiles(context.Background(), o)
+	if errs.ExitCode(err) != 1 || rep.Verify.MismatchedCount != int64(len(want)) {
+		t.Fatalf("verify after changes at the target: %v %+v", err, rep.Verify)
+	}
+	for _, m := range rep.Verify.Mismatched {
+		if !strings.Contains(m.Reason, want[m.Path]) || want[m.Path] == "" {
+			t.Errorf("%s: %q, want %q", m.Path, m.Reason, want[m.Path])
+		}
+	}
+
+	o.Delete = true // lists the target, so finds what changed there
+	srep := mustSync(t, o)
+	if srep.Files.RepairedCount != int64(len(want))-1 { // the root is mirrored on every run, not listed
+		t.Errorf("the mirror repaired %+v", srep.Files.Repaired)
+	}
+	if rep, err := VerifyFiles(context.Background(), o); err != nil || rep.Verify.MismatchedCount != 0 {
+		t.Fatalf("verify after the mirror: %v %+v", err, rep.Verify)
 	}
 }

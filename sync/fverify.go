@@ -65,7 +65,10 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	}
 	rep.Lister = listerOf(src)
 	rep.Files.Scanned = int64(len(se))
+	mc := newMetaCheck(&o)
+	verifyRoot(ctx, src, dst, mc, rep)
 	var both []store.Entry
+	var bothMeta []string // how each of both differs in metadata
 	j := 0
 	for _, e := range se {
 		rep.Files.BytesTotal += e.Size
@@ -79,6 +82,7 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 		}
 		t := te[j]
 		j++
+		md := mc.diff(e, t, "at the source")
 		switch {
 		case t.Type != e.Type:
 			rep.mismatch(e.Path, fmt.Sprintf("source is a %v, target a %v", e.Type, t.Type))
@@ -88,9 +92,10 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 			rep.mismatch(e.Path, fmt.Sprintf("size %d at the source, %d at the target", e.Size, t.Size))
 		case e.Type == store.File && sampled(e.Path, o.VerifySample):
 			both = append(both, e)
-		case e.Type == store.File:
-			rep.Verify.Checked++ // present, same type and size; content not sampled
-		default:
+			bothMeta = append(bothMeta, md)
+		case md != "":
+			rep.mismatch(e.Path, md)
+		default: // a file: present, same type, size and metadata; content not sampled
 			rep.Verify.Checked++
 		}
 	}
@@ -108,7 +113,7 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	algo := verifyHash(ctx, src, dst)
 	rep.Hash = string(algo)
 	t1 := time.Now()
-	err = compareHashes(ctx, src, dst, both, algo, max(o.Workers, 1), c, rep)
+	err = compareHashes(ctx, src, dst, both, bothMeta, algo, max(o.Workers, 1), c, rep)
 	// For `files verify` the "copy" phase is the hashing of both sides,
 	// and its rates are of the files compared (each hashed twice).
 	rep.Throughput.CopyS = time.Since(t1).Seconds()
@@ -117,6 +122,31 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 		rep.Throughput.FilesPerS = float64(len(both)) / rep.Throughput.CopyS
 	}
 	return err
+}
+
+// verifyRoot compares the roots' own metadata, which a sync mirrors (as
+// rsync -a does for "src/ dst/"): a Jira container must own its shared
+// home's root too. Stores that cannot tell are not compared.
+func verifyRoot(ctx context.Context, src, dst store.Store, mc metaCheck, rep *FilesReport) {
+	sr, ok := src.(store.RootMeta)
+	dr, ok2 := dst.(store.RootMeta)
+	if !ok || !ok2 {
+		return
+	}
+	want, listed := store.Entry{}, false
+	if s, ok := src.(*store.SFTP); ok {
+		want, listed = s.ListedRoot()
+	}
+	var err error
+	if !listed {
+		want, err = sr.StatRoot(ctx)
+	}
+	at, err2 := dr.StatRoot(ctx)
+	if err = errors.Join(err, err2); err != nil {
+		rep.fail(".", "the roots' mode, owner and mtime: "+err.Error())
+	} else if md := mc.diff(want, at, "at the source"); md != "" {
+		rep.mismatch(".", "the root: "+md)
+	}
 }
 
 // verifyHash picks the hash of `files verify`: BLAKE3 (twice SHA-256's
@@ -134,8 +164,9 @@ func verifyHash(ctx context.Context, src, dst store.Store) checksum.Algorithm {
 
 // compareHashes hashes files on both sides at once with algo (on the
 // remote host where the store can, reading the rest), counting each hash
-// in c, and records differences.
-func compareHashes(ctx context.Context, src, dst store.Store, files []store.Entry, algo checksum.Algorithm, workers int, c *progress.Counter, rep *FilesReport) error {
+// in c, and records differences: in content, and those in metadata that
+// meta gives (by index in files; nil: none).
+func compareHashes(ctx context.Context, src, dst store.Store, files []store.Entry, meta []string, algo checksum.Algorithm, workers int, c *progress.Counter, rep *FilesReport) error {
 	var sh, dh hashed
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) { sh, err = hashSide(gctx, src, files, algo, workers, c); return })
@@ -149,13 +180,20 @@ func compareHashes(ctx context.Context, src, dst store.Store, files []store.Entr
 	rep.Verify.HashedBy = map[string]string{"source": sh.how, "target": dh.how}
 	for i, e := range files {
 		rep.Verify.Checked++
+		var d []string
+		if sh.errs[i] == nil && dh.errs[i] != nil {
+			d = append(d, "hash target: "+dh.errs[i].Error())
+		} else if sh.errs[i] == nil && sh.sums[i] != dh.sums[i] {
+			d = append(d, fmt.Sprintf("content differs: source %s, target %s", sh.sums[i], dh.sums[i]))
+		}
+		if meta != nil && meta[i] != "" {
+			d = append(d, meta[i])
+		}
 		switch {
 		case sh.errs[i] != nil:
 			rep.fail(e.Path, "hash source: "+sh.errs[i].Error())
-		case dh.errs[i] != nil:
-			rep.mismatch(e.Path, "hash target: "+dh.errs[i].Error())
-		case sh.sums[i] != dh.sums[i]:
-			rep.mismatch(e.Path, fmt.Sprintf("content differs: source %s, target %s", sh.sums[i], dh.sums[i]))
+		case len(d) > 0:
+			rep.mismatch(e.Path, strings.Join(d, "; "))
 		}
 	}
 	return nil

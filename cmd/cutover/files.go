@@ -91,7 +91,7 @@ func newFilesSyncCmd() *cobra.Command {
 		rf                 reportFlags
 		ff                 filterFlags
 		bw                 string
-		chownMap, chgrpMap []string
+		om                 ownerMaps
 	)
 	c := &cobra.Command{
 		Use:   "sync SRC DST",
@@ -114,10 +114,7 @@ and record it in the state so the next run copies only the delta.
 			if o.BWLimit, err = parseRate(bw); err != nil {
 				return err
 			}
-			if o.UIDMap, err = parseIDMap(chownMap, "--chown-map"); err != nil {
-				return err
-			}
-			if o.GIDMap, err = parseIDMap(chgrpMap, "--chgrp-map"); err != nil {
+			if err := om.apply(&o); err != nil {
 				return err
 			}
 			if o.Workers < 1 || o.MaxDelete < 0 {
@@ -153,8 +150,7 @@ and record it in the state so the next run copies only the delta.
 	f.BoolVar(&o.Delete, "delete", false, "mirror: remove target entries the source no longer has, and redo those changed at the target since written (the target is listed)")
 	f.IntVar(&o.MaxDelete, "max-delete", 1000, "with --delete, stop (exit 3, nothing deleted) when more than `N` entries would be removed")
 	f.StringVar(&bw, "bwlimit", "", "cap the read rate from the source, e.g. 50MB, 200KiB (per second)")
-	f.StringArrayVar(&chownMap, "chown-map", nil, "map a source uid to a target uid, `SRCUID:DSTUID` (repeatable)")
-	f.StringArrayVar(&chgrpMap, "chgrp-map", nil, "map a source gid to a target gid, `SRCGID:DSTGID` (repeatable)")
+	om.add(c)
 	f.BoolVar(&o.Checksum, "checksum", false, "decide what changed by content hash instead of size and mtime")
 	f.StringVar(&o.Verify, "verify", "transferred", "none|transferred|all: read back what this run wrote (transferred), and also every recorded file, copying again those changed at the target since (all)")
 	rf.add(c)
@@ -172,6 +168,22 @@ func addCommonFileFlags(c *cobra.Command, o *sync.FilesOptions, ff *filterFlags)
 	f.IntVar(&o.SSH.Conns, "ssh-connections", 0, "SSH connections per SFTP side (default workers/4, 1..8)")
 	f.DurationVar(&o.LogInterval, "log-interval", 5*time.Second, "interval of progress lines when stderr is not a terminal")
 	f.DurationVar(&o.StallTimeout, "stall-timeout", 10*time.Minute, "stop (exit 3) when nothing moves for `DURATION`: no entry listed, no byte read, no file done (a hung NFS mount at the source; 0: never)")
+}
+
+// ownerMaps are --chown-map and --chgrp-map.
+type ownerMaps struct{ uids, gids []string }
+
+func (m *ownerMaps) add(c *cobra.Command) {
+	c.Flags().StringArrayVar(&m.uids, "chown-map", nil, "map a source uid to a target uid, `SRCUID:DSTUID` (repeatable)")
+	c.Flags().StringArrayVar(&m.gids, "chgrp-map", nil, "map a source gid to a target gid, `SRCGID:DSTGID` (repeatable)")
+}
+
+func (m *ownerMaps) apply(o *sync.FilesOptions) (err error) {
+	if o.UIDMap, err = parseIDMap(m.uids, "--chown-map"); err != nil {
+		return err
+	}
+	o.GIDMap, err = parseIDMap(m.gids, "--chgrp-map")
+	return err
 }
 
 // stallFlag checks --stall-timeout; its 0 (never) is the options' -1.
@@ -247,12 +259,16 @@ func newFilesVerifyCmd() *cobra.Command {
 		o  sync.FilesOptions
 		rf reportFlags
 		ff filterFlags
+		om ownerMaps
 	)
 	c := &cobra.Command{
 		Use:   "verify SRC DST",
 		Short: "Compare SRC and DST as they are now: every entry, every byte (BLAKE3 or SHA-256)",
 		Long: `Read both sides as they are now, hash every file on both, and list every
-difference: missing, extra, type, size, symlink target, content. A remote
+difference: missing, extra, type, size, symlink target, content, and what a
+sync sets besides: mode, mtime (to the second) and, as root, owner (through
+--chown-map and --chgrp-map, as the sync maps them), of every entry and of
+the root itself. A remote
 host hashes its own files, so no content travels: with b3sum (BLAKE3) where
 it has it, else with openssl or GNU sha256sum (SHA-256); a file it cannot
 hash is streamed. The report's verify.hashed_by says which, per side.
@@ -263,6 +279,9 @@ Exit 1 on any difference.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Source, o.Target = args[0], args[1]
 			if err := applyFilters(&o, ff.rules); err != nil {
+				return err
+			}
+			if err := om.apply(&o); err != nil {
 				return err
 			}
 			if err := stallFlag(&o); err != nil {
@@ -277,6 +296,7 @@ Exit 1 on any difference.
 	}
 	addCommonFileFlags(c, &o, &ff)
 	c.Flags().IntVar(&o.Workers, "workers", 8, "parallel hashing")
+	om.add(c)
 	c.Flags().Float64Var(&o.VerifySample, "sample", 0, "compare the content of only this `FRACTION` of the files, the same ones every run (presence, type and size are checked for all); 0 compares all")
 	rf.add(c)
 	return c

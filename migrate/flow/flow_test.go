@@ -142,7 +142,8 @@ indexes:
 	}
 
 	// Someone changed the copy on EFS after the presyncs: the final's mirror
-	// finds it in the target's listing and redoes it.
+	// finds it in the target's listing and redoes it (a file truncated, a
+	// file removed and so its directory's mtime changed).
 	// A third keeps its size and mtime with a byte changed: only a check of
 	// the content finds it (verify: all, which the final then redoes).
 	var tampered []string
@@ -160,6 +161,10 @@ indexes:
 	}
 	os.Truncate(tampered[0], 1)
 	os.Remove(tampered[1])
+	// which changed its directory's mtime (to another second than the
+	// source's, whenever this runs)
+	long := time.Now().Add(-48 * time.Hour)
+	os.Chtimes(filepath.Dir(tampered[1]), long, long)
 	fi, _ := os.Stat(tampered[2])
 	b, _ := os.ReadFile(tampered[2])
 	b[0] ^= 1
@@ -173,7 +178,7 @@ indexes:
 		t.Fatalf("final: %v\n%s", err, rep.Markdown())
 	}
 	md := rep.Markdown()
-	for _, want := range []string{"2 changed at the target since written, redone", "repair: ", "1 changed at the target since written, redone", "recheck: ", "on its host ("} {
+	for _, want := range []string{"3 changed at the target since written, redone", "repair: ", "1 changed at the target since written, redone", "recheck: ", "on its host ("} {
 		if !strings.Contains(md, want) {
 			t.Errorf("the final's report does not say %q:\n%s", want, md)
 		}
