@@ -87,11 +87,11 @@ func (f ruleFileFlag) Set(name string) error {
 
 func newFilesSyncCmd() *cobra.Command {
 	var (
-		o                  sync.FilesOptions
-		rf                 reportFlags
-		ff                 filterFlags
-		bw                 string
-		om                 ownerMaps
+		o  sync.FilesOptions
+		rf reportFlags
+		ff filterFlags
+		bw string
+		om ownerMaps
 	)
 	c := &cobra.Command{
 		Use:   "sync SRC DST",
