@@ -107,6 +107,7 @@ func (d *drift) prev(each func(func(plan.Prev) error) error) func(func(plan.Prev
 	listed := d.listed
 	return func(fn func(plan.Prev) error) error {
 		j := 0
+		links := newLinkCheck()
 		return each(func(r plan.Prev) error {
 			td, ok := d.differ[r.Path]
 			if !ok && d.listing {
@@ -117,7 +118,16 @@ func (d *drift) prev(each func(func(plan.Prev) error) error) func(func(plan.Prev
 				if j < len(listed) && listed[j].Path == r.Path {
 					at = &listed[j]
 				}
-				if td, ok = listedDiff(r.Entry, at, d.meta); ok {
+				if td, ok = listedDiff(r.Entry, at, d.meta); !ok && at != nil && r.Type == store.File && r.Inode != 0 {
+					// Recorded as one name of a file with several: the
+					// plan links it to the first again.
+					rec := r.Entry
+					rec.Nlink = 2
+					if why := links.diff(rec, *at, "recorded"); why != "" {
+						td, ok = targetDiff{reason: why, fix: recopy}, true
+					}
+				}
+				if ok {
 					td.path = r.Path
 					d.differ[r.Path] = td
 				}

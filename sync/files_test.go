@@ -1531,8 +1531,9 @@ func TestRootDirectoryIsMirrored(t *testing.T) {
 }
 
 // files verify compares what a sync sets besides content: modes, owners
-// (as root, through the maps), mtimes of files and directories, and the
-// root's own; a mirroring sync puts back what was changed at the target.
+// (as root, through the maps), mtimes of files and directories, the root's
+// own, and hard links; a mirroring sync puts back what was changed at the
+// target.
 func TestVerifyComparesMetadataAndTheMirrorRepairsIt(t *testing.T) {
 	dir := t.TempDir()
 	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
@@ -1542,6 +1543,7 @@ func TestVerifyComparesMetadataAndTheMirrorRepairsIt(t *testing.T) {
 		gentree.WriteFile(filepath.Join(src, p), 100, 1, old)
 	}
 	os.Symlink("f3", filepath.Join(src, "link"))
+	os.Link(filepath.Join(src, "a/b/f2"), filepath.Join(src, "a/b/f2link"))
 	os.Chtimes(filepath.Join(src, "a/b"), old, old)
 	root := os.Geteuid() == 0
 	o := FilesOptions{Source: src, Target: dst, StateDir: filepath.Join(dir, "state"), Workers: 2, MaxDelete: 10, Verify: "transferred", Log: io.Discard}
@@ -1562,9 +1564,19 @@ func TestVerifyComparesMetadataAndTheMirrorRepairsIt(t *testing.T) {
 	}
 
 	os.Chmod(filepath.Join(dst, "a/f1"), 0o600)
+	// A hard link broken by a copy that keeps everything else.
+	f2link := filepath.Join(dst, "a/b/f2link")
+	b, _ := os.ReadFile(f2link)
+	os.Remove(f2link)
+	os.WriteFile(f2link, b, 0o644)
+	os.Chtimes(f2link, old, old)
+	if root {
+		os.Chown(f2link, 2001, 2001)
+	}
 	os.Chtimes(filepath.Join(dst, "a/b"), old.Add(time.Hour), old.Add(time.Hour))
 	os.Chmod(dst, 0o700)
-	want := map[string]string{"a/f1": "mode 0644 at the source, 0600 at the target", "a/b": "mtime 2020-05-01 12:00:00 at the source, 2020-05-01 13:00:00 at the target", ".": "the root: mode 0755 at the source, 0700 at the target"}
+	want := map[string]string{"a/f1": "mode 0644 at the source, 0600 at the target", "a/b": "mtime 2020-05-01 12:00:00 at the source, 2020-05-01 13:00:00 at the target", ".": "the root: mode 0755 at the source, 0700 at the target",
+		"a/b/f2link": `a hard link of "a/b/f2" at the source, not at the target`}
 	if root {
 		os.Chown(filepath.Join(dst, "f3"), 1234, 2001)
 		want["f3"] = "owner 2001:2001 at the source, 1234:2001 at the target"

@@ -65,7 +65,7 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	}
 	rep.Lister = listerOf(src)
 	rep.Files.Scanned = int64(len(se))
-	mc := newMetaCheck(&o)
+	mc, lc := newMetaCheck(&o), newLinkCheck()
 	verifyRoot(ctx, src, dst, mc, rep)
 	var both []store.Entry
 	var bothMeta []string // how each of both differs in metadata
@@ -82,7 +82,7 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 		}
 		t := te[j]
 		j++
-		md := mc.diff(e, t, "at the source")
+		md := joined(mc.diff(e, t, "at the source"), lc.diff(e, t, "at the source"))
 		switch {
 		case t.Type != e.Type:
 			rep.mismatch(e.Path, fmt.Sprintf("source is a %v, target a %v", e.Type, t.Type))
@@ -95,7 +95,7 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 			bothMeta = append(bothMeta, md)
 		case md != "":
 			rep.mismatch(e.Path, md)
-		default: // a file: present, same type, size and metadata; content not sampled
+		default: // present, same type, size, link target and metadata (a file's content not sampled)
 			rep.Verify.Checked++
 		}
 	}

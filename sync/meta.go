@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/cutover/cutover/internal/store"
@@ -63,4 +64,49 @@ func octal(m fs.FileMode) string {
 		}
 	}
 	return fmt.Sprintf("%04o", o)
+}
+
+// linkCheck compares hard links: names that share a file at the source
+// must share one at the target, and only those. Entries whose listing does
+// not tell their inode (SFTP requests) are not compared.
+type linkCheck struct {
+	src map[uint64]linked // a source inode with names: its first name and that name's target inode
+	dst map[uint64]linked // a target inode with names: its first name and that name's source inode
+}
+
+type linked struct {
+	path  string
+	inode uint64 // on the other side
+}
+
+func newLinkCheck() *linkCheck {
+	return &linkCheck{src: map[uint64]linked{}, dst: map[uint64]linked{}}
+}
+
+// diff says how the hard links of e, the source's entry of a path (which
+// is `whose`), and of t, the target's, differ; entries come in path order.
+func (l *linkCheck) diff(e, t store.Entry, whose string) string {
+	if e.Type != store.File || t.Type != store.File || e.Inode == 0 || t.Inode == 0 {
+		return ""
+	}
+	if e.Nlink > 1 {
+		if first, ok := l.src[e.Inode]; !ok {
+			l.src[e.Inode] = linked{e.Path, t.Inode}
+		} else if first.inode != t.Inode {
+			return fmt.Sprintf("a hard link of %q %s, not at the target", first.path, whose)
+		}
+	}
+	if t.Nlink > 1 {
+		if first, ok := l.dst[t.Inode]; !ok {
+			l.dst[t.Inode] = linked{e.Path, e.Inode}
+		} else if first.inode != e.Inode {
+			return fmt.Sprintf("a hard link of %q at the target, not %s", first.path, whose)
+		}
+	}
+	return ""
+}
+
+// joined joins the reasons that are not empty.
+func joined(reasons ...string) string {
+	return strings.Join(slices.DeleteFunc(reasons, func(s string) bool { return s == "" }), "; ")
 }
