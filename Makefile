@@ -56,7 +56,7 @@ bench-index: build
 
 lint:
 	$(GO) vet $(PKGS)
-	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l $$(find . -name "*.go" -not -path "./third_party/*")); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 clean:
 	rm -rf bin demo-out bench/out bench/out-efs-target bench/out-efs-source
