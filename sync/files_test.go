@@ -1551,15 +1551,23 @@ func TestVerifyComparesMetadataAndTheMirrorRepairsIt(t *testing.T) {
 		o.UIDMap, o.GIDMap = map[int]int{0: 2001}, map[int]int{0: 2001}
 	}
 	mustSync(t, o)
-	if rep, err := VerifyFiles(context.Background(), o); err != nil || rep.Verify.MismatchedCount != 0 {
-		t.Fatalf("verify after a sync: %v %+v", err, rep.Verify)
+	compared := "| compared too | mode and mtime (to the second) of every entry" // and not owners
+	if root {
+		compared = "| compared too | mode, mtime (to the second) and owner (mapped)"
+	}
+	if rep, err := VerifyFiles(context.Background(), o); err != nil || rep.Verify.MismatchedCount != 0 || !strings.Contains(rep.Markdown(), compared) {
+		t.Fatalf("verify after a sync: %v %+v\n%s", err, rep.Verify, rep.Markdown())
 	}
 	if root {
-		// The same check without the maps expects the source's owners.
+		// The same check without the maps expects the source's owners,
+		// and says to give it the maps.
 		o2 := o
 		o2.UIDMap, o2.GIDMap = nil, nil
-		if rep, _ := VerifyFiles(context.Background(), o2); rep.Verify.MismatchedCount < 5 || !strings.Contains(rep.Verify.Mismatched[0].Reason, "owner 0:0 at the source, 2001:2001 at the target") {
-			t.Fatalf("verify without the owner maps: %+v", rep.Verify)
+		var log strings.Builder
+		o2.Log = &log
+		if rep, _ := VerifyFiles(context.Background(), o2); rep.Verify.MismatchedCount < 5 || !strings.Contains(rep.Verify.Mismatched[0].Reason, "owner 0:0 at the source, 2001:2001 at the target") ||
+			!strings.Contains(log.String(), "give verify the same maps") {
+			t.Fatalf("verify without the owner maps: %+v\n%s", rep.Verify, log.String())
 		}
 	}
 

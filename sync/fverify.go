@@ -66,6 +66,7 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	rep.Lister = listerOf(src)
 	rep.Files.Scanned = int64(len(se))
 	mc, lc := newMetaCheck(&o), newLinkCheck()
+	rep.Verify.Compared = mc.compared()
 	verifyRoot(ctx, src, dst, mc, rep)
 	var both []store.Entry
 	var bothMeta []string // how each of both differs in metadata
@@ -101,6 +102,9 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	}
 	for ; j < len(te); j++ {
 		rep.mismatch(te[j].Path, "only at the target")
+	}
+	if mc.owner && len(o.UIDMap)+len(o.GIDMap) == 0 && rep.Verify.MismatchedCount > 0 && strings.Contains(rep.Verify.Mismatched[0].Reason, "owner ") {
+		o.logf("owners differ: if the sync ran with --chown-map or --chgrp-map, give verify the same maps")
 	}
 	c := &progress.Counter{Unit: "hashes"}
 	for _, e := range both {

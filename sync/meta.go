@@ -25,6 +25,14 @@ func newMetaCheck(o *FilesOptions) metaCheck {
 	return metaCheck{owner: os.Geteuid() == 0, uids: o.UIDMap, gids: o.GIDMap}
 }
 
+// compared says what diff compares, and hard links (linkCheck).
+func (m metaCheck) compared() string {
+	if m.owner {
+		return "mode, mtime (to the second) and owner (mapped) of every entry and the root; hard links"
+	}
+	return "mode and mtime (to the second) of every entry and the root; hard links (not owners: not running as root, a sync does not set them)"
+}
+
 // diff says how at's metadata differs from want's, the source's entry as
 // the sync would write it (mapped owners), which is `whose` ("at the
 // source", "recorded"); "" when it does not.

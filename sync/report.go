@@ -84,10 +84,13 @@ type VerifyStats struct {
 	ReadFrom string `json:"read_from,omitempty"` // where the target is read back from
 	// HashedBy says, for `files verify`, how each side ("source",
 	// "target") was hashed: on its host, and with which tool, or read.
-	HashedBy        map[string]string `json:"hashed_by,omitempty"`
-	Checked         int64             `json:"checked"`
-	MismatchedCount int64             `json:"mismatched_count"`
-	Mismatched      []report.Item     `json:"mismatched"`
+	HashedBy map[string]string `json:"hashed_by,omitempty"`
+	// Compared says, for `files verify`, what was compared besides
+	// presence, type, size, symlink targets and content.
+	Compared        string        `json:"compared,omitempty"`
+	Checked         int64         `json:"checked"`
+	MismatchedCount int64         `json:"mismatched_count"`
+	Mismatched      []report.Item `json:"mismatched"`
 }
 
 // Throughput is measured over the copy phase (for `files verify`, the
@@ -180,6 +183,9 @@ func (r *FilesReport) Markdown() string {
 	row("verify", verify)
 	if h := r.Verify.HashedBy; h != nil {
 		row("hashed", fmt.Sprintf("source: %s; target: %s", h["source"], h["target"]))
+	}
+	if r.Verify.Compared != "" {
+		row("compared too", r.Verify.Compared)
 	}
 	if r.ConnectionsLost > 0 {
 		row("connections lost", fmt.Sprintf("%d, each dialed again and what was in flight on it retried", r.ConnectionsLost))
