@@ -18,8 +18,8 @@ import (
 
 // orderedDirs is a real local store that fails a Mkdir whose parent does
 // not exist yet instead of creating it (as ensureDir would), and counts
-// Mkdirs per path: mkdirs must create every parent before its children,
-// each once.
+// Mkdirs per path (MakeDir is a Mkdir here): mkdirs must create every
+// parent before its children, each once.
 type orderedDirs struct {
 	*store.Local
 	root string
@@ -35,6 +35,10 @@ func (o *orderedDirs) Mkdir(ctx context.Context, p string) error {
 	o.made[p]++
 	o.mu.Unlock()
 	return o.Local.Mkdir(ctx, p)
+}
+
+func (o *orderedDirs) MakeDir(ctx context.Context, e store.Entry, owner bool) (bool, error) {
+	return false, o.Mkdir(ctx, e.Path)
 }
 
 func TestMkdirsParentsFirstEachOnce(t *testing.T) {

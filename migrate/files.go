@@ -220,6 +220,9 @@ type fileExec struct {
 	// primaries holds the results of the files with other names (hard
 	// links) written in this run, for their links.
 	primaries map[string]primary
+	// madeWhole holds the directories made in this run with their mode
+	// and owner (store.DirMaker): at the end, only their mtime is set.
+	madeWhole sync.Map
 }
 
 // primary is a hard-link primary's result: its content hash, and whether
@@ -318,10 +321,21 @@ func (x *fileExec) once(ctx context.Context, a plan.Action) Result {
 				return r
 			}
 		}
-		r.Err = x.dst.Mkdir(ctx, e.Path)
+		if dm, ok := x.dst.(store.DirMaker); ok {
+			var whole bool
+			if whole, r.Err = dm.MakeDir(ctx, x.mapped(e), x.opt.Owner); whole {
+				x.madeWhole.Store(e.Path, true)
+			}
+		} else {
+			r.Err = x.dst.Mkdir(ctx, e.Path)
+		}
 	case plan.Symlink:
 		r.Err = x.dst.Symlink(ctx, x.mapped(e), x.opt.Owner)
 	case plan.SetMeta:
+		if _, whole := x.madeWhole.Load(e.Path); whole && e.Type == store.Dir {
+			r.Err = x.dst.(store.DirMaker).SetMtime(ctx, e.Path, e.ModTime) // its mode and owner since made
+			break
+		}
 		if e.Type == store.Dir {
 			r.Err = x.dst.Mkdir(ctx, e.Path)
 		}

@@ -66,6 +66,44 @@ func TestStageModes(t *testing.T) {
 	}
 }
 
+// MakeDir makes a directory whole (mode and owner; only its mtime left)
+// only where mkdir alone gives the mode: whatever it says, the directory
+// ends with its mode, owner and mtime once SetMeta or SetMtime follows.
+func TestMakeDirWholeOnlyWhereMkdirGivesTheMode(t *testing.T) {
+	l := NewLocal(t.TempDir())
+	ctx := context.Background()
+	os.Mkdir(l.abs("sgid"), 0o755)
+	os.Chmod(l.abs("sgid"), fs.ModeSetgid|0o755) // passes its setgid bit to new directories
+	owner := os.Geteuid() == 0
+	for _, c := range []struct {
+		path  string
+		mode  fs.FileMode
+		whole bool
+	}{
+		{"a", 0o755, true}, {"a/b", 0o700, true}, {"c", 0o711, true},
+		{"d", 0o775, umask&0o020 == 0}, // cut by the umask
+		{"e", 0o555, isRoot},           // no write for its owner: root writes in it all the same
+		{"f", fs.ModeSetgid | 0o755, false}, {"g", fs.ModeSticky | 0o777, false},
+		{"sgid/h", 0o755, false},
+		{"a", 0o755, false}, // there already
+	} {
+		e := Entry{Path: c.path, Type: Dir, Mode: c.mode, UID: 2001, GID: 2002, ModTime: TimeOf(time.Unix(1e9, 0))}
+		whole, err := l.MakeDir(ctx, e, owner)
+		if err != nil || whole != c.whole {
+			t.Errorf("%s %v: whole %v (%v), want %v", c.path, c.mode, whole, err, c.whole)
+		}
+		if whole {
+			err = l.SetMtime(ctx, e.Path, e.ModTime)
+		} else {
+			err = l.SetMeta(ctx, e, owner)
+		}
+		got, serr := l.Lstat(ctx, e.Path)
+		if err != nil || serr != nil || got.Mode != c.mode || got.ModTime != e.ModTime || owner && (got.UID != 2001 || got.GID != 2002) {
+			t.Errorf("%s: %+v (%v %v), want mode %v, owner 2001:2002", c.path, got, err, serr, c.mode)
+		}
+	}
+}
+
 // BenchmarkParseFindRecord parses one record of the remote find's listing,
 // as a rerun does for every entry of the tree.
 func BenchmarkParseFindRecord(b *testing.B) {

@@ -27,6 +27,7 @@ type Local struct {
 	BatchSync bool
 	root      string
 	dirs      sync.Map // directories known to exist
+	noSetgid  sync.Map // directories known to pass no setgid bit to what is made in them: true, or false when they do
 	fsOnce    sync.Once
 	network   string // see Network
 }
@@ -39,6 +40,7 @@ var (
 	_ Stager     = (*Local)(nil)
 	_ ReadBacker = (*Local)(nil)
 	_ RootMeta   = (*Local)(nil)
+	_ DirMaker   = (*Local)(nil)
 )
 
 // NewLocal returns a store rooted at the absolute directory root.
@@ -261,6 +263,60 @@ func (l *Local) Mkdir(_ context.Context, p string) error {
 	}
 	return nil
 }
+
+// MakeDir makes directory e with its mode, and its owner when owner, where
+// mkdir gives the mode whole: no setuid, setgid or sticky bit, nothing the
+// umask takes away, no setgid bit passed on by its parent, and (unless
+// running as root) room for the owner to write in it. Otherwise, or when
+// the directory is there already, it is made as Mkdir does and not whole:
+// its metadata is set at the end.
+func (l *Local) MakeDir(_ context.Context, e Entry, owner bool) (bool, error) {
+	full := l.abs(e.Path)
+	perm := e.Mode & fs.ModePerm
+	if _, ok := l.dirs.Load(full); ok || e.Mode != perm || perm&umask != 0 || (!isRoot && perm&0o300 != 0o300) || !l.passesNoSetgid(filepath.Dir(full)) {
+		return false, l.Mkdir(context.Background(), e.Path)
+	}
+	if err := unix.Mkdir(full, uint32(perm)); err != nil {
+		// There already (made on the way to a file), in the way, or
+		// its parent missing: as Mkdir.
+		return false, l.Mkdir(context.Background(), e.Path)
+	}
+	if owner {
+		if err := os.Lchown(full, int(e.UID), int(e.GID)); err != nil {
+			return false, fmt.Errorf("mkdir %s: chown: %w", e.Path, err)
+		}
+	}
+	l.dirs.Store(full, true)
+	l.noSetgid.Store(full, true)
+	return true, nil
+}
+
+// passesNoSetgid tells whether directory dir is known to have no setgid
+// bit, which mkdir would pass on to a new directory in it (with dir's
+// group): made whole in this run, or looked at once.
+func (l *Local) passesNoSetgid(dir string) bool {
+	if v, ok := l.noSetgid.Load(dir); ok {
+		return v.(bool)
+	}
+	fi, err := os.Stat(dir)
+	no := err == nil && fi.Mode()&fs.ModeSetgid == 0
+	if err == nil {
+		l.noSetgid.Store(dir, no)
+	}
+	return no
+}
+
+// SetMtime sets the mtime of the entry at p, not following a symlink.
+func (l *Local) SetMtime(_ context.Context, p string, t Time) error {
+	ts := []unix.Timespec{unix.NsecToTimespec(t.UnixNano()), unix.NsecToTimespec(t.UnixNano())}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, l.abs(p), ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set mtime of %s: %w", p, err)
+	}
+	return nil
+}
+
+// isRoot: the process may write into a directory whatever its mode.
+var isRoot = os.Geteuid() == 0
 
 func (l *Local) Put(ctx context.Context, e Entry, owner bool, fill func(io.Writer) (int64, error)) error {
 	return putStaged(ctx, l, e, owner, fill)

@@ -124,6 +124,18 @@ type RootMeta interface {
 	SetRootMeta(ctx context.Context, e Entry, owner bool) error
 }
 
+// DirMaker is implemented by stores that can make a directory with its
+// mode and owner at once, so that once the run has written into it only
+// its mtime is left to set: one operation instead of three per directory
+// at the end of a copy (11,726 directories in the benchmark's tree).
+type DirMaker interface {
+	// MakeDir makes directory e (as Mkdir does) and reports whole when it
+	// made it here with e's mode and, when owner, e's owner.
+	MakeDir(ctx context.Context, e Entry, owner bool) (whole bool, err error)
+	// SetMtime sets the mtime of the entry at p, not following a symlink.
+	SetMtime(ctx context.Context, p string, t Time) error
+}
+
 // Linker is implemented by stores that can make hard links.
 type Linker interface {
 	Link(ctx context.Context, oldPath, newPath string) error
