@@ -253,7 +253,9 @@ func (c *churner) change() string {
 		if c.r.IntN(2) == 0 && d != "" {
 			target = d
 		}
-		c.must(os.Chmod(c.abs(target), fs.FileMode([]int{0o600, 0o640, 0o755, 0o700, 0o2775}[c.r.IntN(5)])))
+		// The last is setgid: on a directory, mkdir passes it on (with
+		// the group) to the directories made in it.
+		c.must(os.Chmod(c.abs(target), []fs.FileMode{0o600, 0o640, 0o755, 0o700, fs.ModeSetgid | 0o775}[c.r.IntN(5)]))
 		return "chmod " + target
 	case k == 5:
 		c.must(os.Lchown(c.abs(f), 2000+c.r.IntN(3), 3000+c.r.IntN(3)))
