@@ -270,16 +270,16 @@ func (l *Local) Mkdir(_ context.Context, p string) error {
 // running as root) room for the owner to write in it. Otherwise, or when
 // the directory is there already, it is made as Mkdir does and not whole:
 // its metadata is set at the end.
-func (l *Local) MakeDir(_ context.Context, e Entry, owner bool) (bool, error) {
+func (l *Local) MakeDir(ctx context.Context, e Entry, owner bool) (bool, error) {
 	full := l.abs(e.Path)
 	perm := e.Mode & fs.ModePerm
 	if _, ok := l.dirs.Load(full); ok || e.Mode != perm || perm&umask != 0 || (!isRoot && perm&0o300 != 0o300) || !l.passesNoSetgid(filepath.Dir(full)) {
-		return false, l.Mkdir(context.Background(), e.Path)
+		return false, l.Mkdir(ctx, e.Path)
 	}
 	if err := unix.Mkdir(full, uint32(perm)); err != nil {
 		// There already (made on the way to a file), in the way, or
 		// its parent missing: as Mkdir.
-		return false, l.Mkdir(context.Background(), e.Path)
+		return false, l.Mkdir(ctx, e.Path)
 	}
 	if owner {
 		if err := os.Lchown(full, int(e.UID), int(e.GID)); err != nil {
