@@ -266,14 +266,14 @@ func (l *Local) Mkdir(_ context.Context, p string) error {
 
 // MakeDir makes directory e with its mode, and its owner when owner, where
 // mkdir gives the mode whole: no setuid, setgid or sticky bit, nothing the
-// umask takes away, no setgid bit passed on by its parent, and (unless
-// running as root) room for the owner to write in it. Otherwise, or when
-// the directory is there already, it is made as Mkdir does and not whole:
-// its metadata is set at the end.
+// umask takes away, no setgid bit passed on by its parent, and room for
+// its owner to write in it (root too: a container's root may lack
+// CAP_DAC_OVERRIDE). Otherwise, or when the directory is there already,
+// it is made as Mkdir does and not whole: its metadata is set at the end.
 func (l *Local) MakeDir(ctx context.Context, e Entry, owner bool) (bool, error) {
 	full := l.abs(e.Path)
 	perm := e.Mode & fs.ModePerm
-	if _, ok := l.dirs.Load(full); ok || e.Mode != perm || perm&umask != 0 || (!isRoot && perm&0o300 != 0o300) || !l.passesNoSetgid(filepath.Dir(full)) {
+	if _, ok := l.dirs.Load(full); ok || e.Mode != perm || perm&umask != 0 || perm&0o300 != 0o300 || !l.passesNoSetgid(filepath.Dir(full)) {
 		return false, l.Mkdir(ctx, e.Path)
 	}
 	if err := unix.Mkdir(full, uint32(perm)); err != nil {
@@ -314,9 +314,6 @@ func (l *Local) SetMtime(_ context.Context, p string, t Time) error {
 	}
 	return nil
 }
-
-// isRoot: the process may write into a directory whatever its mode.
-var isRoot = os.Geteuid() == 0
 
 func (l *Local) Put(ctx context.Context, e Entry, owner bool, fill func(io.Writer) (int64, error)) error {
 	return putStaged(ctx, l, e, owner, fill)
