@@ -199,6 +199,12 @@ func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOpt
 		}
 	}
 	if runErr == nil {
+		if s, ok := dst.(store.Syncer); ok && len(p.Copies) > 0 {
+			// The files are written: their write-back starts now, while
+			// the directories' metadata is set, instead of at the record's
+			// next sync, which then waits less (its error is that sync's).
+			go s.Sync(context.WithoutCancel(ctx))
+		}
 		runErr = x.dirMeta(ctx, p, results)
 	}
 	close(results)
