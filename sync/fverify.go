@@ -137,14 +137,7 @@ func verifyRoot(ctx context.Context, src, dst store.Store, mc metaCheck, rep *Fi
 	if !ok || !ok2 {
 		return
 	}
-	want, listed := store.Entry{}, false
-	if s, ok := src.(*store.SFTP); ok {
-		want, listed = s.ListedRoot()
-	}
-	var err error
-	if !listed {
-		want, err = sr.StatRoot(ctx)
-	}
+	want, err := sourceRoot(ctx, src, sr)
 	at, err2 := dr.StatRoot(ctx)
 	if err = errors.Join(err, err2); err != nil {
 		rep.fail(".", "the roots' mode, owner and mtime: "+err.Error())

@@ -39,19 +39,25 @@ func newRootMirror(ctx context.Context, src, dst store.Store, owner bool, o File
 	}
 	_, localDst := dst.(*store.Local)
 	m := &rootMirror{dst: dr, owner: owner, precise: localDst}
-	want, listed := store.Entry{}, false
-	if s, ok := src.(*store.SFTP); ok {
-		want, listed = s.ListedRoot() // as find listed it, to the nanosecond
-	}
-	if !listed {
-		if want, m.err = sr.StatRoot(ctx); m.err != nil {
-			m.err = fmt.Errorf("the source's root: %w", m.err)
-			return m
-		}
+	want, err := sourceRoot(ctx, src, sr)
+	if err != nil {
+		m.err = fmt.Errorf("the source's root: %w", err)
+		return m
 	}
 	m.want = migrate.MapOwner(want, o.UIDMap, o.GIDMap)
 	m.inStep, m.err = m.same(ctx)
 	return m
+}
+
+// sourceRoot is the source's root as its listing gave it (an SFTP
+// source listed by find: to the nanosecond), else as sr stats it.
+func sourceRoot(ctx context.Context, src store.Store, sr store.RootMeta) (store.Entry, error) {
+	if s, ok := src.(*store.SFTP); ok {
+		if e, listed := s.ListedRoot(); listed {
+			return e, nil
+		}
+	}
+	return sr.StatRoot(ctx)
 }
 
 func (m *rootMirror) same(ctx context.Context) (bool, error) {

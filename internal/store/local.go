@@ -308,8 +308,7 @@ func (l *Local) passesNoSetgid(dir string) bool {
 
 // SetMtime sets the mtime of the entry at p, not following a symlink.
 func (l *Local) SetMtime(_ context.Context, p string, t Time) error {
-	ts := []unix.Timespec{unix.NsecToTimespec(t.UnixNano()), unix.NsecToTimespec(t.UnixNano())}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, l.abs(p), ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := setMtimeAt(l.abs(p), t); err != nil {
 		return fmt.Errorf("set mtime of %s: %w", p, err)
 	}
 	return nil
@@ -379,11 +378,17 @@ func setMetaLocal(full string, e Entry, owner bool) error {
 			return fmt.Errorf("chmod: %w", err)
 		}
 	}
-	ts := []unix.Timespec{unix.NsecToTimespec(e.ModTime.UnixNano()), unix.NsecToTimespec(e.ModTime.UnixNano())}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, full, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := setMtimeAt(full, e.ModTime); err != nil {
 		return fmt.Errorf("set mtime: %w", err)
 	}
 	return nil
+}
+
+// setMtimeAt sets the atime and mtime of the entry at full to t, not
+// following a symlink.
+func setMtimeAt(full string, t Time) error {
+	ts := []unix.Timespec{unix.NsecToTimespec(t.UnixNano()), unix.NsecToTimespec(t.UnixNano())}
+	return unix.UtimesNanoAt(unix.AT_FDCWD, full, ts, unix.AT_SYMLINK_NOFOLLOW)
 }
 
 // setMetaFile applies e's owner, mode (when chmod) and mtime through an
