@@ -46,7 +46,7 @@ func TestMkdirsParentsFirstEachOnce(t *testing.T) {
 	dst := &orderedDirs{Local: store.NewLocal(root), root: root, made: map[string]int{}}
 	var dirs []plan.Action
 	add := func(p string) {
-		dirs = append(dirs, plan.Action{Kind: plan.Mkdir, Entry: store.Entry{Path: p, Type: store.Dir, Mode: 0o755}})
+		dirs = append(dirs, plan.Action{Kind: plan.Mkdir, Entry: &store.Entry{Path: p, Type: store.Dir, Mode: 0o755}})
 	}
 	deep := "d"
 	for i := 0; i < 40; i++ { // a chain 40 deep
@@ -82,7 +82,7 @@ func TestDeletesContentBeforeDirectories(t *testing.T) {
 	root := t.TempDir()
 	var as []plan.Action
 	del := func(p string, typ store.EntryType) {
-		as = append(as, plan.Action{Kind: plan.Delete, Entry: store.Entry{Path: p, Type: typ}})
+		as = append(as, plan.Action{Kind: plan.Delete, Entry: &store.Entry{Path: p, Type: typ}})
 	}
 	for i := 0; i < 20; i++ {
 		d := fmt.Sprintf("t%02d", i)
@@ -165,7 +165,7 @@ func (n *nfsDirs) Mkdir(ctx context.Context, p string) error {
 func BenchmarkMkdirs(b *testing.B) {
 	var dirs []plan.Action
 	add := func(p string) {
-		dirs = append(dirs, plan.Action{Kind: plan.Mkdir, Entry: store.Entry{Path: p, Type: store.Dir, Mode: 0o755}})
+		dirs = append(dirs, plan.Action{Kind: plan.Mkdir, Entry: &store.Entry{Path: p, Type: store.Dir, Mode: 0o755}})
 	}
 	add("data")
 	add("data/attachments")

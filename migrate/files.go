@@ -315,8 +315,8 @@ func (x *fileExec) do(ctx context.Context, a plan.Action) Result {
 }
 
 func (x *fileExec) once(ctx context.Context, a plan.Action) Result {
-	r := Result{Action: a, Entry: a.Entry, Hash: a.Hash}
-	e := a.Entry
+	e := *a.Entry
+	r := Result{Action: a, Entry: e, Hash: a.Hash()}
 	switch a.Kind {
 	case plan.Delete:
 		r.Err = x.dst.Remove(ctx, e.Path)
@@ -359,36 +359,36 @@ func (x *fileExec) once(ctx context.Context, a plan.Action) Result {
 func (x *fileExec) link(ctx context.Context, a plan.Action) Result {
 	l, ok := x.dst.(store.Linker)
 	x.mu.Lock()
-	p, known := x.primaries[a.LinkTo] // copied in this run
+	p, known := x.primaries[a.LinkTo()] // copied in this run
 	x.mu.Unlock()
 	h, same := p.hash, p.unchanged
 	known = known && h != "" // a name recorded without a hash would stay so
-	if !known && a.Hash != "" {
-		h, known, same = a.Hash, true, true // unchanged since a run recorded it
+	if !known && a.Hash() != "" {
+		h, known, same = a.Hash(), true, true // unchanged since a run recorded it
 	}
-	if known && same && a.SameMeta && a.IfHashDiffers == h {
+	if known && same && a.SameMeta && a.IfHashDiffers() == h {
 		// Neither the primary nor this name changed: still linked.
-		return Result{Action: a, Entry: a.Entry, Hash: h, Unchanged: true}
+		return Result{Action: a, Entry: *a.Entry, Hash: h, Unchanged: true}
 	}
 	// Copied instead of linked, a name is recorded as not linked (Nlink
 	// 1), so that the next run links it again.
-	unlinked := a.Entry
+	unlinked := *a.Entry
 	unlinked.Nlink = 1
 	if !ok || !known {
-		return x.copyFile(ctx, plan.Action{Kind: plan.Copy, Entry: unlinked})
+		return x.copyFile(ctx, plan.Action{Kind: plan.Copy, Entry: &unlinked})
 	}
-	err := l.Link(ctx, a.LinkTo, a.Entry.Path)
+	err := l.Link(ctx, a.LinkTo(), a.Entry.Path)
 	if errs.IsNotExist(err) {
 		// The primary is gone from the target (removed there since):
 		// this name gets the content itself.
-		return x.copyFile(ctx, plan.Action{Kind: plan.Copy, Entry: unlinked})
+		return x.copyFile(ctx, plan.Action{Kind: plan.Copy, Entry: &unlinked})
 	}
-	return Result{Action: a, Entry: a.Entry, Hash: h, Err: err}
+	return Result{Action: a, Entry: *a.Entry, Hash: h, Err: err}
 }
 
 // copyFile copies one file, retrying when it changes while read.
 func (x *fileExec) copyFile(ctx context.Context, a plan.Action) Result {
-	e := a.Entry
+	e := *a.Entry
 	for changed := 0; ; changed++ {
 		r := x.copyOnce(ctx, a, e)
 		if !errors.Is(r.Err, errChanged) {
@@ -426,8 +426,8 @@ func (x *fileExec) sameAsListed(e, after store.Entry) bool {
 
 func (x *fileExec) copyOnce(ctx context.Context, a plan.Action, e store.Entry) Result {
 	r := Result{Action: a, Entry: e}
-	if a.IfHashDiffers != "" {
-		sum, after, err := x.hashSource(ctx, e, checksum.Sum(a.IfHashDiffers).Algorithm())
+	if want := a.IfHashDiffers(); want != "" {
+		sum, after, err := x.hashSource(ctx, e, checksum.Sum(want).Algorithm())
 		if err != nil {
 			r.Err = x.srcErr(e, err)
 			return r
@@ -436,7 +436,7 @@ func (x *fileExec) copyOnce(ctx context.Context, a plan.Action, e store.Entry) R
 			r.Err = errChanged
 			return r
 		}
-		if string(sum) == a.IfHashDiffers {
+		if string(sum) == want {
 			r.Hash = string(sum)
 			if a.SameMeta {
 				r.Unchanged = true
@@ -547,8 +547,8 @@ func (x *fileExec) account(ctx context.Context, n int) error {
 // changes its mtime.
 func (x *fileExec) dirMeta(ctx context.Context, p *plan.Files, results chan<- Result) error {
 	actions := make([]plan.Action, len(p.DirMeta))
-	for i, d := range p.DirMeta {
-		actions[i] = plan.Action{Kind: plan.SetMeta, Entry: d}
+	for i := range p.DirMeta {
+		actions[i] = plan.Action{Kind: plan.SetMeta, Entry: &p.DirMeta[i]}
 	}
 	return x.stage(ctx, actions, x.opt.TargetOps, results)
 }

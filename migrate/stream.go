@@ -81,7 +81,7 @@ func (x *fileExec) streamCopies(ctx context.Context, sr store.Streamer, actions 
 	var total int64
 	n := 0
 	for _, a := range actions {
-		if a.Kind == plan.Copy && a.IfHashDiffers == "" && a.Entry.Type == store.File {
+		if a.Kind == plan.Copy && a.IfHashDiffers() == "" && a.Entry.Type == store.File {
 			actions[n] = a
 			n++
 			total += a.Entry.Size
@@ -231,7 +231,7 @@ func (x *fileExec) streamBatch(ctx context.Context, fs store.FileStream, batch [
 	var counted atomic.Int64
 	entries := make([]store.Entry, len(batch))
 	for i, a := range batch {
-		entries[i] = a.Entry
+		entries[i] = *a.Entry
 	}
 	stage := x.stager()
 	wg, wctx := errgroup.WithContext(ctx)
@@ -240,7 +240,7 @@ func (x *fileExec) streamBatch(ctx context.Context, fs store.FileStream, batch [
 	// any other leaves the file to the caller.
 	write := func(i int, fill func(io.Writer) (int64, checksum.Sum, error)) error {
 		var sum checksum.Sum
-		st, err := stage(wctx, x.mapped(batch[i].Entry), func(w io.Writer) (n int64, err error) {
+		st, err := stage(wctx, x.mapped(*batch[i].Entry), func(w io.Writer) (n int64, err error) {
 			n, sum, err = fill(w)
 			return n, err
 		})
@@ -255,7 +255,7 @@ func (x *fileExec) streamBatch(ctx context.Context, fs store.FileStream, batch [
 	}
 	err := fs.ReadFiles(wctx, entries, func(i int, at store.Entry, r io.Reader) error {
 		e := batch[i].Entry
-		if at.Size != e.Size || !x.sameAsListed(e, at) {
+		if at.Size != e.Size || !x.sameAsListed(*e, at) {
 			return nil // changed since the listing: copied alone, after a fresh look
 		}
 		if e.Size > bufferedFile {
@@ -321,8 +321,8 @@ func (x *fileExec) install(ctx context.Context, rb received, writers int, result
 				leave(a)
 				return nil
 			}
-			r := Result{Action: a, Entry: a.Entry, Hash: string(w.sum), Bytes: a.Entry.Size, Streamed: true}
-			if r.Verified, r.Err = x.verifyWritten(cctx, a.Entry, w.sum); r.Err != nil {
+			r := Result{Action: a, Entry: *a.Entry, Hash: string(w.sum), Bytes: a.Entry.Size, Streamed: true}
+			if r.Verified, r.Err = x.verifyWritten(cctx, *a.Entry, w.sum); r.Err != nil {
 				leave(a)
 				return nil
 			}

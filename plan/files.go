@@ -28,17 +28,17 @@ func (k Kind) String() string {
 }
 
 // Action is one step of a run.
+//
+// A run of 10^6 files holds 10^6 actions, so an action is 24 bytes: it
+// points at its entry in the listing (which the plan keeps) and at the few
+// strings that hard links, --checksum copies and metadata fixes need,
+// rather than holding copies (136 bytes).
 type Action struct {
-	Entry store.Entry // the source entry (for Delete: the recorded one)
-	// LinkTo is the path a HardLink points at.
-	LinkTo string
-	// IfHashDiffers (with --checksum): copy only when the source content's
-	// hash differs from this recorded hash; otherwise just fix metadata.
-	// Of a HardLink with SameMeta: the name's recorded hash.
-	IfHashDiffers string
-	// Hash is the recorded content hash of an unchanged entry; of a
-	// HardLink, its primary's when that is unchanged (not copied again).
-	Hash string
+	// Entry is the source entry (for Delete: the recorded one).
+	Entry *store.Entry
+	// With holds the hashes and link of the actions that have them; nil
+	// for the others.
+	With *With
 	Kind Kind
 	// Replace: an entry of another type is in the way and is removed first.
 	Replace bool
@@ -49,6 +49,43 @@ type Action struct {
 	SameMeta bool
 	// TypeChange: a Delete that clears the way for an entry of another type.
 	TypeChange bool
+}
+
+// With is what only some actions need.
+type With struct {
+	// LinkTo is the path a HardLink points at.
+	LinkTo string
+	// IfHashDiffers (with --checksum): copy only when the source content's
+	// hash differs from this recorded hash; otherwise just fix metadata.
+	// Of a HardLink with SameMeta: the name's recorded hash.
+	IfHashDiffers string
+	// Hash is the recorded content hash of an unchanged entry; of a
+	// HardLink, its primary's when that is unchanged (not copied again).
+	Hash string
+}
+
+// LinkTo is With.LinkTo, or "".
+func (a *Action) LinkTo() string {
+	if a.With == nil {
+		return ""
+	}
+	return a.With.LinkTo
+}
+
+// IfHashDiffers is With.IfHashDiffers, or "".
+func (a *Action) IfHashDiffers() string {
+	if a.With == nil {
+		return ""
+	}
+	return a.With.IfHashDiffers
+}
+
+// Hash is With.Hash, or "".
+func (a *Action) Hash() string {
+	if a.With == nil {
+		return ""
+	}
+	return a.With.Hash
 }
 
 // Prev is one entry of the previous state.
@@ -172,7 +209,7 @@ func Diff(src []store.Entry, prev func(func(Prev) error) error, adopt bool, opt 
 		p.Copies = make([]Action, 0, len(src))
 	}
 	i := 0
-	emitNew := func(e store.Entry, replace bool) {
+	emitNew := func(e *store.Entry, replace bool) {
 		p.touch(e.Path)
 		switch e.Type {
 		case store.Dir:
@@ -190,13 +227,14 @@ func Diff(src []store.Entry, prev func(func(Prev) error) error, adopt bool, opt 
 			return
 		}
 		if opt.Delete {
-			p.Deletes = append(p.Deletes, Action{Kind: Delete, Entry: r.Entry})
+			gone := r.Entry // only this branch moves a copy to the heap
+			p.Deletes = append(p.Deletes, Action{Kind: Delete, Entry: &gone})
 			p.touch(r.Path)
 		}
 	}
 	err := prev(func(r Prev) error {
 		for i < len(src) && src[i].Path < r.Path {
-			emitNew(src[i], false)
+			emitNew(&src[i], false)
 			i++
 		}
 		if i < len(src) && src[i].Path == r.Path {
@@ -211,7 +249,7 @@ func Diff(src []store.Entry, prev func(func(Prev) error) error, adopt bool, opt 
 		return nil, err
 	}
 	for ; i < len(src); i++ {
-		emitNew(src[i], false)
+		emitNew(&src[i], false)
 	}
 	if c := cap(p.Copies); c > 1024 && c > 2*len(p.Copies) {
 		p.Copies = slices.Clip(slices.Clone(p.Copies)) // the plan outlives the listing; no spare room
@@ -240,7 +278,7 @@ func (p *Files) touch(rel string) {
 }
 
 func (p *Files) compare(src []store.Entry, i int, r Prev, adopt bool, opt Options) {
-	e := src[i]
+	e := &src[i]
 	if e.Type == store.File && r.Type == store.File && e.Nlink > 1 {
 		if r.Hash != "" {
 			p.recorded[e.Path] = r.Hash
@@ -253,7 +291,8 @@ func (p *Files) compare(src []store.Entry, i int, r Prev, adopt bool, opt Option
 		p.touch(e.Path)
 		if r.Type == store.Dir {
 			// A directory becomes a file or link: its content goes first.
-			p.Deletes = append(p.Deletes, Action{Kind: Delete, Entry: r.Entry, TypeChange: true})
+			dir := r.Entry // only this branch moves a copy to the heap
+			p.Deletes = append(p.Deletes, Action{Kind: Delete, Entry: &dir, TypeChange: true})
 		}
 		switch e.Type {
 		case store.Dir:
@@ -291,7 +330,7 @@ func (p *Files) compare(src []store.Entry, i int, r Prev, adopt bool, opt Option
 	case store.File:
 		if opt.Checksum && e.Size == r.Size && r.Hash != "" {
 			p.touch(e.Path) // rewritten if the content differs
-			p.Copies = append(p.Copies, Action{Kind: Copy, Entry: e, IfHashDiffers: r.Hash, SameMeta: sameTime && sameMeta})
+			p.Copies = append(p.Copies, Action{Kind: Copy, Entry: e, With: &With{IfHashDiffers: r.Hash}, SameMeta: sameTime && sameMeta})
 			p.BytesToCopy += e.Size
 			return
 		}
@@ -306,7 +345,7 @@ func (p *Files) compare(src []store.Entry, i int, r Prev, adopt bool, opt Option
 			return
 		}
 		if !sameMeta {
-			p.Meta = append(p.Meta, Action{Kind: SetMeta, Entry: e, Hash: r.Hash})
+			p.Meta = append(p.Meta, Action{Kind: SetMeta, Entry: e, With: &With{Hash: r.Hash}})
 			return
 		}
 	}
@@ -350,7 +389,7 @@ func (p *Files) hardLinks(src []store.Entry) {
 	for _, a := range p.Copies {
 		if a.Kind == Copy && changed[a.Entry.Inode] && primary[a.Entry.Inode] != a.Entry.Path {
 			p.BytesToCopy -= a.Entry.Size
-			moved[a.Entry.Path] = a.IfHashDiffers == "" || !a.SameMeta
+			moved[a.Entry.Path] = a.IfHashDiffers() == "" || !a.SameMeta
 			continue
 		}
 		if a.Kind == Copy && changed[a.Entry.Inode] {
@@ -359,7 +398,8 @@ func (p *Files) hardLinks(src []store.Entry) {
 		copies = append(copies, a)
 	}
 	p.Copies = copies
-	for _, e := range src {
+	for i := range src {
+		e := &src[i]
 		if e.Type != store.File || !changed[e.Inode] || e.Nlink < 2 {
 			continue
 		}
@@ -377,14 +417,15 @@ func (p *Files) hardLinks(src []store.Entry) {
 			continue
 		}
 		p.touch(e.Path)
-		a := Action{Kind: HardLink, Entry: e, LinkTo: primary[e.Inode]}
+		w := &With{LinkTo: primary[e.Inode]}
+		a := Action{Kind: HardLink, Entry: e, With: w}
 		if h, known := p.recorded[e.Path]; known && !moved[e.Path] && p.linkIno[e.Path] == e.Inode {
-			a.SameMeta, a.IfHashDiffers = true, h
+			a.SameMeta, w.IfHashDiffers = true, h
 		}
-		if !copied[a.LinkTo] {
+		if !copied[w.LinkTo] {
 			// A new name of a file left unchanged: linked to the
 			// primary the target already holds.
-			a.Hash = p.recorded[a.LinkTo]
+			w.Hash = p.recorded[w.LinkTo]
 		}
 		p.Links = append(p.Links, a)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cutover/cutover/internal/store"
 )
@@ -80,7 +81,7 @@ func TestHardLinksBecomeOneCopyAndLinks(t *testing.T) {
 	a, b := ent("x/a", store.File, 9, 1), ent("y/b", store.File, 9, 1)
 	a.Inode, a.Nlink, b.Inode, b.Nlink = 7, 2, 7, 2
 	p, _ := Diff([]store.Entry{a, b}, func(func(Prev) error) error { return nil }, false, Options{})
-	if len(p.Copies) != 1 || p.Copies[0].Entry.Path != "x/a" || len(p.Links) != 1 || p.Links[0].LinkTo != "x/a" {
+	if len(p.Copies) != 1 || p.Copies[0].Entry.Path != "x/a" || len(p.Links) != 1 || p.Links[0].LinkTo() != "x/a" {
 		t.Fatalf("copies %+v links %+v", p.Copies, p.Links)
 	}
 	if p.BytesToCopy != 9 {
@@ -97,12 +98,12 @@ func TestNewHardLinkToAnUnchangedFileTakesItsRecordedHash(t *testing.T) {
 	rec := Prev{Entry: a, Hash: "xxh3-128:aa"}
 	prev := func(f func(Prev) error) error { return f(rec) }
 	p, _ := Diff([]store.Entry{a, b}, prev, false, Options{})
-	if len(p.Copies) != 0 || len(p.Links) != 1 || p.Links[0].LinkTo != "x/a" || p.Links[0].Hash != "xxh3-128:aa" || p.BytesToCopy != 0 {
+	if len(p.Copies) != 0 || len(p.Links) != 1 || p.Links[0].LinkTo() != "x/a" || p.Links[0].Hash() != "xxh3-128:aa" || p.BytesToCopy != 0 {
 		t.Fatalf("copies %+v links %+v bytes %d", p.Copies, p.Links, p.BytesToCopy)
 	}
 	a.Size, b.Size = 10, 10 // rewritten in place: both names changed
 	p, _ = Diff([]store.Entry{a, b}, prev, false, Options{})
-	if len(p.Copies) != 1 || len(p.Links) != 1 || p.Links[0].Hash != "" {
+	if len(p.Copies) != 1 || len(p.Links) != 1 || p.Links[0].Hash() != "" {
 		t.Fatalf("copies %+v links %+v", p.Copies, p.Links)
 	}
 }
@@ -199,4 +200,12 @@ func BenchmarkSortEntries(b *testing.B) {
 		SortEntries(es)
 	}
 	b.ReportMetric(float64(len(src)), "entries/op")
+}
+
+// A run of 10^6 files holds 10^6 actions: what one takes is what the plan
+// adds per entry to the listing it points into.
+func TestActionStaysSmall(t *testing.T) {
+	if n := unsafe.Sizeof(Action{}); n > 24 {
+		t.Fatalf("an Action takes %d bytes, more than 24: a run of 10^7 files holds 10^7 of them", n)
+	}
 }

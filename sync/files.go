@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -165,6 +164,9 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 				return nil
 			}
 			out = append(out, e)
+			if len(out)%listEntriesStep == 0 {
+				holdEntries(listEntriesStep)
+			}
 			return nil
 		}, func(p string, err error) {
 			stall.tick()
@@ -358,7 +360,6 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	if err != nil {
 		return err
 	}
-	raiseMemoryLimit(len(entries))
 	lister := listerOf(src)
 	rep.Lister = lister
 	rep.Throughput.ListS = time.Since(t0).Seconds()
@@ -652,22 +653,6 @@ func partial(rep *FilesReport) error {
 // listAttempts bounds the restarts of a listing whose connection was lost.
 const listAttempts = 6
 
-// bytesPerEntry is about what a sync holds per listed entry at its peak
-// (the entry, its action, its path): 10^6 empty files peak at 317 MB live
-// while the listing's slice grows, then hold 230 MB while they copy.
-const bytesPerEntry = 340
-
-// raiseMemoryLimit lifts the process's soft memory limit (set low by the
-// CLI to keep GC headroom small) to what a listing of n entries needs, so
-// that a tree of 10^7 files does not make the collector run without pause.
-// It never lowers the limit.
-func raiseMemoryLimit(n int) {
-	want := int64(n) * bytesPerEntry
-	if cur := debug.SetMemoryLimit(-1); want > cur {
-		debug.SetMemoryLimit(want)
-	}
-}
-
 // untracked lists the target and returns a delete for every entry that is
 // neither in the source listing src (sorted) nor already deleted by the
 // plan. What the filter excludes stays, and so does every directory that
@@ -694,9 +679,9 @@ func untracked(tl, src []store.Entry, p *plan.Files, f *filter.Filter) []plan.Ac
 		cands = append(cands, t)
 	}
 	var out []plan.Action
-	for _, t := range cands {
-		if !stays[t.Path] {
-			out = append(out, plan.Action{Kind: plan.Delete, Entry: t})
+	for i := range cands {
+		if !stays[cands[i].Path] {
+			out = append(out, plan.Action{Kind: plan.Delete, Entry: &cands[i]})
 		}
 	}
 	return out

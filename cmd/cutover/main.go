@@ -24,7 +24,7 @@ import (
 var version = "dev"
 
 // defaultMemoryLimit is the soft memory limit unless GOMEMLIMIT is set.
-const defaultMemoryLimit = 384 << 20
+const defaultMemoryLimit = 256 << 20
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
