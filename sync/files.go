@@ -165,7 +165,7 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 			}
 			out = append(out, e)
 			if len(out)%listEntriesStep == 0 {
-				holdEntries(listEntriesStep)
+				hold(listEntriesStep * bytesPerListed)
 			}
 			return nil
 		}, func(p string, err error) {
@@ -432,6 +432,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	if err != nil {
 		return err
 	}
+	hold(int64(len(p.Dirs)+len(p.Copies)+len(p.Links)+len(p.Meta)+len(p.Deletes)) * bytesPerAction)
 	if drifted != nil && len(drifted.differ) > 0 {
 		o.logf("%d entries at the target are not as cutover wrote them (changed there since): they are redone", len(drifted.differ))
 	}
