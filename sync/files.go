@@ -140,6 +140,10 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 	// slice copies it every time and touches fresh memory for the copy
 	// (on a VM, a fault to the host for each new page).
 	out := make([]store.Entry, 0, expect+expect/16)
+	// The memory limit rises with the room the listing takes: all of it
+	// now, then by steps as it grows past it.
+	held := cap(out)
+	hold(int64(held) * bytesPerListed)
 	type bad struct{ path, why string }
 	var bads []bad
 	var vanished []string
@@ -164,8 +168,9 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 				return nil
 			}
 			out = append(out, e)
-			if len(out)%listEntriesStep == 0 {
+			if len(out) >= held+listEntriesStep {
 				hold(listEntriesStep * bytesPerListed)
+				held += listEntriesStep
 			}
 			return nil
 		}, func(p string, err error) {
