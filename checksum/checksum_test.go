@@ -50,3 +50,21 @@ func TestContentHashIsXXH3128(t *testing.T) {
 		t.Fatal(w.Sum())
 	}
 }
+
+// A hasher given back with Release starts afresh for its next writer.
+func TestReleasedHashersStartAfresh(t *testing.T) {
+	for _, a := range []Algorithm{XXH3, BLAKE3, SHA256} {
+		for i := 0; i < 3; i++ {
+			w := NewWriter(a, nil)
+			w.Write([]byte("left over from the last file"))
+			w.Release()
+		}
+		w := NewWriter(a, nil)
+		w.Write([]byte("next"))
+		h := New(a)
+		h.Write([]byte("next"))
+		if got, want := w.Sum(), Make(a, h.Sum(nil)); got != want {
+			t.Fatalf("%s: a released hasher gave %s, want %s", a, got, want)
+		}
+	}
+}

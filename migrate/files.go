@@ -491,6 +491,7 @@ func (x *fileExec) verifyWritten(ctx context.Context, e store.Entry, sum checksu
 	if err != nil {
 		return false, errs.Retryablef("verify %s: %w", e.Path, err)
 	}
+	hw.Release() // read whole
 	if got != sum {
 		return false, errs.Retryablef("verify %s: corrupted on transfer: source %s, target %s", e.Path, sum, got)
 	}

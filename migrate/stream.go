@@ -267,7 +267,9 @@ func (x *fileExec) streamBatch(ctx context.Context, fs store.FileStream, batch [
 				defer copyBufs.Put(buf)
 				hw := checksum.NewWriter(checksum.Content, w)
 				n, err := io.CopyBuffer(hw, x.metered(wctx, r, &counted), *buf)
-				return n, hw.Sum(), err
+				sum := hw.Sum()
+				hw.Release() // written by this goroutine alone, and done
+				return n, sum, err
 			})
 		}
 		bp, put := getBuf(e.Size)

@@ -171,9 +171,9 @@ func timeHashing(ctx context.Context, src, dst store.Store, files []store.Entry,
 	t0 := time.Now()
 	var err error
 	if sourceOnly {
-		_, err = hashSide(ctx, src, files, algo, workers, c)
+		_, err = hashSide(ctx, src, entryPointers(files), algo, workers, c)
 	} else {
-		err = compareHashes(ctx, src, dst, files, nil, algo, workers, c, &FilesReport{})
+		err = compareHashes(ctx, src, dst, entryPointers(files), nil, algo, workers, c, &FilesReport{})
 	}
 	return time.Since(t0).Seconds(), err
 }

@@ -1231,7 +1231,7 @@ func TestReadBacksCountTheirProgress(t *testing.T) {
 	}, func(string, error) {})
 	c = &progress.Counter{}
 	rep := &FilesReport{}
-	if err := compareHashes(context.Background(), store.NewLocal(src), store.NewLocal(dst), files, nil, checksum.SHA256, 4, c, rep); err != nil || rep.Verify.MismatchedCount != 0 {
+	if err := compareHashes(context.Background(), store.NewLocal(src), store.NewLocal(dst), entryPointers(files), nil, checksum.SHA256, 4, c, rep); err != nil || rep.Verify.MismatchedCount != 0 {
 		t.Fatalf("compare: %v %+v", err, rep.Verify)
 	}
 	if c.FilesDone.Load() != 60 || c.BytesDone.Load() != 2*bytes {
@@ -1247,7 +1247,7 @@ func TestReadBacksCountTheirProgress(t *testing.T) {
 	for _, fail := range []bool{false, true} {
 		c, rep = &progress.Counter{}, &FilesReport{}
 		h := hostHasher{Local: store.NewLocal(src), refuse: refuse, fail: fail}
-		if err := compareHashes(context.Background(), h, store.NewLocal(dst), files, nil, checksum.SHA256, 4, c, rep); err != nil {
+		if err := compareHashes(context.Background(), h, store.NewLocal(dst), entryPointers(files), nil, checksum.SHA256, 4, c, rep); err != nil {
 			t.Fatal(err)
 		}
 		if rep.Verify.MismatchedCount != 1 || rep.Verify.Mismatched[0].Path != "d2/f17" {

@@ -2,10 +2,12 @@ package sync
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"strings"
+	gosync "sync"
 	"sync/atomic"
 	"time"
 
@@ -68,10 +70,11 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	mc, lc := newMetaCheck(&o), newLinkCheck()
 	rep.Verify.Compared = mc.compared()
 	verifyRoot(ctx, src, dst, mc, rep)
-	var both []store.Entry
-	var bothMeta []string // how each of both differs in metadata
+	var both []*store.Entry      // files whose content is compared
+	bothMeta := map[int]string{} // how those of both differ in metadata, by index
 	j := 0
-	for _, e := range se {
+	for i := range se {
+		e := &se[i]
 		rep.Files.BytesTotal += e.Size
 		for j < len(te) && te[j].Path < e.Path {
 			rep.mismatch(te[j].Path, "only at the target")
@@ -83,7 +86,7 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 		}
 		t := te[j]
 		j++
-		md := joined(mc.diff(e, t, "at the source"), lc.diff(e, t, "at the source"))
+		md := joined(mc.diff(*e, t, "at the source"), lc.diff(*e, t, "at the source"))
 		switch {
 		case t.Type != e.Type:
 			rep.mismatch(e.Path, fmt.Sprintf("source is a %v, target a %v", e.Type, t.Type))
@@ -92,8 +95,10 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 		case e.Type == store.File && e.Size != t.Size:
 			rep.mismatch(e.Path, fmt.Sprintf("size %d at the source, %d at the target", e.Size, t.Size))
 		case e.Type == store.File && sampled(e.Path, o.VerifySample):
+			if md != "" {
+				bothMeta[len(both)] = md
+			}
 			both = append(both, e)
-			bothMeta = append(bothMeta, md)
 		case md != "":
 			rep.mismatch(e.Path, md)
 		default: // present, same type, size, link target and metadata (a file's content not sampled)
@@ -106,6 +111,7 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	if mc.owner && len(o.UIDMap)+len(o.GIDMap) == 0 && rep.Verify.MismatchedCount > 0 && strings.Contains(rep.Verify.Mismatched[0].Reason, "owner ") {
 		o.logf("owners differ: if the sync ran with --chown-map or --chgrp-map, give verify the same maps")
 	}
+	hold(int64(len(both)) * bytesPerCompared)
 	c := &progress.Counter{Unit: "hashes"}
 	for _, e := range both {
 		c.BytesTotal.Add(2 * e.Size)
@@ -162,9 +168,9 @@ func verifyHash(ctx context.Context, src, dst store.Store) checksum.Algorithm {
 // compareHashes hashes files on both sides at once with algo (on the
 // remote host where the store can, reading the rest), counting each hash
 // in c, and records differences: in content, and those in metadata that
-// meta gives (by index in files; nil: none).
-func compareHashes(ctx context.Context, src, dst store.Store, files []store.Entry, meta []string, algo checksum.Algorithm, workers int, c *progress.Counter, rep *FilesReport) error {
-	var sh, dh hashed
+// meta gives (by index in files).
+func compareHashes(ctx context.Context, src, dst store.Store, files []*store.Entry, meta map[int]string, algo checksum.Algorithm, workers int, c *progress.Counter, rep *FilesReport) error {
+	var sh, dh *hashed
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) { sh, err = hashSide(gctx, src, files, algo, workers, c); return })
 	g.Go(func() (err error) { dh, err = hashSide(gctx, dst, files, algo, workers, c); return })
@@ -177,18 +183,19 @@ func compareHashes(ctx context.Context, src, dst store.Store, files []store.Entr
 	rep.Verify.HashedBy = map[string]string{"source": sh.how, "target": dh.how}
 	for i, e := range files {
 		rep.Verify.Checked++
+		serr, derr := sh.fails[i], dh.fails[i]
 		var d []string
-		if sh.errs[i] == nil && dh.errs[i] != nil {
-			d = append(d, "hash target: "+dh.errs[i].Error())
-		} else if sh.errs[i] == nil && sh.sums[i] != dh.sums[i] {
-			d = append(d, fmt.Sprintf("content differs: source %s, target %s", sh.sums[i], dh.sums[i]))
+		if serr == nil && derr != nil {
+			d = append(d, "hash target: "+derr.Error())
+		} else if serr == nil && sh.sums[i] != dh.sums[i] {
+			d = append(d, fmt.Sprintf("content differs: source %s, target %s", sh.sum(i), dh.sum(i)))
 		}
-		if meta != nil && meta[i] != "" {
-			d = append(d, meta[i])
+		if md := meta[i]; md != "" {
+			d = append(d, md)
 		}
 		switch {
-		case sh.errs[i] != nil:
-			rep.fail(e.Path, "hash source: "+sh.errs[i].Error())
+		case serr != nil:
+			rep.fail(e.Path, "hash source: "+serr.Error())
 		case len(d) > 0:
 			rep.mismatch(e.Path, strings.Join(d, "; "))
 		}
@@ -198,18 +205,47 @@ func compareHashes(ctx context.Context, src, dst store.Store, files []store.Entr
 
 // hashed is what hashSide found: each file's hash or error, and how the
 // side was hashed ("20008 on its host (20008 by openssl dgst), 2 read from
-// the SFTP server").
+// the SFTP server"). A hash is kept as its bytes (32 for SHA-256 and
+// BLAKE3) and errors apart: 32 bytes a file, where a checksum.Sum ("blake3:"
+// and 64 hex digits) and a nil error took 112, on each side.
 type hashed struct {
-	sums []checksum.Sum
-	errs []error
-	how  string
+	algo  checksum.Algorithm
+	size  int // of a digest
+	sums  [][32]byte
+	mu    gosync.Mutex
+	fails map[int]error
+	how   string
 }
+
+func newHashed(algo checksum.Algorithm, n int) *hashed {
+	return &hashed{algo: algo, size: checksum.New(algo).Size(), sums: make([][32]byte, n), fails: map[int]error{}}
+}
+
+// set records file i's hash or error.
+func (h *hashed) set(i int, sum checksum.Sum, err error) {
+	if err == nil {
+		_, hexd, _ := strings.Cut(string(sum), ":")
+		if n, derr := hex.Decode(h.sums[i][:], []byte(hexd)); derr != nil || n != h.size || sum.Algorithm() != h.algo {
+			err = fmt.Errorf("not a %s hash: %q", h.algo, sum)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err != nil {
+		h.fails[i] = err
+	} else {
+		delete(h.fails, i) // a failed remote hashing's, replaced by a read here
+	}
+}
+
+// sum is file i's hash, written as a checksum.Sum.
+func (h *hashed) sum(i int) checksum.Sum { return checksum.Make(h.algo, h.sums[i][:h.size]) }
 
 // hashSide hashes files on s with algo: on its host where s can (a
 // Hasher), reading the rest here, up to workers at once; each hash is
-// counted in c. A file that cannot be read has its error in errs.
-func hashSide(ctx context.Context, s store.Store, files []store.Entry, algo checksum.Algorithm, workers int, c *progress.Counter) (hashed, error) {
-	h := hashed{sums: make([]checksum.Sum, len(files)), errs: make([]error, len(files))}
+// counted in c. A file that cannot be read has its error in fails.
+func hashSide(ctx context.Context, s store.Store, files []*store.Entry, algo checksum.Algorithm, workers int, c *progress.Counter) (*hashed, error) {
+	h := newHashed(algo, len(files))
 	read := make([]bool, len(files)) // hashed by reading the file here
 	for i := range read {
 		read[i] = true
@@ -226,7 +262,7 @@ func hashSide(ctx context.Context, s store.Store, files []store.Entry, algo chec
 				return // not hashed there: read below
 			}
 			read[i] = false
-			h.sums[i], h.errs[i] = sum, err
+			h.set(i, sum, err)
 			n.Add(1)
 			bytes.Add(files[i].Size)
 			c.FilesDone.Add(1)
@@ -256,14 +292,15 @@ func hashSide(ctx context.Context, s store.Store, files []store.Entry, algo chec
 		here++
 		g.Go(func() error {
 			w := checksum.NewWriter(algo, nil)
-			_, err := store.ReadStored(gctx, s, e, w)
+			_, err := store.ReadStored(gctx, s, *e, w)
 			c.FilesDone.Add(1)
 			c.BytesDone.Add(e.Size)
 			if err != nil {
-				h.sums[i], h.errs[i] = "", err
+				h.set(i, "", err)
 				return nil
 			}
-			h.sums[i], h.errs[i] = w.Sum(), nil
+			h.set(i, w.Sum(), nil)
+			w.Release() // read whole
 			return nil
 		})
 	}
@@ -276,6 +313,15 @@ func hashSide(ctx context.Context, s store.Store, files []store.Entry, algo chec
 	}
 	h.how = strings.Join(how, ", ")
 	return h, g.Wait()
+}
+
+// entryPointers points at each of files.
+func entryPointers(files []store.Entry) []*store.Entry {
+	ps := make([]*store.Entry, len(files))
+	for i := range files {
+		ps[i] = &files[i]
+	}
+	return ps
 }
 
 // sampled picks a fixed fraction of the paths (all when fraction is 0 or

@@ -13,6 +13,9 @@ import (
 const (
 	bytesPerListed = 160 // an entry of a listing, with its path
 	bytesPerAction = 40  // an action of the plan
+	// a file whose content files verify compares: its hash on each side
+	// (32 bytes), its path handed to a remote hasher, a pointer
+	bytesPerCompared = 64
 )
 
 // memoryBase is the room kept besides the listings: buffers of the workers

@@ -85,7 +85,9 @@ func checkOne(ctx context.Context, dst store.Store, e store.Entry, want string) 
 	if _, err := store.ReadStored(ctx, dst, t, hw); err != nil {
 		return targetDiff{reason: "read target: " + err.Error(), fix: recopy}
 	}
-	if got := hw.Sum(); string(got) != want {
+	got := hw.Sum()
+	hw.Release() // read whole
+	if string(got) != want {
 		return targetDiff{reason: fmt.Sprintf("content differs: target %s, recorded source %s", got, want), fix: recopy}
 	}
 	return targetDiff{}

@@ -5,7 +5,10 @@
 package ssh
 
 import (
+	"bufio"
 	"bytes"
+	"crypto"
+	crand "crypto/rand"
 	"crypto/sha256"
 	"io"
 	"math/rand/v2"
@@ -113,5 +116,40 @@ func TestPooledBaseTellsPoolBuffers(t *testing.T) {
 	fresh := make([]byte, pooledCap-1, notPooledCap(pooledCap-1))
 	if pooledBase(fresh) != nil || pooledBase(make([]byte, 10)) != nil {
 		t.Fatal("a packet not from the pool is taken for one")
+	}
+}
+
+// TestSmallPacketsLeaveThePool reads a small and a full data packet
+// through a GCM connection state: the full one keeps its pool buffer, the
+// small one is copied out, so that small packets waiting in a channel do
+// not each hold a buffer of pooledCap bytes.
+func TestSmallPacketsLeaveThePool(t *testing.T) {
+	kr := &kexResult{Hash: crypto.SHA256}
+	algs := DirectionAlgorithms{Cipher: CipherAES128GCM, compression: compressionNone}
+	w, err := newPacketCipher(clientKeys, algs, kr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := newPacketCipher(clientKeys, algs, kr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := bytes.Repeat([]byte{msgChannelData, 7}, 50)
+	full := bytes.Repeat([]byte{msgChannelData, 9}, channelMaxPacket/2)
+	var wire bytes.Buffer
+	for i, p := range [][]byte{small, full} {
+		if err := w.writeCipherPacket(uint32(i), &wire, crand.Reader, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs := &connectionState{packetCipher: r}
+	br := bufio.NewReader(&wire)
+	got, err := cs.readPacket(br, false)
+	if err != nil || !bytes.Equal(got, small) || pooledBase(got) != nil || cap(got) != len(small) {
+		t.Fatalf("small packet: err %v, equal %v, pooled %v, cap %d", err, bytes.Equal(got, small), pooledBase(got) != nil, cap(got))
+	}
+	got, err = cs.readPacket(br, false)
+	if err != nil || !bytes.Equal(got, full) || pooledBase(got) == nil {
+		t.Fatalf("full packet: err %v, equal %v, pooled %v", err, bytes.Equal(got, full), pooledBase(got) != nil)
 	}
 }

@@ -173,9 +173,18 @@ func (s *connectionState) readPacket(r *bufio.Reader, strictMode bool) ([]byte, 
 	}
 
 	// cutover: a packet the GCM cipher read into a buffer of packetPool is
-	// the caller's already (see pool.go).
-	if gcm && pooledBase(packet) != nil {
-		return packet, err
+	// the caller's already (see pool.go), unless it is small: it is copied
+	// out then, and its buffer put back at once (keepPooled).
+	if gcm {
+		if base := pooledBase(packet); base != nil {
+			if len(packet) >= keepPooled {
+				return packet, err
+			}
+			fresh := make([]byte, len(packet), notPooledCap(len(packet)))
+			copy(fresh, packet)
+			packetPool.Put(base)
+			return fresh, err
+		}
 	}
 
 	// The packet may point to an internal buffer, so copy the
