@@ -225,7 +225,9 @@ func newHashed(algo checksum.Algorithm, n int) *hashed {
 func (h *hashed) set(i int, sum checksum.Sum, err error) {
 	if err == nil {
 		_, hexd, _ := strings.Cut(string(sum), ":")
-		if n, derr := hex.Decode(h.sums[i][:], []byte(hexd)); derr != nil || n != h.size || sum.Algorithm() != h.algo {
+		if len(hexd) != 2*h.size || sum.Algorithm() != h.algo {
+			err = fmt.Errorf("not a %s hash: %q", h.algo, sum)
+		} else if _, derr := hex.Decode(h.sums[i][:], []byte(hexd)); derr != nil {
 			err = fmt.Errorf("not a %s hash: %q", h.algo, sum)
 		}
 	}
