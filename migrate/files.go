@@ -485,13 +485,10 @@ func (x *fileExec) verifyWritten(ctx context.Context, e store.Entry, sum checksu
 	if !x.opt.Verify {
 		return false, nil
 	}
-	hw := checksum.NewWriter(sum.Algorithm(), nil)
-	_, err := store.ReadStored(ctx, x.dst, x.mapped(e), hw)
-	got := hw.Sum()
+	got, err := store.HashStored(ctx, x.dst, x.mapped(e), sum.Algorithm())
 	if err != nil {
 		return false, errs.Retryablef("verify %s: %w", e.Path, err)
 	}
-	hw.Release() // read whole
 	if got != sum {
 		return false, errs.Retryablef("verify %s: corrupted on transfer: source %s, target %s", e.Path, sum, got)
 	}

@@ -293,16 +293,10 @@ func hashSide(ctx context.Context, s store.Store, files []*store.Entry, algo che
 		}
 		here++
 		g.Go(func() error {
-			w := checksum.NewWriter(algo, nil)
-			_, err := store.ReadStored(gctx, s, *e, w)
+			sum, err := store.HashStored(gctx, s, *e, algo)
 			c.FilesDone.Add(1)
 			c.BytesDone.Add(e.Size)
-			if err != nil {
-				h.set(i, "", err)
-				return nil
-			}
-			h.set(i, w.Sum(), nil)
-			w.Release() // read whole
+			h.set(i, sum, err)
 			return nil
 		})
 	}

@@ -81,12 +81,10 @@ func checkOne(ctx context.Context, dst store.Store, e store.Entry, want string) 
 	if t.Size != e.Size {
 		return targetDiff{reason: fmt.Sprintf("target size %d, recorded %d", t.Size, e.Size), fix: recopy}
 	}
-	hw := checksum.NewWriter(checksum.Sum(want).Algorithm(), nil)
-	if _, err := store.ReadStored(ctx, dst, t, hw); err != nil {
+	got, err := store.HashStored(ctx, dst, t, checksum.Sum(want).Algorithm())
+	if err != nil {
 		return targetDiff{reason: "read target: " + err.Error(), fix: recopy}
 	}
-	got := hw.Sum()
-	hw.Release() // read whole
 	if string(got) != want {
 		return targetDiff{reason: fmt.Sprintf("content differs: target %s, recorded source %s", got, want), fix: recopy}
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 
+	"github.com/cutover/cutover/checksum"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -56,4 +58,16 @@ func ReadStored(ctx context.Context, s Store, e Entry, w io.Writer) (Entry, erro
 		return rb.ReadBack(ctx, e, w)
 	}
 	return s.ReadFile(ctx, e, w)
+}
+
+// HashStored hashes e as s stores it (ReadStored) with algo. The hasher
+// goes back for reuse (checksum.Writer.Release) only once the read ended
+// well: a read that returned early may have a reader still writing to it.
+func HashStored(ctx context.Context, s Store, e Entry, algo checksum.Algorithm) (checksum.Sum, error) {
+	hw := checksum.NewWriter(algo, nil)
+	if _, err := ReadStored(ctx, s, e, hw); err != nil {
+		return "", err
+	}
+	defer hw.Release()
+	return hw.Sum(), nil
 }
