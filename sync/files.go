@@ -544,7 +544,13 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		rep.Throughput.BytesPerS = float64(rep.Files.BytesCopied) / rep.Throughput.CopyS
 		rep.Throughput.FilesPerS = float64(rep.Files.Copied) / rep.Throughput.CopyS
 	}
-	if err := mw.Flush(); err != nil && runErr == nil {
+	// The run's records go into the manifest now, in path order; those of
+	// a run stopped by an error wait for the next run to read them.
+	record := mw.Flush
+	if runErr == nil {
+		record = mw.Close
+	}
+	if err := record(); err != nil && runErr == nil {
 		runErr = err
 	}
 	if runErr != nil {

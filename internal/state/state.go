@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -25,9 +26,10 @@ import (
 
 // State is an open, locked state directory.
 type State struct {
-	dir  string
-	db   *sql.DB
-	lock *os.File
+	dir     string
+	db      *sql.DB
+	lock    *os.File
+	mergeMu sync.Mutex // see merge
 }
 
 // migrations are applied in order; never edit a released one, append.
@@ -116,6 +118,24 @@ var migrations = []string{
 	// target does not hold linked (a run stopped between a copy and its
 	// links, a name linked to another file since).
 	`ALTER TABLE manifest ADD COLUMN link_inode INTEGER NOT NULL DEFAULT 0;`,
+	// manifest_log: what a run records, in the order it records it (gone:
+	// a removal), merged into manifest in path order once the run is done
+	// (see ManifestWriter).
+	`CREATE TABLE manifest_log (
+		id INTEGER PRIMARY KEY,
+		pair_id INTEGER NOT NULL,
+		path BLOB NOT NULL,
+		type INTEGER NOT NULL,
+		size INTEGER NOT NULL,
+		mtime_ns INTEGER NOT NULL,
+		mode INTEGER NOT NULL,
+		uid INTEGER NOT NULL,
+		gid INTEGER NOT NULL,
+		link_target BLOB NOT NULL,
+		hash TEXT NOT NULL,
+		run_id INTEGER NOT NULL,
+		link_inode INTEGER NOT NULL,
+		gone INTEGER NOT NULL);`,
 }
 
 // Open opens (creating if needed) the state in dir and locks it.
@@ -127,7 +147,7 @@ func Open(dir string) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	dsn := "file:" + filepath.Join(dir, "state.db") + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+	dsn := "file:" + filepath.Join(dir, "state.db") + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=journal_size_limit(67108864)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		lock.Close()

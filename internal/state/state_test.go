@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"strings"
 	"testing"
@@ -126,5 +127,94 @@ func TestManifestKeepsExtremeOwnersAndModes(t *testing.T) {
 	})
 	if i != len(in) {
 		t.Fatalf("%d rows back, want %d", i, len(in))
+	}
+}
+
+// The manifest is what was recorded last of each path, whatever the order
+// of puts and removals within a transaction, across transactions and
+// across runs, and a run killed before its records were merged leaves
+// them to the next reader.
+func TestManifestKeepsTheLastRecordOfEachPath(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := s.Pair(ctx, "files", "sftp://a/x", "/y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := func(p string, size int64) Row {
+		return Row{Entry: store.Entry{Path: p, Type: store.File, Size: size, Mode: 0o644}, Hash: fmt.Sprintf("xxh3:%d", size), RunID: 1}
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := func(s *State) string {
+		t.Helper()
+		var b strings.Builder
+		must(s.Manifest(ctx, pair, func(r Row) error {
+			fmt.Fprintf(&b, "%s=%d ", r.Path, r.Size)
+			return nil
+		}))
+		return b.String()
+	}
+	// Run 1.
+	w := s.NewManifestWriter(pair)
+	for _, p := range []string{"e", "f", "g", "h"} {
+		must(w.Put(row(p, 1)))
+	}
+	must(w.Close())
+	if g := got(s); g != "e=1 f=1 g=1 h=1 " {
+		t.Fatalf("after run 1: %s", g)
+	}
+	// Run 2: in one transaction, then in another.
+	w = s.NewManifestWriter(pair)
+	must(w.Put(row("a", 1)))
+	must(w.Delete("a"))
+	must(w.Put(row("a", 2))) // back: present, as put last
+	must(w.Put(row("b", 1)))
+	must(w.Delete("b")) // gone
+	must(w.Put(row("d", 1)))
+	must(w.Put(row("d", 2))) // the second
+	must(w.Delete("e"))      // recorded by run 1: gone
+	must(w.Delete("f"))
+	must(w.Flush())
+	must(w.Put(row("f", 3))) // removed, then back in a later transaction
+	must(w.Put(row("g", 4))) // changed
+	must(w.Delete("zz"))     // never recorded
+	must(w.Close())
+	if g := got(s); g != "a=2 d=2 f=3 g=4 h=1 " {
+		t.Fatalf("after run 2: %s", g)
+	}
+	// Run 3 is killed after a commit: its records are kept, and the next
+	// reader merges them.
+	w = s.NewManifestWriter(pair)
+	must(w.Put(row("c", 5)))
+	must(w.Delete("h"))
+	must(w.Flush())
+	s.Close()
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if has, err := s.HasManifest(ctx, pair); !has || err != nil {
+		t.Fatalf("HasManifest after a killed run: %v %v", has, err)
+	}
+	if g := got(s); g != "a=2 c=5 d=2 f=3 g=4 " {
+		t.Fatalf("after the killed run 3: %s", g)
+	}
+	if files, bytes, err := s.ManifestFiles(ctx, pair); files != 5 || bytes != 16 || err != nil {
+		t.Fatalf("ManifestFiles: %d files, %d bytes, %v", files, bytes, err)
+	}
+	var left int
+	must(s.db.QueryRowContext(ctx, `SELECT count(*) FROM manifest_log`).Scan(&left))
+	if left != 0 {
+		t.Fatalf("%d rows left in the log after the merge", left)
 	}
 }
