@@ -25,9 +25,9 @@ bench-files: build
 	scripts/ensure-deps.sh bench
 	bench/files.sh
 
-## bench-go: the Go benchmarks (directory creation on an NFS-like target, the plan of a rerun, the find parser).
+## bench-go: the Go benchmarks (directory creation on an NFS-like target, the plan of a rerun, the find parser, the state's records).
 bench-go:
-	go test -run '^$$' -bench . -benchmem ./migrate ./plan ./internal/store
+	go test -run '^$$' -bench . -benchmem ./migrate ./plan ./internal/store ./internal/state
 
 ## bench-efs: the same three tools onto an EFS stand-in (FUSE with 1 ms per request; needs root and /dev/fuse).
 bench-efs: build
