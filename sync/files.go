@@ -549,6 +549,9 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	record := mw.Flush
 	if runErr == nil {
 		record = mw.Close
+		if n := mw.Logged(); n >= 100_000 {
+			o.logf("state: merging this run's %d records into the manifest (about 3 s per 10^6)", n)
+		}
 	}
 	if err := record(); err != nil && runErr == nil {
 		runErr = err

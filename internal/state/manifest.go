@@ -135,6 +135,7 @@ type ManifestWriter struct {
 	tx      *sql.Tx
 	put     *sql.Stmt
 	pending int
+	logged  int64 // rows appended to the log
 	last    time.Time
 	// BeforeCommit, when set, runs before each commit: a durability
 	// barrier, so that nothing is recorded before its data is on disk.
@@ -194,6 +195,7 @@ func (w *ManifestWriter) Delete(path string) error {
 
 func (w *ManifestWriter) tick() error {
 	w.pending++
+	w.logged++
 	if w.pending >= 2000 || time.Since(w.last) > time.Second {
 		return w.Flush()
 	}
@@ -234,6 +236,9 @@ func (s *State) failed(what string, err error) error {
 	}
 	return fmt.Errorf("state: %s: %w", what, err)
 }
+
+// Logged is how many records w has appended to the log.
+func (w *ManifestWriter) Logged() int64 { return w.logged }
 
 // Close commits what is pending and merges the run's records into the
 // manifest.

@@ -187,6 +187,9 @@ func TestManifestKeepsTheLastRecordOfEachPath(t *testing.T) {
 	must(w.Put(row("f", 3))) // removed, then back in a later transaction
 	must(w.Put(row("g", 4))) // changed
 	must(w.Delete("zz"))     // never recorded
+	if n := w.Logged(); n != 12 {
+		t.Fatalf("Logged: %d, want the 12 puts and removals", n)
+	}
 	must(w.Close())
 	if g := got(s); g != "a=2 d=2 f=3 g=4 h=1 " {
 		t.Fatalf("after run 2: %s", g)
