@@ -155,6 +155,19 @@ func Open(dir string) (*State, error) {
 	}
 	db.SetMaxOpenConns(4)
 	s := &State{dir: dir, db: db, lock: lock}
+	// SQLite's temporary files (the sort of a large merge of the manifest
+	// log: about 100 bytes a record) go next to the state, on the disk
+	// chosen for it, rather than in /var/tmp or $TMPDIR (on some hosts a
+	// tmpfs, in memory); a full disk then is the state's, as errors say.
+	// The setting is SQLite's, for the whole process.
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		_, err = db.Exec(`PRAGMA temp_store_directory = '` + strings.ReplaceAll(abs, "'", "''") + `'`)
+	}
+	if err != nil {
+		s.Close()
+		return nil, errs.Fatalf("state %s: temporary files: %w", dir, err)
+	}
 	if err := s.migrate(); err != nil {
 		s.Close()
 		return nil, errs.Fatalf("state %s: %w", dir, err)

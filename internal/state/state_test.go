@@ -221,3 +221,20 @@ func TestManifestKeepsTheLastRecordOfEachPath(t *testing.T) {
 		t.Fatalf("%d rows left in the log after the merge", left)
 	}
 }
+
+// SQLite's temporary files (a large merge's sort) go to the state's disk.
+func TestTemporaryFilesGoNextToTheState(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var got string
+	if err := s.db.QueryRow(`PRAGMA temp_store_directory`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != dir {
+		t.Fatalf("temporary files go to %q, want the state directory %q", got, dir)
+	}
+}
