@@ -154,14 +154,16 @@ func TestManifestKeepsTheLastRecordOfEachPath(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := func(s *State) string {
+	expect := func(s *State, when, want string) {
 		t.Helper()
 		var b strings.Builder
 		must(s.Manifest(ctx, pair, func(r Row) error {
 			fmt.Fprintf(&b, "%s=%d ", r.Path, r.Size)
 			return nil
 		}))
-		return b.String()
+		if b.String() != want {
+			t.Fatalf("%s: %s, want %s", when, b.String(), want)
+		}
 	}
 	// Run 1.
 	w := s.NewManifestWriter(pair)
@@ -169,9 +171,7 @@ func TestManifestKeepsTheLastRecordOfEachPath(t *testing.T) {
 		must(w.Put(row(p, 1)))
 	}
 	must(w.Close())
-	if g := got(s); g != "e=1 f=1 g=1 h=1 " {
-		t.Fatalf("after run 1: %s", g)
-	}
+	expect(s, "after run 1", "e=1 f=1 g=1 h=1 ")
 	// Run 2: in one transaction, then in another.
 	w = s.NewManifestWriter(pair)
 	must(w.Put(row("a", 1)))
@@ -191,9 +191,7 @@ func TestManifestKeepsTheLastRecordOfEachPath(t *testing.T) {
 		t.Fatalf("Logged: %d, want the 12 puts and removals", n)
 	}
 	must(w.Close())
-	if g := got(s); g != "a=2 d=2 f=3 g=4 h=1 " {
-		t.Fatalf("after run 2: %s", g)
-	}
+	expect(s, "after run 2", "a=2 d=2 f=3 g=4 h=1 ")
 	// Run 3 is killed after a commit: its records are kept, and the next
 	// reader merges them.
 	w = s.NewManifestWriter(pair)
@@ -209,9 +207,7 @@ func TestManifestKeepsTheLastRecordOfEachPath(t *testing.T) {
 	if has, err := s.HasManifest(ctx, pair); !has || err != nil {
 		t.Fatalf("HasManifest after a killed run: %v %v", has, err)
 	}
-	if g := got(s); g != "a=2 c=5 d=2 f=3 g=4 " {
-		t.Fatalf("after the killed run 3: %s", g)
-	}
+	expect(s, "after the killed run 3", "a=2 c=5 d=2 f=3 g=4 ")
 	if files, bytes, err := s.ManifestFiles(ctx, pair); files != 5 || bytes != 16 || err != nil {
 		t.Fatalf("ManifestFiles: %d files, %d bytes, %v", files, bytes, err)
 	}
