@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -13,6 +14,8 @@ import (
 	"github.com/cutover/cutover/internal/gentree"
 	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/internal/testenv"
+
+	_ "modernc.org/sqlite"
 )
 
 var bin string
@@ -88,9 +91,11 @@ func TestKillAndResume(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Kill once some files are in place.
+	// Kill once some files are in place and recorded: the state commits
+	// its records to its log every second, and the kill leaves them there,
+	// not merged into the manifest.
 	deadline := time.Now().Add(30 * time.Second)
-	for countFiles(dst) < 20 && time.Now().Before(deadline) {
+	for (countFiles(dst) < 20 || loggedRows(t, state) == 0) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
@@ -128,6 +133,11 @@ func TestKillAndResume(t *testing.T) {
 	if r.Files.Copied >= 605 {
 		t.Fatalf("the resume copied everything again: %s", b)
 	}
+	// What the killed run recorded was read (its log merged), not found
+	// again by listing the target.
+	if r.Files.Adopted != 0 || strings.Contains(out, "no record of this pair") {
+		t.Fatalf("the resume did not use the killed run's records (adopted %d):\n%s", r.Files.Adopted, out)
+	}
 	if d := testenv.TreeDiff(t, src, dst, true, nil); len(d) > 0 {
 		t.Fatalf("after resume:\n%s", strings.Join(d, "\n"))
 	}
@@ -136,6 +146,21 @@ func TestKillAndResume(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "copied 0") {
 		t.Fatalf("%d %s", code, out)
 	}
+}
+
+// loggedRows is how many records a running sync has committed to its
+// state's log (read beside it: the database is in WAL mode).
+func loggedRows(t *testing.T, state string) int {
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(state, "state.db")+"?_pragma=busy_timeout(1000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM manifest_log`).Scan(&n); err != nil {
+		return 0 // not made yet
+	}
+	return n
 }
 
 func countFiles(dir string) int {
