@@ -149,9 +149,9 @@ func TestKillAndResume(t *testing.T) {
 }
 
 // loggedRows is how many records a running sync has committed to its
-// state's log (read beside it: the database is in WAL mode).
+// state's log (read beside it, read-only: the database is in WAL mode).
 func loggedRows(t *testing.T, state string) int {
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(state, "state.db")+"?_pragma=busy_timeout(1000)")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(state, "state.db")+"?mode=ro&_pragma=busy_timeout(1000)")
 	if err != nil {
 		t.Fatal(err)
 	}
