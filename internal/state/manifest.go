@@ -144,6 +144,7 @@ type ManifestWriter struct {
 	// manifest, the last one at lastPath.
 	inOrder  bool
 	lastPath string
+	begun    bool // see begin
 	last     time.Time
 	// BeforeCommit, when set, runs before each commit: a durability
 	// barrier, so that nothing is recorded before its data is on disk.
@@ -167,6 +168,15 @@ const (
 func (w *ManifestWriter) begin() error {
 	if w.tx != nil {
 		return nil
+	}
+	if !w.begun {
+		// A log left by a killed run goes in first: a row written
+		// straight into the manifest must not be replaced by an older
+		// one of the log at the merge.
+		if err := w.s.merge(context.Background(), w.pair); err != nil {
+			return err
+		}
+		w.begun = true
 	}
 	tx, err := w.s.db.Begin()
 	if err != nil {
