@@ -39,18 +39,21 @@ func TestInterruptWhileTheSourceHangs(t *testing.T) {
 			lines := bufio.NewScanner(stderr)
 			for lines.Scan() && !strings.Contains(lines.Text(), c.waitFor) {
 			}
+			// Wait only once the pipe is read to its end: it closes the
+			// pipe, and what the run wrote last could be lost (it was,
+			// once, on a loaded machine).
 			rest := make(chan string, 1)
+			done := make(chan error, 1)
 			go func() {
 				var b strings.Builder
 				for lines.Scan() {
 					b.WriteString(lines.Text() + "\n")
 				}
 				rest <- b.String()
+				done <- cmd.Wait()
 			}()
 			time.Sleep(time.Second) // the run is waiting on the hung command
 			cmd.Process.Signal(syscall.SIGINT)
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
 			select {
 			case err := <-done:
 				if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
