@@ -174,10 +174,18 @@ func (w *ManifestWriter) begin() error {
 		// straight into the manifest must not be replaced by an older
 		// one of the log at the merge.
 		if err := w.s.merge(context.Background(), w.pair); err != nil {
-			return err
+			return err // says what failed
 		}
 		w.begun = true
 	}
+	if err := w.open(); err != nil {
+		return w.s.failed("begin", err)
+	}
+	return nil
+}
+
+// open starts a transaction with its statements.
+func (w *ManifestWriter) open() error {
 	tx, err := w.s.db.Begin()
 	if err != nil {
 		return err
@@ -199,7 +207,7 @@ func (w *ManifestWriter) begin() error {
 // Put records r.
 func (w *ManifestWriter) Put(r Row) error {
 	if err := w.begin(); err != nil {
-		return w.s.failed("begin", err)
+		return err
 	}
 	var linkInode int64
 	if r.Type == store.File && r.Nlink > 1 {
@@ -225,7 +233,7 @@ func (w *ManifestWriter) Put(r Row) error {
 // Delete forgets path.
 func (w *ManifestWriter) Delete(path string) error {
 	if err := w.begin(); err != nil {
-		return w.s.failed("begin", err)
+		return err
 	}
 	w.inOrder = false
 	if _, err := w.log.Exec(w.pair, []byte(path), 0, 0, 0, 0, 0, 0, []byte{}, "", 0, 0, 1); err != nil {
