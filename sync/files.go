@@ -139,11 +139,15 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 	// Room for what the last run listed and a little growth: growing the
 	// slice copies it every time and touches fresh memory for the copy
 	// (on a VM, a fault to the host for each new page).
-	out := make([]store.Entry, 0, expect+expect/16)
-	// The memory limit rises with the room the listing takes: all of it
-	// now, then by steps as it grows past it.
-	held := cap(out)
-	hold(int64(held) * bytesPerListed)
+	// Room the process may not have is not taken ahead: the listing stops
+	// when it needs it. The memory limit rises as the listing grows.
+	room := int(expect + expect/16)
+	if hold(0, int64(room)*bytesPerListed) != nil {
+		room = 0
+	}
+	out := make([]store.Entry, 0, room)
+	var owed int64 // bytes listed that hold has not counted yet
+	tooMany := func(err error) error { return fmt.Errorf("list %s: %d entries so far: %w", s, len(out), err) }
 	type bad struct{ path, why string }
 	var bads []bad
 	var vanished []string
@@ -167,10 +171,21 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 				}
 				return nil
 			}
+			if len(out) == cap(out) {
+				// Grown here, by a quarter, once hold knows of the new
+				// array, which is live beside the old while it is copied.
+				more := max(cap(out)/4, listEntriesStep)
+				if err := hold(0, int64(cap(out)+more)*entrySize); err != nil {
+					return tooMany(err)
+				}
+				out = slices.Grow(out, more)
+			}
 			out = append(out, e)
-			if len(out) >= held+listEntriesStep {
-				hold(listEntriesStep * bytesPerListed)
-				held += listEntriesStep
+			if owed += bytesPerListed + int64(len(e.Path)+len(e.Target)); owed >= holdStep {
+				if err := hold(owed, 0); err != nil {
+					return tooMany(err)
+				}
+				owed = 0
 			}
 			return nil
 		}, func(p string, err error) {
@@ -437,7 +452,9 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	if err != nil {
 		return err
 	}
-	hold(int64(len(p.Dirs)+len(p.Copies)+len(p.Links)+len(p.Meta)+len(p.Deletes)) * bytesPerAction)
+	if err := hold(int64(len(p.Dirs)+len(p.Copies)+len(p.Links)+len(p.Meta)+len(p.Deletes))*bytesPerAction, 0); err != nil {
+		return fmt.Errorf("plan: %w; nothing was copied or deleted", err)
+	}
 	if drifted != nil && len(drifted.differ) > 0 {
 		o.logf("%d entries at the target are not as cutover wrote them (changed there since): they are redone", len(drifted.differ))
 	}

@@ -111,7 +111,9 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	if mc.owner && len(o.UIDMap)+len(o.GIDMap) == 0 && rep.Verify.MismatchedCount > 0 && strings.Contains(rep.Verify.Mismatched[0].Reason, "owner ") {
 		o.logf("owners differ: if the sync ran with --chown-map or --chgrp-map, give verify the same maps")
 	}
-	hold(int64(len(both)) * bytesPerCompared)
+	if err := hold(int64(len(both))*bytesPerCompared, 0); err != nil {
+		return fmt.Errorf("compare %d files: %w", len(both), err)
+	}
 	c := &progress.Counter{Unit: "hashes"}
 	for _, e := range both {
 		c.BytesTotal.Add(2 * e.Size)

@@ -1,8 +1,18 @@
 package sync
 
 import (
+	"os"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	gosync "sync"
+	"unsafe"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
+
+	"github.com/cutover/cutover/internal/errs"
+	"github.com/cutover/cutover/internal/progress"
+	"github.com/cutover/cutover/internal/store"
 )
 
 // What a sync holds, per entry, beyond memoryBase: measured with 10^6 empty
@@ -22,8 +32,15 @@ const (
 // and streams, SQLite's cache, the report.
 const memoryBase = 64 << 20
 
-// listEntriesStep is how often a growing listing calls hold.
-const listEntriesStep = 1 << 16
+// listEntriesStep is the least a listing's slice grows by.
+const listEntriesStep = 1 << 13
+
+// holdStep is how much a growing listing takes between calls of hold, so
+// that it stops in time under a cgroup's limit.
+const holdStep = 1 << 20
+
+// entrySize is the size of a listing's element, path aside.
+const entrySize = int64(unsafe.Sizeof(store.Entry{}))
 
 var memory struct {
 	mu   gosync.Mutex
@@ -34,13 +51,64 @@ var memory struct {
 // lifts its soft memory limit (set low by the CLI, to keep the collector's
 // headroom small) to memoryBase plus all of it, so that a tree of 10^7
 // files does not make the collector run without pause. Listings that run
-// at once (the source and the target) add up. It never lowers the limit.
-func hold(n int64) {
+// at once (the source and the target) add up; what a run held is not
+// given back (a process runs one command). It never lowers the limit.
+//
+// Under a cgroup's memory limit (a pod's), the soft limit stays at 90% of
+// it, and once the estimate passes that, hold measures what the process
+// holds after a collection; when that and alloc (an array about to be
+// allocated while the one it replaces is still live) would come within 5%
+// of the limit, or 8 MiB (what the kernel keeps for the process: page
+// tables, the names of the files it looked at), it adds nothing and
+// returns a fatal error, before the kernel kills the process with no
+// report and no word of why.
+func hold(n, alloc int64) error {
 	memory.mu.Lock()
 	defer memory.mu.Unlock()
+	want := memoryBase + memory.held + n
+	if c := memoryCap(); c > 0 && want+alloc > c/10*9 {
+		if used := inUse(); used+alloc > c-max(c/20, 8<<20) {
+			return errs.Fatalf("this run holds %s of memory and needs more, and its cgroup allows %s (a pod's resources.limits.memory, a systemd unit's MemoryMax): give it more memory, or sync the tree in parts with --include and --exclude",
+				progress.Bytes(used), progress.Bytes(c))
+		}
+		want = min(want, c/10*9)
+	}
 	memory.held += n
-	want := memoryBase + memory.held
 	if cur := debug.SetMemoryLimit(-1); want > cur {
 		debug.SetMemoryLimit(want)
 	}
+	return nil
 }
+
+// inUse collects the garbage, gives the memory it freed back to the
+// system, and says how much anonymous memory the process then has
+// resident (what a cgroup's limit cannot reclaim); 0 when it cannot tell.
+func inUse() int64 {
+	debug.FreeOSMemory()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "RssAnon:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// memoryCap is the most memory the process may use: the limit of its
+// cgroup (a pod's resources.limits.memory, a systemd unit's MemoryMax),
+// read once; 0 when there is none.
+var memoryCap = gosync.OnceValue(func() int64 {
+	l, err := memlimit.FromCgroup()
+	if err != nil || l == 0 || l > 1<<62 {
+		return 0
+	}
+	return int64(l)
+})
+
+// MemoryCap is the memory limit of the process's cgroup, 0 when it has
+// none.
+func MemoryCap() int64 { return memoryCap() }

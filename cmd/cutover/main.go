@@ -19,6 +19,7 @@ import (
 
 	"github.com/cutover/cutover/internal/errs"
 	"github.com/cutover/cutover/internal/progress"
+	"github.com/cutover/cutover/sync"
 )
 
 var version = "dev"
@@ -49,8 +50,14 @@ func main() {
 		// grows past it. A sync lifts it as its listings and plan grow
 		// (sync's hold), so that it follows the tree: a 10^6-file sync takes
 		// 292 MB resident for its first run and 236 MB for a rerun.
-		// GOMEMLIMIT overrides.
-		debug.SetMemoryLimit(defaultMemoryLimit)
+		// GOMEMLIMIT overrides. Under a cgroup's memory limit, the soft
+		// limit stays at 90% of it: the collector works harder before the
+		// kernel would kill.
+		limit := int64(defaultMemoryLimit)
+		if c := sync.MemoryCap(); c > 0 {
+			limit = min(limit, c/10*9)
+		}
+		debug.SetMemoryLimit(limit)
 	}
 	root := newRoot()
 	err := root.ExecuteContext(ctx)

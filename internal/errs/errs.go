@@ -57,7 +57,8 @@ const ExitCodesHelp = `Exit codes:
   2    usage or configuration error
   3    stopped by a fatal error or a refused precondition (unreachable host,
        authentication, host key, full disk, --max-delete tripped, a non-empty
-       target, a failed preflight, an unsupported format)
+       target, a failed preflight, an unsupported format, a listing too big
+       for the memory limit of the process's cgroup)
   130  interrupted by SIGINT/SIGTERM (workers stop cleanly, the state stays
        consistent, a partial report is written)`
 
