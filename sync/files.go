@@ -181,7 +181,7 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 				out = slices.Grow(out, more)
 			}
 			out = append(out, e)
-			if owed += bytesPerListed + int64(len(e.Path)+len(e.Target)); owed >= holdStep {
+			if owed += bytesPerListed + int64(max(0, len(e.Path)+len(e.Target)-pathIncluded)); owed >= holdStep {
 				if err := hold(owed, 0); err != nil {
 					return tooMany(err)
 				}

@@ -22,6 +22,7 @@ import (
 // the collector room, also for paths of 40 bytes and more.
 const (
 	bytesPerListed = 160 // an entry of a listing, with its path
+	pathIncluded   = 40  // the length of path (and link target) that bytesPerListed allows for
 	bytesPerAction = 40  // an action of the plan
 	// a file whose content files verify compares: its hash on each side
 	// (32 bytes), its path handed to a remote hasher, a pointer
