@@ -36,7 +36,12 @@ func TestMain(m *testing.M) {
 
 func cutover(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	return exitOf(t, exec.Command(bin, args...))
+}
+
+// exitOf runs cmd and returns its output and exit code.
+func exitOf(t *testing.T, cmd *exec.Cmd) (string, int) {
+	t.Helper()
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
