@@ -147,6 +147,7 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 	}
 	out := make([]store.Entry, 0, room)
 	var owed int64 // bytes listed that hold has not counted yet
+	counted := 0   // entries counted, by an earlier attempt too
 	tooMany := func(err error) error { return fmt.Errorf("list %s: %d entries so far: %w", s, len(out), err) }
 	type bad struct{ path, why string }
 	var bads []bad
@@ -181,6 +182,10 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 				out = slices.Grow(out, more)
 			}
 			out = append(out, e)
+			if len(out) <= counted {
+				return nil // counted when an attempt before this one listed it
+			}
+			counted++
 			if owed += bytesPerListed + int64(max(0, len(e.Path)+len(e.Target)-pathIncluded)); owed >= holdStep {
 				if err := hold(owed, 0); err != nil {
 					return tooMany(err)
