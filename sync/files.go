@@ -61,7 +61,9 @@ func (o *FilesOptions) logf(format string, a ...any) {
 func SyncFiles(ctx context.Context, o FilesOptions) (*FilesReport, error) {
 	rep := &FilesReport{Command: "files sync", Source: o.Source, Target: o.Target, Outcome: report.Started(),
 		DryRun: o.DryRun, Hash: string(checksum.Content), Verify: VerifyStats{Mode: o.Verify}}
+	logMemoryCap(&o)
 	err := syncFiles(ctx, o, rep)
+	rep.Memory = memoryUse()
 	rep.Finish(err)
 	return rep, err
 }

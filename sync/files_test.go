@@ -90,6 +90,9 @@ func TestSyncNastyTreeOverRealSSHD(t *testing.T) {
 	if rep.ConnectionsLost != 0 {
 		t.Fatalf("%d connections counted lost in a run that lost none", rep.ConnectionsLost)
 	}
+	if rep.Memory.MaxResidentBytes <= 0 || !strings.Contains(rep.Markdown(), " at most resident") {
+		t.Fatalf("the report says nothing of the memory taken: %+v", rep.Memory)
+	}
 
 	// A rerun with nothing changed copies nothing.
 	rep = mustSync(t, o)

@@ -24,6 +24,7 @@ import (
 func VerifyFiles(ctx context.Context, o FilesOptions) (*FilesReport, error) {
 	rep := &FilesReport{Command: "files verify", Source: o.Source, Target: o.Target, Outcome: report.Started(),
 		Verify: VerifyStats{Mode: "all"}}
+	logMemoryCap(&o)
 	err := watched(ctx, o.StallTimeout, o.logf, func(ctx context.Context) error { return verifyFiles(ctx, o, rep) })
 	if err == nil && (rep.Verify.MismatchedCount > 0 || rep.Files.FailedCount > 0) {
 		err = partial(rep)
@@ -34,6 +35,7 @@ func VerifyFiles(ctx context.Context, o FilesOptions) (*FilesReport, error) {
 		// target and does (see drift).
 		o.logf("%d entries differ: `cutover files sync` with --delete or --verify all, and this state, redoes what changed at the target since it was written", rep.Verify.MismatchedCount)
 	}
+	rep.Memory = memoryUse()
 	rep.Finish(err)
 	return rep, err
 }

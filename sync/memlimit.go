@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
+	"golang.org/x/sys/unix"
 
 	"github.com/cutover/cutover/internal/errs"
 	"github.com/cutover/cutover/internal/progress"
@@ -113,3 +114,21 @@ var memoryCap = gosync.OnceValue(func() int64 {
 // MemoryCap is the memory limit of the process's cgroup, 0 when it has
 // none.
 func MemoryCap() int64 { return memoryCap() }
+
+// memoryUse is what the process has taken so far.
+func memoryUse() Memory {
+	m := Memory{LimitBytes: memoryCap()}
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) == nil {
+		m.MaxResidentBytes = ru.Maxrss << 10 // KiB on Linux
+	}
+	return m
+}
+
+// logMemoryCap says what the process's cgroup allows it, when it has a
+// limit.
+func logMemoryCap(o *FilesOptions) {
+	if c := memoryCap(); c > 0 {
+		o.logf("memory: this process's cgroup allows it %s", progress.Bytes(c))
+	}
+}

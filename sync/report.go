@@ -37,6 +37,16 @@ type FilesReport struct {
 	// the latest modification in it (final's quiet check).
 	TopDirs     []TopDir  `json:"top_dirs,omitempty"`
 	NewestMtime time.Time `json:"newest_mtime,omitempty"`
+	Memory      Memory    `json:"memory"`
+}
+
+// Memory is what the process took, to size a pod by.
+type Memory struct {
+	// MaxResidentBytes is the most the process had resident, up to the
+	// report.
+	MaxResidentBytes int64 `json:"max_resident_bytes"`
+	// LimitBytes is its cgroup's memory limit, 0 when it has none.
+	LimitBytes int64 `json:"limit_bytes,omitempty"`
 }
 
 // TopDir is a top-level directory of the source and what it holds.
@@ -198,6 +208,11 @@ func (r *FilesReport) Markdown() string {
 	if r.Command == "files verify" {
 		phase = "hashing both sides"
 	}
+	mem := progress.Bytes(r.Memory.MaxResidentBytes) + " at most resident"
+	if r.Memory.LimitBytes > 0 {
+		mem += ", of the " + progress.Bytes(r.Memory.LimitBytes) + " its cgroup allows"
+	}
+	row("memory", mem)
 	row("throughput", fmt.Sprintf("%s/s, %.0f files/s over %.1f s of %s (%s)",
 		progress.Bytes(int64(r.Throughput.BytesPerS)), r.Throughput.FilesPerS, r.Throughput.CopyS, phase, listing))
 	list := func(title string, items []report.Item, total int64) {

@@ -40,7 +40,7 @@ func TestListingThatOutgrowsTheMemoryLimitStopsCleanly(t *testing.T) {
 		}
 	}
 	dst, rep := filepath.Join(dir, "dst"), filepath.Join(dir, "r.json")
-	out, code := exitOf(t, run(bin, "files", "sync", big, dst, "--state", filepath.Join(dir, "st"), "--report", rep))
+	out, code := exitOf(t, run(bin, "files", "sync", big, dst, "--state", filepath.Join(dir, "st"), "--report", rep, "--report-md", rep+".md"))
 	if code != 3 || !strings.Contains(out, "its cgroup allows 48.0 MiB") || !strings.Contains(out, "give it more memory") {
 		t.Fatalf("exit %d, want 3 with the cgroup's limit named:\n%s", code, out)
 	}
@@ -49,13 +49,21 @@ func TestListingThatOutgrowsTheMemoryLimitStopsCleanly(t *testing.T) {
 	}
 	var r struct {
 		Status, Error string
+		Memory        struct {
+			MaxResident int64 `json:"max_resident_bytes"`
+			Limit       int64 `json:"limit_bytes"`
+		}
 	}
 	b, err := os.ReadFile(rep)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &r); err != nil || r.Status != "failed" || !strings.Contains(r.Error, "48.0 MiB") {
+	if err := json.Unmarshal(b, &r); err != nil || r.Status != "failed" || !strings.Contains(r.Error, "48.0 MiB") ||
+		r.Memory.Limit != limit || r.Memory.MaxResident <= 0 {
 		t.Fatalf("report: %v %s", err, b)
+	}
+	if md, _ := os.ReadFile(rep + ".md"); !strings.Contains(string(md), "of the 48.0 MiB its cgroup allows") {
+		t.Fatalf("markdown: %s", md)
 	}
 
 	small, sdst := filepath.Join(dir, "small"), filepath.Join(dir, "sdst")
