@@ -176,10 +176,14 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 			}
 			if len(out) == cap(out) {
 				// Grown here, by a quarter, once hold knows of the new
-				// array, which is live beside the old while it is copied.
+				// array, which is live beside the old while it is copied;
+				// near the memory limit, by as little as it can.
 				more := max(cap(out)/4, listEntriesStep)
-				if err := hold(0, int64(cap(out)+more)*entrySize); err != nil {
-					return tooMany(err)
+				if hold(0, int64(cap(out)+more)*entrySize) != nil {
+					more = listEntriesStep
+					if err := hold(0, int64(cap(out)+more)*entrySize); err != nil {
+						return tooMany(err)
+					}
 				}
 				out = slices.Grow(out, more)
 			}
