@@ -68,12 +68,12 @@ func hold(n, alloc int64) error {
 	memory.mu.Lock()
 	defer memory.mu.Unlock()
 	want := memoryBase + memory.held + n
-	if c := memoryCap(); c > 0 && want+alloc > c/10*9 {
+	if c := memoryCap(); c > 0 && want+alloc > SoftMemoryLimit(want+alloc) {
 		if used := inUse(); used+alloc > c-max(c/20, 8<<20) {
 			return errs.Fatalf("this run holds %s of memory and needs more, and its cgroup allows %s (a pod's resources.limits.memory, a systemd unit's MemoryMax): give it more memory, or sync the tree in parts with --include and --exclude",
 				progress.Bytes(used), progress.Bytes(c))
 		}
-		want = min(want, c/10*9)
+		want = SoftMemoryLimit(want)
 	}
 	memory.held += n
 	if cur := debug.SetMemoryLimit(-1); want > cur {
@@ -111,9 +111,15 @@ var memoryCap = gosync.OnceValue(func() int64 {
 	return int64(l)
 })
 
-// MemoryCap is the memory limit of the process's cgroup, 0 when it has
-// none.
-func MemoryCap() int64 { return memoryCap() }
+// SoftMemoryLimit is want as a soft memory limit: no more than 90% of the
+// process's cgroup limit, if it has one, so that the collector works
+// harder before the kernel would kill.
+func SoftMemoryLimit(want int64) int64 {
+	if c := memoryCap(); c > 0 {
+		return min(want, c/10*9)
+	}
+	return want
+}
 
 // memoryUse is what the process has taken so far.
 func memoryUse() Memory {

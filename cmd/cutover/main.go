@@ -51,13 +51,8 @@ func main() {
 		// (sync's hold), so that it follows the tree: a 10^6-file sync takes
 		// 292 MB resident for its first run and 236 MB for a rerun.
 		// GOMEMLIMIT overrides. Under a cgroup's memory limit, the soft
-		// limit stays at 90% of it: the collector works harder before the
-		// kernel would kill.
-		limit := int64(defaultMemoryLimit)
-		if c := sync.MemoryCap(); c > 0 {
-			limit = min(limit, c/10*9)
-		}
-		debug.SetMemoryLimit(limit)
+		// limit stays at 90% of it (sync.SoftMemoryLimit).
+		debug.SetMemoryLimit(sync.SoftMemoryLimit(defaultMemoryLimit))
 	}
 	root := newRoot()
 	err := root.ExecuteContext(ctx)
