@@ -266,7 +266,7 @@ func (x *fileExec) streamBatch(ctx context.Context, fs store.FileStream, batch [
 				buf := copyBufs.Get().(*[]byte)
 				defer copyBufs.Put(buf)
 				hw := checksum.NewWriter(checksum.Content, w)
-				n, err := io.CopyBuffer(hw, x.metered(wctx, r, &counted), *buf)
+				n, err := copyWhole(hw, x.metered(wctx, r, &counted), *buf)
 				sum := hw.Sum()
 				hw.Release() // written by this goroutine alone, and done
 				return n, sum, err
@@ -384,6 +384,47 @@ func (m *meteredReader) Read(p []byte) (int, error) {
 		m.n.Add(int64(n))
 	}
 	return n, err
+}
+
+// copyWhole copies r to w through buf, filling buf before each write, so
+// that every write but the last is len(buf) long and starts on a block
+// boundary of the file. io.CopyBuffer writes what each read returns, here
+// what an SSH packet or two held: a write that ends inside a block makes
+// the kernel zero the rest of that block, which the next write fills again
+// (1.7% of the machine's CPU in a full copy).
+func copyWhole(w io.Writer, r io.Reader, buf []byte) (int64, error) {
+	var n int64
+	for {
+		k, err := fill(r, buf)
+		if k > 0 {
+			wk, werr := w.Write(buf[:k])
+			n += int64(wk)
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// fill reads into buf until it is full or r returns an error (io.EOF
+// included, unlike io.ReadFull, which cannot tell r's own
+// io.ErrUnexpectedEOF from its own).
+func fill(r io.Reader, buf []byte) (int, error) {
+	k := 0
+	for k < len(buf) {
+		m, err := r.Read(buf[k:])
+		k += m
+		if err != nil {
+			return k, err
+		}
+	}
+	return k, nil
 }
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
