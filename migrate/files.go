@@ -57,6 +57,11 @@ type FileOptions struct {
 	// copy gets a stream per 128 files instead of per 2,048.
 	NetworkSource bool
 	Progress      *progress.Counter
+	// Publish, when set, is called once every action is done or stopped,
+	// before the directories' metadata is set (it may change the mtime
+	// of some): it puts the directories made under temporary names in
+	// place (see store.DirStager).
+	Publish func(context.Context) error
 }
 
 // Result is the outcome of one action, passed to the recorder in order of
@@ -196,6 +201,13 @@ func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOpt
 	for _, run := range stages {
 		if runErr = run(); runErr != nil {
 			break
+		}
+	}
+	if opt.Publish != nil {
+		// Also after an error: every file written is whole, the others
+		// were removed.
+		if err := opt.Publish(context.WithoutCancel(ctx)); err != nil && runErr == nil {
+			runErr = err
 		}
 	}
 	if runErr == nil {

@@ -348,6 +348,13 @@ func syncFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 			o.logf("an earlier run was interrupted: removed %d temporary files at the target", n)
 			st.MarkAbandoned(ctx, pair, run)
 		}
+		dirs, removed, err := recoverStaged(ctx, st, pair, dst)
+		if err != nil {
+			return fmt.Errorf("put in place the directories an earlier run left under temporary names: %w", err)
+		}
+		if dirs > 0 {
+			o.logf("an earlier run stopped before it put %d new directories in place: put them in place, without the %d files in them it had not finished", dirs, removed)
+		}
 	}
 	err = watched(ctx, o.StallTimeout, o.logf, func(ctx context.Context) error {
 		return syncPair(ctx, o, st, pair, run, src, dst, manifest, rep)
@@ -556,6 +563,13 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	if err := unsettleDirs(mw, run, p); err != nil {
 		return err
 	}
+	stg, err := stageNewDirs(ctx, st, pair, run, dst, p)
+	if err != nil {
+		return err
+	}
+	if stg != nil {
+		mopt.Publish = stg.publish
+	}
 	t1 := time.Now()
 	stall := stallOf(ctx)
 	stall.watch(counter)
@@ -583,6 +597,11 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	}
 	if err := record(); err != nil && runErr == nil {
 		runErr = err
+	}
+	if stg != nil {
+		if err := stg.forget(context.WithoutCancel(ctx), syncOf(dst)); err != nil && runErr == nil {
+			runErr = err
+		}
 	}
 	if runErr != nil {
 		return runErr

@@ -105,9 +105,20 @@ func TestKillAndResume(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
-	n := 0
+	// The new directories are made under temporary names and renamed into
+	// place at the end (see store.DirStager): what is in them is not
+	// visible; every file under a real path must be whole.
+	n, staged := 0, 0
 	filepath.Walk(dst, func(p string, fi os.FileInfo, err error) error {
-		if err != nil || !fi.Mode().IsRegular() || store.IsTemp(fi.Name()) {
+		if err != nil || store.IsTemp(fi.Name()) {
+			if err == nil && fi.IsDir() {
+				staged++
+				n += countFiles(p)
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !fi.Mode().IsRegular() {
 			return nil
 		}
 		rel, _ := filepath.Rel(dst, p)
@@ -121,6 +132,9 @@ func TestKillAndResume(t *testing.T) {
 	})
 	if n == 0 || n >= 605 {
 		t.Fatalf("the kill came at a useless moment: %d files at the target", n)
+	}
+	if staged == 0 {
+		t.Fatal("the killed run left no directory under a temporary name: the test no longer tests putting one in place")
 	}
 	rep := filepath.Join(dir, "resume.json")
 	out, code := cutover(t, append(args, "--report", rep)...)
@@ -142,6 +156,9 @@ func TestKillAndResume(t *testing.T) {
 	// again by listing the target.
 	if r.Files.Adopted != 0 || strings.Contains(out, "no record of this pair") {
 		t.Fatalf("the resume did not use the killed run's records (adopted %d):\n%s", r.Files.Adopted, out)
+	}
+	if !strings.Contains(out, "put them in place") {
+		t.Errorf("the resume did not say it put the killed run's directories in place:\n%s", out)
 	}
 	if d := testenv.TreeDiff(t, src, dst, true, nil); len(d) > 0 {
 		t.Fatalf("after resume:\n%s", strings.Join(d, "\n"))
@@ -168,6 +185,8 @@ func loggedRows(t *testing.T, state string) int {
 	return n
 }
 
+// countFiles counts the regular files under dir, in directories under
+// temporary names too, but not temporary files.
 func countFiles(dir string) int {
 	n := 0
 	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {

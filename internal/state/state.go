@@ -136,6 +136,13 @@ var migrations = []string{
 		run_id INTEGER NOT NULL,
 		link_inode INTEGER NOT NULL,
 		gone INTEGER NOT NULL);`,
+	// staged_dirs: the directories a run made under a temporary name and
+	// has not renamed into place yet (see StageDirs).
+	`CREATE TABLE staged_dirs (
+		pair_id INTEGER NOT NULL,
+		path BLOB NOT NULL,
+		temp BLOB NOT NULL,
+		PRIMARY KEY (pair_id, path));`,
 }
 
 // Open opens (creating if needed) the state in dir and locks it.

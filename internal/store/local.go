@@ -30,6 +30,7 @@ type Local struct {
 	noSetgid  sync.Map // directories known to pass no setgid bit to what is made in them: true, or false when they do
 	fsOnce    sync.Once
 	network   string // see Network
+	stages    stages // directories made under a temporary name (see StageDir)
 }
 
 var (
@@ -49,7 +50,12 @@ func NewLocal(root string) *Local { return &Local{root: filepath.Clean(root)} }
 func (l *Local) String() string { return l.root }
 func (l *Local) Close() error   { return nil }
 
-func (l *Local) abs(p string) string { return filepath.Join(l.root, filepath.FromSlash(p)) }
+// abs returns the absolute path of p, which is under the temporary name of
+// a staged directory when p is in one.
+func (l *Local) abs(p string) string {
+	p, _ = l.where(p)
+	return filepath.Join(l.root, filepath.FromSlash(p))
+}
 
 // unsupportedType says why an entry of mode m is not copied, and what to
 // do about it, as rsync -a, which skips such files, says too.
@@ -114,6 +120,9 @@ func (l *Local) readDir(_ context.Context, rel string, bad func(string, error)) 
 	}
 	entries := make([]Entry, 0, len(names))
 	for _, name := range names {
+		if IsTemp(name) {
+			continue // ours, with what is in it (a staged directory)
+		}
 		p := name
 		if rel != "" {
 			p = rel + "/" + name
@@ -321,14 +330,30 @@ func (l *Local) Put(ctx context.Context, e Entry, owner bool, fill func(io.Write
 // Stage writes e under a temporary name next to e.Path, with its metadata;
 // Commit renames it into place.
 func (l *Local) Stage(_ context.Context, e Entry, owner bool, fill func(io.Writer) (int64, error)) (st Staged, err error) {
-	full := l.abs(e.Path)
+	at, direct := l.where(e.Path)
+	full := filepath.Join(l.root, filepath.FromSlash(at))
 	dir := filepath.Dir(full)
 	if err := l.ensureDir(dir); err != nil {
 		return nil, fmt.Errorf("put %s: %w", e.Path, err)
 	}
-	f, chmod, err := createTemp(dir, e.Mode)
-	if err != nil {
-		return nil, fmt.Errorf("put %s: %w", e.Path, err)
+	var f *os.File
+	var chmod bool
+	if direct {
+		// In a staged directory: under its own name, which nothing sees
+		// before the directory is in place (a killed run's unfinished
+		// files are removed then, see RecoverDir). Unless a file is there
+		// already: replaced, as anywhere else.
+		perm, ch := createPerm(e.Mode)
+		if f, err = openFile(full, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, perm); err == nil {
+			chmod = ch
+		} else if direct = false; !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("put %s: %w", e.Path, err)
+		}
+	}
+	if !direct {
+		if f, chmod, err = createTemp(dir, e.Mode); err != nil {
+			return nil, fmt.Errorf("put %s: %w", e.Path, err)
+		}
 	}
 	tmp := f.Name()
 	defer func() {
@@ -357,6 +382,9 @@ func (l *Local) Stage(_ context.Context, e Entry, owner bool, fill func(io.Write
 	}
 	return &staged{
 		commit: func() error {
+			if direct {
+				return nil
+			}
 			if err := rename(tmp, full); err != nil {
 				os.Remove(tmp)
 				return fmt.Errorf("put %s: rename: %w", e.Path, err)
@@ -428,11 +456,7 @@ var umask = func() fs.FileMode {
 // the first two; they are set after it). Under its temporary name the
 // content is then readable by whom it will be readable by under its own.
 func createTemp(dir string, mode fs.FileMode) (f *os.File, chmod bool, err error) {
-	perm := mode & fs.ModePerm
-	chmod = mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0 || perm&0o200 == 0 || perm&umask != 0
-	if chmod {
-		perm = 0o600
-	}
+	perm, chmod := createPerm(mode)
 	for range 100 {
 		name := filepath.Join(dir, TempPrefix+strconv.FormatUint(uint64(rand.Uint32()), 10)+".part")
 		f, err = openFile(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, perm)
@@ -441,6 +465,17 @@ func createTemp(dir string, mode fs.FileMode) (f *os.File, chmod bool, err error
 		}
 	}
 	return nil, false, err
+}
+
+// createPerm returns the permissions to create a file of mode with (see
+// createTemp), and whether it needs a chmod once written.
+func createPerm(mode fs.FileMode) (perm fs.FileMode, chmod bool) {
+	perm = mode & fs.ModePerm
+	chmod = mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0 || perm&0o200 == 0 || perm&umask != 0
+	if chmod {
+		perm = 0o600
+	}
+	return perm, chmod
 }
 
 // rename is rename(2). os.Rename first stats the new name, to refuse to
