@@ -100,7 +100,7 @@ func TestStageDirRefusesWhatExists(t *testing.T) {
 	l := store.NewLocal(root)
 	os.MkdirAll(filepath.Join(root, "there"), 0o755)
 	for _, c := range []struct{ p, temp string }{
-		{"there", store.TempPrefix + "dir-1-0.part"},                  // exists
+		{"there", store.TempPrefix + "dir-1-0.part"},                      // exists
 		{"missing/child", "missing/" + store.TempPrefix + "dir-1-1.part"}, // parent missing
 	} {
 		if err := l.StageDir(ctx, c.p, c.temp); !errors.Is(err, store.ErrNotStaged) {
