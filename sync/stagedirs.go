@@ -118,9 +118,12 @@ func recoverStaged(ctx context.Context, st *state.State, pair int64, dst store.S
 		return 0, 0, err
 	}
 	defer rec.Close()
-	keep := func(e store.Entry) (bool, error) {
-		r, ok, err := rec.Lookup(ctx, e.Path)
-		return ok && r.Type == store.File && r.Size == e.Size && r.ModTime == e.ModTime, err
+	// A file the killed run recorded was whole, and on disk (it records
+	// after a syncfs); it wrote each file once, so it was not writing a
+	// recorded one again.
+	keep := func(p string) (bool, error) {
+		t, ok, err := rec.Lookup(ctx, p)
+		return ok && t == store.File, err
 	}
 	for _, d := range staged {
 		n, err := ds.RecoverDir(ctx, d.Path, d.Temp, keep)

@@ -78,27 +78,25 @@ func (s *State) NewRecorder(ctx context.Context, pair int64) (*Recorder, error) 
 	if err := s.merge(ctx, pair); err != nil {
 		return nil, err
 	}
-	stmt, err := s.db.PrepareContext(ctx, `SELECT type, size, mtime_ns FROM manifest WHERE pair_id=? AND path=?`)
+	stmt, err := s.db.PrepareContext(ctx, `SELECT type FROM manifest WHERE pair_id=? AND path=?`)
 	if err != nil {
 		return nil, fmt.Errorf("state: look up the manifest: %w", err)
 	}
 	return &Recorder{stmt: stmt, pair: pair}, nil
 }
 
-// Lookup returns the recorded type, size and mtime of path; ok is false
-// when path is not recorded.
-func (r *Recorder) Lookup(ctx context.Context, path string) (row Row, ok bool, err error) {
-	var typ, size, mtime int64
-	err = r.stmt.QueryRowContext(ctx, r.pair, []byte(path)).Scan(&typ, &size, &mtime)
+// Lookup returns the recorded type of path; ok is false when path is not
+// recorded.
+func (r *Recorder) Lookup(ctx context.Context, path string) (t store.EntryType, ok bool, err error) {
+	var typ int64
+	err = r.stmt.QueryRowContext(ctx, r.pair, []byte(path)).Scan(&typ)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Row{}, false, nil
+		return 0, false, nil
 	}
 	if err != nil {
-		return Row{}, false, fmt.Errorf("state: look up %q in the manifest: %w", path, err)
+		return 0, false, fmt.Errorf("state: look up %q in the manifest: %w", path, err)
 	}
-	row.Path, row.Size = path, size
-	row.Type, row.ModTime = store.EntryType(typ), store.Time(mtime)
-	return row, true, nil
+	return store.EntryType(typ), true, nil
 }
 
 // Close releases the lookup.

@@ -253,3 +253,54 @@ func TestTemporaryFilesGoNextToTheState(t *testing.T) {
 		t.Fatalf("temporary files go to %q, want the state directory %q", got, dir)
 	}
 }
+
+// A killed run's staged directories and the records it logged are what the
+// next process reads: the log merged, before any lookup.
+func TestStagedDirectoriesAndLookupsAfterAKill(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, _ := s.Pair(ctx, "files", "sftp://a/x", "/y")
+	ds := []StagedDir{{Path: "data/b", Temp: "data/.cutover-tmp-dir-1-1.part"}, {Path: "data/a", Temp: "data/.cutover-tmp-dir-1-0.part"}}
+	if err := s.StageDirs(ctx, pair, ds); err != nil {
+		t.Fatal(err)
+	}
+	w := s.NewManifestWriter(pair)
+	for _, p := range []string{"data/b/f", "data/a/g"} { // out of order: logged
+		if err := w.Put(Row{Entry: store.Entry{Path: p, Type: store.File, Size: 1}, RunID: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // killed: no Close of the writer, no merge
+	if s, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.Staged(ctx, pair)
+	if err != nil || len(got) != 2 || got[0] != ds[1] || got[1] != ds[0] {
+		t.Fatalf("Staged: %v %v, want %v in path order", got, err, ds)
+	}
+	rec, err := s.NewRecorder(ctx, pair)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	for p, want := range map[string]bool{"data/a/g": true, "data/b/f": true, "data/a/h": false} {
+		typ, ok, err := rec.Lookup(ctx, p)
+		if err != nil || ok != want || (ok && typ != store.File) {
+			t.Errorf("Lookup(%s) = %v %v %v, want recorded %v", p, typ, ok, err, want)
+		}
+	}
+	if err := s.Unstage(ctx, pair, "data/a"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Staged(ctx, pair); len(got) != 1 || got[0] != ds[0] {
+		t.Fatalf("after Unstage: %v", got)
+	}
+}

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -130,54 +130,49 @@ func moveInto(from, to string) error {
 	return fmt.Errorf("%s: a %v is in the way of a %v", to, ti.Mode().Type(), fi.Mode().Type())
 }
 
-func (l *Local) RecoverDir(ctx context.Context, p, temp string, keep func(Entry) (bool, error)) (int, error) {
+func (l *Local) RecoverDir(ctx context.Context, p, temp string, keep func(path string) (bool, error)) (int, error) {
 	full := l.abs(temp)
 	if _, err := os.Lstat(full); errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
-	removed := 0
-	var clean func(dir, rel string) error
-	clean = func(dir, rel string) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		names, err := readDirNames(dir)
+	// Directories are read several at once, and nothing else is looked
+	// at: on EFS every request is a round trip, and a killed first copy
+	// can leave most of a shared home here.
+	var removed atomic.Int64
+	list := func(_ context.Context, rel string, _ func(string, error)) ([]Entry, error) {
+		des, err := os.ReadDir(filepath.Join(full, filepath.FromSlash(rel)))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		for _, n := range names {
-			at, r := filepath.Join(dir, n), rel+"/"+n
-			fi, err := os.Lstat(at)
-			if err != nil {
-				return err
-			}
-			if fi.IsDir() {
-				if err := clean(at, r); err != nil {
-					return err
-				}
+		var dirs []Entry
+		for _, d := range des {
+			r := path.Join(rel, d.Name())
+			switch {
+			case d.IsDir():
+				dirs = append(dirs, Entry{Path: r, Type: Dir})
 				continue
-			}
-			if !fi.Mode().IsRegular() {
+			case !d.Type().IsRegular():
 				continue // a symlink is made whole, under a temporary name
 			}
-			e, _ := entryFromInfo(r, fi)
 			ok := false
-			if !IsTemp(n) {
-				if ok, err = keep(e); err != nil {
-					return err
+			if !IsTemp(d.Name()) {
+				if ok, err = keep(path.Join(p, r)); err != nil {
+					return nil, err
 				}
 			}
 			if !ok {
-				if err := os.Remove(at); err != nil {
-					return err
+				if err := os.Remove(filepath.Join(full, filepath.FromSlash(r))); err != nil {
+					return nil, err
 				}
-				removed++
+				removed.Add(1)
 			}
 		}
-		return nil
+		return dirs, nil
 	}
-	if err := clean(full, strings.TrimSuffix(p, "/")); err != nil {
-		return removed, fmt.Errorf("recover staged directory %s (at %s): %w", p, temp, err)
+	fatal := func(_ string, err error) error { return err }
+	err := walkDirs(ctx, l.walkers(), list, fatal, func(Entry) error { return nil }, func(string, error) {})
+	if err != nil {
+		return int(removed.Load()), fmt.Errorf("recover staged directory %s (at %s): %w", p, temp, err)
 	}
-	return removed, l.publish(p, temp)
+	return int(removed.Load()), l.publish(p, temp)
 }

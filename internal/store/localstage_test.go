@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,9 +152,12 @@ func TestRecoverDirRemovesWhatIsNotKept(t *testing.T) {
 	os.Symlink("top.txt", filepath.Join(root, temp, "a/sym"))
 	l := store.NewLocal(root)
 	var asked []string
-	n, err := l.RecoverDir(ctx, "new", temp, func(e store.Entry) (bool, error) {
-		asked = append(asked, e.Path)
-		return e.Path == "new/a/done.txt" || e.Path == "new/top.txt", nil
+	var mu sync.Mutex
+	n, err := l.RecoverDir(ctx, "new", temp, func(p string) (bool, error) {
+		mu.Lock()
+		asked = append(asked, p)
+		mu.Unlock()
+		return p == "new/a/done.txt" || p == "new/top.txt", nil
 	})
 	if err != nil || n != 2 {
 		t.Fatalf("RecoverDir: %d removed, %v; want 2", n, err)
@@ -169,7 +173,7 @@ func TestRecoverDirRemovesWhatIsNotKept(t *testing.T) {
 	os.MkdirAll(filepath.Join(root, "x-"+temp), 0o755)
 	os.WriteFile(filepath.Join(root, "x-"+temp, "f"), []byte("f"), 0o644)
 	boom := errors.New("boom")
-	if _, err := l.RecoverDir(ctx, "x", "x-"+temp, func(store.Entry) (bool, error) { return false, boom }); !errors.Is(err, boom) {
+	if _, err := l.RecoverDir(ctx, "x", "x-"+temp, func(string) (bool, error) { return false, boom }); !errors.Is(err, boom) {
 		t.Fatalf("err %v, want boom", err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(root, "x-"+temp, "f")); !bytes.Equal(b, []byte("f")) {

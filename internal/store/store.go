@@ -178,10 +178,10 @@ type DirStager interface {
 	PublishDir(ctx context.Context, path string) error
 	// RecoverDir puts in place directory temp, which a run killed before
 	// its PublishDir left staged for path, after removing every regular
-	// file in it that keep refuses (an entry with its path under path):
-	// those that run had not finished. It returns how many it removed; a
-	// temp that is gone (published before it was forgotten) is no error.
-	RecoverDir(ctx context.Context, path, temp string, keep func(Entry) (bool, error)) (int, error)
+	// file in it that keep refuses (given its path under path): those
+	// that run had not finished. It returns how many it removed; a temp
+	// that is gone (published before it was forgotten) is no error.
+	RecoverDir(ctx context.Context, path, temp string, keep func(path string) (bool, error)) (int, error)
 }
 
 // ErrNotStaged says a directory cannot be staged: it is made in place.
