@@ -328,7 +328,8 @@ func (l *Local) Put(ctx context.Context, e Entry, owner bool, fill func(io.Write
 }
 
 // Stage writes e under a temporary name next to e.Path, with its metadata;
-// Commit renames it into place.
+// Commit renames it into place. In a staged directory (see StageDir) it
+// writes e under its own name, and Commit has nothing left to do.
 func (l *Local) Stage(_ context.Context, e Entry, owner bool, fill func(io.Writer) (int64, error)) (st Staged, err error) {
 	at, direct := l.where(e.Path)
 	full := filepath.Join(l.root, filepath.FromSlash(at))
@@ -344,9 +345,13 @@ func (l *Local) Stage(_ context.Context, e Entry, owner bool, fill func(io.Write
 		// files are removed then, see RecoverDir). Unless a file is there
 		// already: replaced, as anywhere else.
 		perm, ch := createPerm(e.Mode)
-		if f, err = openFile(full, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, perm); err == nil {
+		f, err = openFile(full, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, perm)
+		switch {
+		case err == nil:
 			chmod = ch
-		} else if direct = false; !errors.Is(err, fs.ErrExist) {
+		case errors.Is(err, fs.ErrExist):
+			direct = false
+		default:
 			return nil, fmt.Errorf("put %s: %w", e.Path, err)
 		}
 	}
