@@ -16,6 +16,7 @@ import (
 
 	"github.com/cutover/cutover/internal/errs"
 	"github.com/cutover/cutover/internal/gentree"
+	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/internal/testenv"
 )
 
@@ -44,6 +45,9 @@ func TestRandomChurnIsMirroredExactly(t *testing.T) {
 		{"onto an SFTP target", func(e *env, o *FilesOptions) { o.Source, o.Target = e.src, e.sshd.URL("", e.dst) }, false, ""},
 		{"--checksum and --verify all", func(_ *env, o *FilesOptions) { o.Checksum, o.Verify = true, "all" }, true, ""},
 		{"interrupted and resumed", func(*env, *FilesOptions) {}, true, "interrupted"},
+		// As a kill leaves it: new directories under temporary names,
+		// with files the run had not finished in them.
+		{"killed and resumed", func(*env, *FilesOptions) {}, true, "killed"},
 		{"--exclude '*.tmp', the target's own kept", func(_ *env, o *FilesOptions) { o.Filter.Add(false, "*.tmp") }, true, ""},
 		{"--chown-map and --chgrp-map", func(_ *env, o *FilesOptions) {
 			o.UIDMap, o.GIDMap = map[int]int{2000: 4000, 0: 2001}, map[int]int{3001: 5001, 0: 2001}
@@ -53,7 +57,7 @@ func TestRandomChurnIsMirroredExactly(t *testing.T) {
 		// were then copied as files run after run (seed 7, one run in two).
 		{"changed while it runs", func(*env, *FilesOptions) {}, true, "concurrent"},
 	}
-	seeds := []uint64{1, 2, 3, 4, 5, 6, 7, 8} // one for each way; more for a soak:
+	seeds := []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9} // one for each way; more for a soak:
 	if n, _ := strconv.Atoi(os.Getenv("CUTOVER_CHURN_SEEDS")); n > len(seeds) {
 		for s := len(seeds); s < n; s++ {
 			seeds = append(seeds, uint64(s+1))
@@ -72,6 +76,7 @@ func TestRandomChurnIsMirroredExactly(t *testing.T) {
 			var kept []string
 			for round := 0; round <= 8; round++ {
 				var did []string
+				left := 0 // directories a "killed" run left staged
 				if round > 0 {
 					for range 25 {
 						did = append(did, c.change())
@@ -90,6 +95,20 @@ func TestRandomChurnIsMirroredExactly(t *testing.T) {
 						t.Fatalf("round %d: the run during changes: %v", round, err)
 					}
 				}
+				if w.before == "killed" && round > 0 {
+					k := o
+					k.leaveStaged = true
+					ctx, cancel := context.WithCancel(context.Background())
+					stop := time.AfterFunc(time.Duration(c.r.IntN(300))*time.Millisecond, cancel)
+					_, err := SyncFiles(ctx, k)
+					stop.Stop()
+					cancel()
+					if err != nil && !errs.Interrupted(err) {
+						t.Fatalf("round %d: the run to kill: %v", round, err)
+					}
+					left = plantPartials(t, e.dst)
+					did = append(did, fmt.Sprintf("killed: %d directories left staged", left))
+				}
 				if w.before == "interrupted" && round > 0 {
 					ctx, cancel := context.WithCancel(context.Background())
 					stop := time.AfterFunc(time.Duration(c.r.IntN(1500))*time.Millisecond, cancel)
@@ -101,6 +120,9 @@ func TestRandomChurnIsMirroredExactly(t *testing.T) {
 					}
 				}
 				rep := mustSync(t, o)
+				if rep.Files.StagedRecovered != left || rep.Files.StagedRemoved < left {
+					t.Fatalf("round %d: %d directories left staged, %d put in place, %d half-written files removed", round, left, rep.Files.StagedRecovered, rep.Files.StagedRemoved)
+				}
 				excluded := func(rel string) bool { return !o.Filter.Included(rel, false) }
 				if o.Filter.Empty() {
 					excluded = nil
@@ -351,4 +373,23 @@ func ownerDiff(t *testing.T, a, b string, uids, gids map[int]int) []string {
 		return nil
 	})
 	return out
+}
+
+// plantPartials writes, in every directory under a temporary name in dst,
+// a file as a killed run could have left half written, and returns how
+// many such directories there are.
+func plantPartials(t *testing.T, dst string) int {
+	t.Helper()
+	n := 0
+	filepath.Walk(dst, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || !fi.IsDir() || !store.IsTemp(fi.Name()) {
+			return nil
+		}
+		n++
+		if err := os.WriteFile(filepath.Join(p, "half-written"), []byte("half"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return filepath.SkipDir
+	})
+	return n
 }

@@ -48,6 +48,10 @@ type FilesOptions struct {
 	StallTimeout time.Duration
 	// Stores, when set, are used instead of opening Source and Target (tests).
 	SourceStore, TargetStore store.Store
+	// leaveStaged (tests) ends the run as one killed right before it puts
+	// its staged directories in place: they are left under their
+	// temporary names, and the directories' metadata is not set.
+	leaveStaged bool
 }
 
 func (o *FilesOptions) logf(format string, a ...any) {
@@ -352,6 +356,7 @@ func syncFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 		if err != nil {
 			return fmt.Errorf("put in place the directories an earlier run left under temporary names: %w", err)
 		}
+		rep.Files.StagedRecovered, rep.Files.StagedRemoved = dirs, removed
 		if dirs > 0 {
 			o.logf("an earlier run stopped before it put %d new directories in place: put them in place, without the %d files in them it had not finished", dirs, removed)
 		}
@@ -569,6 +574,9 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	}
 	if stg != nil {
 		mopt.Publish = stg.publish
+		if o.leaveStaged {
+			mopt.Publish = func(context.Context) error { return context.Canceled } // killed right before
+		}
 	}
 	t1 := time.Now()
 	stall := stallOf(ctx)

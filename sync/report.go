@@ -78,6 +78,11 @@ type FileCounts struct {
 	Unchanged   int64         `json:"unchanged"`
 	Adopted     int64         `json:"adopted"`
 	TempCleaned int           `json:"temp_cleaned"`
+	// StagedRecovered: new directories a killed run had made under
+	// temporary names, put in place by this run, without the files in
+	// them that the killed run had not recorded (StagedRemoved).
+	StagedRecovered int `json:"staged_recovered,omitempty"`
+	StagedRemoved   int `json:"staged_removed,omitempty"`
 	// Repaired: entries found changed at the target since they were
 	// written (the listing with --delete, the read-back of --verify all)
 	// and redone in this run, each with what differed.
