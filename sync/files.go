@@ -573,6 +573,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		return err
 	}
 	if stg != nil {
+		o.logf("%d new directories are written under temporary names (%sdir-*) and put in place when the copy ends", len(stg.dirs), store.TempPrefix)
 		mopt.Publish = stg.publish
 		if o.leaveStaged {
 			mopt.Publish = func(context.Context) error { return context.Canceled } // killed right before

@@ -65,6 +65,9 @@ func stageNewDirs(ctx context.Context, st *state.State, pair, run int64, dst sto
 			return nil, err
 		}
 	}
+	if len(s.dirs) == 0 {
+		return nil, nil
+	}
 	return s, nil
 }
 
