@@ -122,8 +122,8 @@ func recoverStaged(ctx context.Context, st *state.State, pair int64, dst store.S
 	}
 	defer rec.Close()
 	// A file the killed run recorded was whole, and on disk (it records
-	// after a syncfs); it wrote each file once, so it was not writing a
-	// recorded one again.
+	// after a syncfs); one written again goes through a temporary name,
+	// its own being taken, so a recorded file is never half written.
 	keep := func(p string) (bool, error) {
 		t, ok, err := rec.Lookup(ctx, p)
 		return ok && t == store.File, err

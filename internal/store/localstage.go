@@ -51,8 +51,10 @@ func (l *Local) StageDir(_ context.Context, p, temp string) error {
 	}
 	full := l.abs(temp)
 	if err := os.Mkdir(full, 0o755); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return ErrNotStaged // its parent is missing: made on the way
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrExist) {
+			// Its parent is missing (made on the way), or a directory
+			// of a state since removed has the temporary name.
+			return ErrNotStaged
 		}
 		return fmt.Errorf("mkdir %s (as %s): %w", p, temp, err)
 	}
