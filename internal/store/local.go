@@ -191,26 +191,48 @@ func (l *Local) Lstat(_ context.Context, p string) (Entry, error) {
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 func (l *Local) ReadFile(ctx context.Context, e Entry, w io.Writer) (Entry, error) {
-	return l.read(ctx, e, w, false)
+	return l.read(ctx, e, w, readCopy)
 }
 
-// read is ReadFile; uncached drops the file's pages from the page cache
-// before reading (see ReadBack).
-func (l *Local) read(ctx context.Context, e Entry, w io.Writer, uncached bool) (Entry, error) {
+// How read reads: into a buffer (readCopy); the same, once the file's
+// pages are dropped from the page cache (readUncached, see ReadBack); or,
+// for a file of mapMin bytes or more, through a mapping (readMapped),
+// which only a w that takes the bytes in Write's goroutine may be given.
+const (
+	readCopy = iota
+	readUncached
+	readMap
+)
+
+// read is ReadFile, reading as how says.
+func (l *Local) read(ctx context.Context, e Entry, w io.Writer, how int) (Entry, error) {
 	f, err := openFile(l.abs(e.Path), unix.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return Entry{}, err
 	}
 	defer f.Close()
-	if uncached {
+	if how == readUncached {
 		if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
 			return Entry{}, fmt.Errorf("drop the cached pages of %s: %w", e.Path, err)
 		}
 	}
-	buf := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(buf)
-	if _, err := io.CopyBuffer(w, readerOnly{ctxReader{ctx, f}}, *buf); err != nil {
-		return Entry{}, err
+	mapped := false
+	if how == readMap && e.Size >= mapMin {
+		// The size now, which a mapping needs; the read is judged by the
+		// one after it, as any other.
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() >= mapMin {
+			if err := readMapped(ctx, f, fi.Size(), w); err != nil {
+				return Entry{}, err
+			}
+			mapped = true
+		}
+	}
+	if !mapped {
+		buf := copyBufs.Get().(*[]byte)
+		defer copyBufs.Put(buf)
+		if _, err := io.CopyBuffer(w, readerOnly{ctxReader{ctx, f}}, *buf); err != nil {
+			return Entry{}, err
+		}
 	}
 	fi, err := f.Stat()
 	if err != nil {

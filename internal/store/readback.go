@@ -10,7 +10,11 @@ import (
 )
 
 // ReadBacker reads a file as its storage holds it, past this host's page
-// cache where the two can differ. Verification reads with it.
+// cache where the two can differ. Verification reads with it. w must be
+// done with the bytes of each Write when it returns, and must not hand
+// them to another goroutine: on a local disk they may be the file's
+// mapping, and a fault in reading them (the file truncated meanwhile) is
+// caught in the reading goroutine only.
 type ReadBacker interface {
 	ReadBack(ctx context.Context, e Entry, w io.Writer) (Entry, error)
 }
@@ -48,7 +52,10 @@ func (l *Local) Network() string {
 // back a file just written asks the server, as an end-to-end check must;
 // on a local disk the page cache is what the disk gets, and is read.
 func (l *Local) ReadBack(ctx context.Context, e Entry, w io.Writer) (Entry, error) {
-	return l.read(ctx, e, w, l.Network() != "")
+	if l.Network() != "" {
+		return l.read(ctx, e, w, readUncached)
+	}
+	return l.read(ctx, e, w, readMap)
 }
 
 // ReadStored reads e from s as its storage holds it: ReadBack where s
