@@ -95,29 +95,28 @@ func TestRandomChurnIsMirroredExactly(t *testing.T) {
 						t.Fatalf("round %d: the run during changes: %v", round, err)
 					}
 				}
-				if w.before == "killed" && round > 0 {
-					k := o
-					k.leaveStaged = true
+				// stopped runs o (or, killed, as a kill right before it
+				// puts its staged directories in place would leave it)
+				// and stops it after up to max.
+				stopped := func(o FilesOptions, max time.Duration, what string) {
 					ctx, cancel := context.WithCancel(context.Background())
-					stop := time.AfterFunc(time.Duration(c.r.IntN(300))*time.Millisecond, cancel)
-					_, err := SyncFiles(ctx, k)
-					stop.Stop()
-					cancel()
-					if err != nil && !errs.Interrupted(err) {
-						t.Fatalf("round %d: the run to kill: %v", round, err)
-					}
-					left = plantPartials(t, e.dst)
-					did = append(did, fmt.Sprintf("killed: %d directories left staged", left))
-				}
-				if w.before == "interrupted" && round > 0 {
-					ctx, cancel := context.WithCancel(context.Background())
-					stop := time.AfterFunc(time.Duration(c.r.IntN(1500))*time.Millisecond, cancel)
+					stop := time.AfterFunc(time.Duration(c.r.Int64N(int64(max))), cancel)
 					_, err := SyncFiles(ctx, o)
 					stop.Stop()
 					cancel()
 					if err != nil && !errs.Interrupted(err) {
-						t.Fatalf("round %d: the run to interrupt: %v", round, err)
+						t.Fatalf("round %d: the run to %s: %v", round, what, err)
 					}
+				}
+				if w.before == "killed" && round > 0 {
+					k := o
+					k.leaveStaged = true
+					stopped(k, 300*time.Millisecond, "kill")
+					left = plantPartials(t, e.dst)
+					did = append(did, fmt.Sprintf("killed: %d directories left staged", left))
+				}
+				if w.before == "interrupted" && round > 0 {
+					stopped(o, 1500*time.Millisecond, "interrupt")
 				}
 				rep := mustSync(t, o)
 				if rep.Files.StagedRecovered != left || rep.Files.StagedRemoved < left {
