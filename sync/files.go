@@ -565,10 +565,11 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	}
 	mopt := migrate.FileOptions{Workers: o.Workers, TargetOps: targetOps, NetworkSource: networkSource, Owner: owner, UIDMap: o.UIDMap, GIDMap: o.GIDMap,
 		Verify: o.Verify != "none", BWLimit: o.BWLimit, Progress: counter, PreciseMtime: lister == "local", Streams: o.Streams}
-	if err := unsettleDirs(mw, run, p); err != nil {
+	made := madeDirs(p)
+	if err := unsettleDirs(mw, run, p, made); err != nil {
 		return err
 	}
-	stg, err := stageNewDirs(ctx, st, pair, run, dst, p)
+	stg, err := stageNewDirs(ctx, st, pair, run, dst, p, made)
 	if err != nil {
 		return err
 	}
@@ -628,6 +629,15 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	return nil
 }
 
+// madeDirs is the set of the directories p makes (p.Dirs), by path.
+func madeDirs(p *plan.Files) map[string]bool {
+	made := make(map[string]bool, len(p.Dirs))
+	for _, a := range p.Dirs {
+		made[a.Entry.Path] = true
+	}
+	return made
+}
+
 // unsettled is the mtime recorded for a directory whose metadata the run
 // has yet to set (-1 ns, which no source directory has): any plan then
 // sees it differ.
@@ -639,15 +649,11 @@ const unsettled = store.Time(-1)
 // mtime; a run stopped before the end left it so, with a record from an
 // earlier run that said it was in step, and no later run set it again.
 // The end of the run records them as they are.
-func unsettleDirs(mw *state.ManifestWriter, run int64, p *plan.Files) error {
-	made := make(map[string]bool, len(p.Dirs))
-	for _, a := range p.Dirs {
-		made[a.Entry.Path] = true // not recorded until their metadata is set
-	}
+func unsettleDirs(mw *state.ManifestWriter, run int64, p *plan.Files, made map[string]bool) error {
 	n := 0
 	for _, d := range p.DirMeta {
 		if made[d.Path] {
-			continue
+			continue // made by the run: not recorded until their metadata is set
 		}
 		d.ModTime = unsettled
 		if err := mw.Put(state.Row{Entry: d, RunID: run}); err != nil {

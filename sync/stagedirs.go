@@ -23,17 +23,13 @@ type staging struct {
 	published []string // in place, still recorded as staged
 }
 
-// stageNewDirs stages the plan's new directories whose parent is at the
-// target, recording them first: a killed run leaves them to the next one
+// stageNewDirs stages the plan's new directories (made, by path) whose
+// parent is at the target, recording them first: a killed run leaves them to the next one
 // (recoverStaged). It returns nil when dst stages nothing.
-func stageNewDirs(ctx context.Context, st *state.State, pair, run int64, dst store.Store, p *plan.Files) (*staging, error) {
+func stageNewDirs(ctx context.Context, st *state.State, pair, run int64, dst store.Store, p *plan.Files, made map[string]bool) (*staging, error) {
 	ds, ok := dst.(store.DirStager)
 	if !ok || len(p.Dirs) == 0 {
 		return nil, nil
-	}
-	made := make(map[string]bool, len(p.Dirs))
-	for _, a := range p.Dirs {
-		made[a.Entry.Path] = true
 	}
 	var want []state.StagedDir
 	for _, a := range p.Dirs {

@@ -53,8 +53,14 @@ func (l *Local) Close() error   { return nil }
 // abs returns the absolute path of p, which is under the temporary name of
 // a staged directory when p is in one.
 func (l *Local) abs(p string) string {
-	p, _ = l.where(p)
-	return filepath.Join(l.root, filepath.FromSlash(p))
+	full, _ := l.locate(p)
+	return full
+}
+
+// locate is abs, and says whether p is in a staged directory.
+func (l *Local) locate(p string) (full string, staged bool) {
+	p, staged = l.where(p)
+	return filepath.Join(l.root, filepath.FromSlash(p)), staged
 }
 
 // unsupportedType says why an entry of mode m is not copied, and what to
@@ -353,8 +359,7 @@ func (l *Local) Put(ctx context.Context, e Entry, owner bool, fill func(io.Write
 // Commit renames it into place. In a staged directory (see StageDir) it
 // writes e under its own name, and Commit has nothing left to do.
 func (l *Local) Stage(_ context.Context, e Entry, owner bool, fill func(io.Writer) (int64, error)) (st Staged, err error) {
-	at, direct := l.where(e.Path)
-	full := filepath.Join(l.root, filepath.FromSlash(at))
+	full, direct := l.locate(e.Path)
 	dir := filepath.Dir(full)
 	if err := l.ensureDir(dir); err != nil {
 		return nil, fmt.Errorf("put %s: %w", e.Path, err)
