@@ -211,8 +211,9 @@ type received struct {
 
 // written is a file received and staged under a temporary name.
 type written struct {
-	st  store.Staged
-	sum checksum.Sum
+	st       store.Staged
+	sum      checksum.Sum
+	verified bool // read back as it was staged, and found equal
 }
 
 // abort removes what the batch wrote.
@@ -243,7 +244,7 @@ func (x *fileExec) streamBatch(ctx context.Context, fs store.FileStream, batch [
 	// any other leaves the file to the caller.
 	write := func(i int, fill func(io.Writer) (int64, checksum.Sum, error)) error {
 		var sum checksum.Sum
-		st, err := stage(wctx, x.mapped(*batch[i].Entry), func(w io.Writer) (n int64, err error) {
+		st, back, err := stage(wctx, x.mapped(*batch[i].Entry), func(w io.Writer) (n int64, err error) {
 			n, sum, err = fill(w)
 			return n, err
 		})
@@ -253,7 +254,12 @@ func (x *fileExec) streamBatch(ctx context.Context, fs store.FileStream, batch [
 			}
 			return nil
 		}
-		done[i] = &written{st: st, sum: sum}
+		if back != "" && back != sum {
+			// Copied again alone, whose read-back then says what differs.
+			st.Abort()
+			return nil
+		}
+		done[i] = &written{st: st, sum: sum, verified: back != ""}
 		return nil
 	}
 	err := fs.ReadFiles(wctx, entries, func(i int, at store.Entry, r io.Reader) error {
@@ -326,10 +332,12 @@ func (x *fileExec) install(ctx context.Context, rb received, writers int, result
 				leave(a)
 				return nil
 			}
-			r := Result{Action: a, Entry: *a.Entry, Hash: string(w.sum), Bytes: a.Entry.Size, Streamed: true}
-			if r.Verified, r.Err = x.verifyWritten(cctx, *a.Entry, w.sum); r.Err != nil {
-				leave(a)
-				return nil
+			r := Result{Action: a, Entry: *a.Entry, Hash: string(w.sum), Bytes: a.Entry.Size, Streamed: true, Verified: w.verified}
+			if !w.verified {
+				if r.Verified, r.Err = x.verifyWritten(cctx, *a.Entry, w.sum); r.Err != nil {
+					leave(a)
+					return nil
+				}
 			}
 			x.opt.Progress.FilesDone.Add(1)
 			select {
@@ -344,15 +352,30 @@ func (x *fileExec) install(ctx context.Context, rb received, writers int, result
 }
 
 // stager returns the target's Stage, or Put for a target without one (the
-// file is then in place at once).
-func (x *fileExec) stager() func(context.Context, store.Entry, func(io.Writer) (int64, error)) (store.Staged, error) {
-	if s, ok := x.dst.(store.Stager); ok {
-		return func(ctx context.Context, e store.Entry, fill func(io.Writer) (int64, error)) (store.Staged, error) {
-			return s.Stage(ctx, e, x.opt.Owner, fill)
+// file is then in place at once). Where the target can read a file back
+// as it stages it, and the run verifies what it writes, the stager does so
+// and returns the hash of what it read back (else ""): the read-back of
+// --verify transferred, with no second open by name.
+func (x *fileExec) stager() func(context.Context, store.Entry, func(io.Writer) (int64, error)) (store.Staged, checksum.Sum, error) {
+	if s, ok := x.dst.(store.ReadBackStager); ok && x.opt.Verify {
+		return func(ctx context.Context, e store.Entry, fill func(io.Writer) (int64, error)) (store.Staged, checksum.Sum, error) {
+			hw := checksum.NewWriter(checksum.Content, nil)
+			st, err := s.StageReadBack(ctx, e, x.opt.Owner, fill, hw)
+			if err != nil {
+				return nil, "", err
+			}
+			defer hw.Release() // read in this goroutine, and done
+			return st, hw.Sum(), nil
 		}
 	}
-	return func(ctx context.Context, e store.Entry, fill func(io.Writer) (int64, error)) (store.Staged, error) {
-		return installed{}, x.dst.Put(ctx, e, x.opt.Owner, fill)
+	if s, ok := x.dst.(store.Stager); ok {
+		return func(ctx context.Context, e store.Entry, fill func(io.Writer) (int64, error)) (store.Staged, checksum.Sum, error) {
+			st, err := s.Stage(ctx, e, x.opt.Owner, fill)
+			return st, "", err
+		}
+	}
+	return func(ctx context.Context, e store.Entry, fill func(io.Writer) (int64, error)) (store.Staged, checksum.Sum, error) {
+		return installed{}, "", x.dst.Put(ctx, e, x.opt.Owner, fill)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -113,6 +114,77 @@ type fullStager struct{ fullDisk }
 
 func (d *fullStager) Stage(ctx context.Context, e store.Entry, owner bool, fill func(io.Writer) (int64, error)) (store.Staged, error) {
 	return d.Local.Stage(ctx, e, owner, func(w io.Writer) (int64, error) { return fill(enospcWriter{w, &d.fullDisk}) })
+}
+
+func (d *fullStager) StageReadBack(ctx context.Context, e store.Entry, owner bool, fill func(io.Writer) (int64, error), back io.Writer) (store.Staged, error) {
+	return d.Local.StageReadBack(ctx, e, owner, func(w io.Writer) (int64, error) { return fill(enospcWriter{w, &d.fullDisk}) }, back)
+}
+
+// flippingTarget is a real local target that flips a bit of the first
+// file named bad that a stream writes, as a bad disk or cable would.
+type flippingTarget struct {
+	*store.Local
+	flipped atomic.Bool
+}
+
+type flipWriter struct {
+	w    io.Writer
+	flip *atomic.Bool
+}
+
+func (f flipWriter) Write(p []byte) (int, error) {
+	if len(p) > 0 && f.flip.CompareAndSwap(false, true) {
+		b := bytes.Clone(p)
+		b[len(b)/2] ^= 1
+		return f.w.Write(b)
+	}
+	return f.w.Write(p)
+}
+
+func (d *flippingTarget) StageReadBack(ctx context.Context, e store.Entry, owner bool, fill func(io.Writer) (int64, error), back io.Writer) (store.Staged, error) {
+	if path.Base(e.Path) != "bad" {
+		return d.Local.StageReadBack(ctx, e, owner, fill, back)
+	}
+	return d.Local.StageReadBack(ctx, e, owner, func(w io.Writer) (int64, error) { return fill(flipWriter{w, &d.flipped}) }, back)
+}
+
+// A streamed file that reaches the disk other than it came is found so by
+// its read-back, as it is staged: it is not installed, but copied again
+// alone (and read back again), and the target ends with the source's
+// bytes, small files and large ones alike.
+func TestStreamedFileWrittenWrongIsCopiedAgainAlone(t *testing.T) {
+	for _, size := range []int{5000, 3 << 20} {
+		src, dst := t.TempDir(), t.TempDir()
+		os.Mkdir(filepath.Join(src, "d"), 0o755)
+		os.WriteFile(filepath.Join(src, "d", "bad"), bytes.Repeat([]byte("b"), size), 0o644)
+		for i := 0; i < 20; i++ {
+			os.WriteFile(filepath.Join(src, "d", fmt.Sprintf("good%02d", i)), bytes.Repeat([]byte{byte('a' + i)}, 3000+i), 0o644)
+		}
+		es := listed(t, src)
+		d := &flippingTarget{Local: store.NewLocal(dst)}
+		rs, err := run(t, sftpSource(t, src), d, es)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.flipped.Load() {
+			t.Fatal("nothing was flipped: the test tested nothing")
+		}
+		for _, e := range es {
+			if e.Type != store.File {
+				continue
+			}
+			r := byPath(rs, e.Path)
+			if r.Err != nil || !r.Verified || r.Streamed == (e.Path == "d/bad") {
+				t.Fatalf("%d bytes: %s: %+v", size, e.Path, r)
+			}
+			want, _ := os.ReadFile(filepath.Join(src, e.Path))
+			got, _ := os.ReadFile(filepath.Join(dst, e.Path))
+			if !bytes.Equal(want, got) {
+				t.Fatalf("%d bytes: %s differs at the target", size, e.Path)
+			}
+		}
+		assertNoTemps(t, dst)
+	}
 }
 
 // A full disk while streaming stops the run: nothing partial, no

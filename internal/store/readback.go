@@ -19,6 +19,15 @@ type ReadBacker interface {
 	ReadBack(ctx context.Context, e Entry, w io.Writer) (Entry, error)
 }
 
+// ReadBackStager is implemented by stores that can read a file back, as
+// ReadBack does, while they stage it (see Stager), before they let go of
+// it.
+type ReadBackStager interface {
+	// StageReadBack is Stage, and then writes the file as its storage
+	// holds it to back, under the same rule as ReadBack's w.
+	StageReadBack(ctx context.Context, e Entry, owner bool, fill func(io.Writer) (int64, error), back io.Writer) (Staged, error)
+}
+
 // networkFS names the filesystems (statfs f_type) whose pages cached on
 // this host may differ from what their server holds: the NFS client keeps
 // the pages it wrote, and reads them back without asking the server.
