@@ -460,7 +460,7 @@ func (x *fileExec) copyOnce(ctx context.Context, a plan.Action, e store.Entry) R
 	}
 	var sum checksum.Sum
 	var srcErr error
-	err := x.dst.Put(ctx, x.mapped(e), x.opt.Owner, func(w io.Writer) (int64, error) {
+	st, back, err := x.stager()(ctx, x.mapped(e), func(w io.Writer) (int64, error) {
 		hw := checksum.NewWriter(checksum.Content, &progressWriter{w: w, x: x, ctx: ctx})
 		after, err := x.src.ReadFile(ctx, e, hw)
 		if err != nil {
@@ -486,7 +486,19 @@ func (x *fileExec) copyOnce(ctx context.Context, a plan.Action, e store.Entry) R
 		r.Err = err
 		return r
 	}
+	if back != "" && back != sum {
+		st.Abort()
+		r.Err = corrupted(e, sum, back)
+		return r
+	}
+	if r.Err = st.Commit(); r.Err != nil {
+		return r
+	}
 	r.Hash, r.Bytes = string(sum), e.Size
+	if back != "" {
+		r.Verified = true
+		return r
+	}
 	r.Verified, r.Err = x.verifyWritten(ctx, e, sum)
 	return r
 }
@@ -502,9 +514,14 @@ func (x *fileExec) verifyWritten(ctx context.Context, e store.Entry, sum checksu
 		return false, errs.Retryablef("verify %s: %w", e.Path, err)
 	}
 	if got != sum {
-		return false, errs.Retryablef("verify %s: corrupted on transfer: source %s, target %s", e.Path, sum, got)
+		return false, corrupted(e, sum, got)
 	}
 	return true, nil
+}
+
+// corrupted says that e was read back other than it streamed.
+func corrupted(e store.Entry, sum, got checksum.Sum) error {
+	return errs.Retryablef("verify %s: corrupted on transfer: source %s, target %s", e.Path, sum, got)
 }
 
 func (x *fileExec) srcErr(e store.Entry, err error) error {

@@ -124,7 +124,8 @@ func TestFileThatVanishesIsNotAFailure(t *testing.T) {
 	assertNoTemps(t, dst)
 }
 
-// fullDisk is a real local target whose writes fail with ENOSPC after limit bytes.
+// fullDisk is a real local target whose writes fail with ENOSPC after
+// limit bytes, through Put, Stage and StageReadBack.
 type fullDisk struct {
 	*store.Local
 	limit int64
@@ -145,6 +146,14 @@ func (e enospcWriter) Write(p []byte) (int, error) {
 
 func (d *fullDisk) Put(ctx context.Context, e store.Entry, owner bool, fill func(io.Writer) (int64, error)) error {
 	return d.Local.Put(ctx, e, owner, func(w io.Writer) (int64, error) { return fill(enospcWriter{w, d}) })
+}
+
+func (d *fullDisk) Stage(ctx context.Context, e store.Entry, owner bool, fill func(io.Writer) (int64, error)) (store.Staged, error) {
+	return d.Local.Stage(ctx, e, owner, func(w io.Writer) (int64, error) { return fill(enospcWriter{w, d}) })
+}
+
+func (d *fullDisk) StageReadBack(ctx context.Context, e store.Entry, owner bool, fill func(io.Writer) (int64, error), back io.Writer) (store.Staged, error) {
+	return d.Local.StageReadBack(ctx, e, owner, func(w io.Writer) (int64, error) { return fill(enospcWriter{w, d}) }, back)
 }
 
 func TestFullDiskStopsTheRunAndLeavesNothingPartial(t *testing.T) {
@@ -180,4 +189,44 @@ func assertNoTemps(t *testing.T, dir string) {
 		}
 		return nil
 	})
+}
+
+// A file copied alone that reaches the disk other than it was read is
+// found so by its read-back, as it is staged, and not put in place: a
+// retry copies it whole, and when every attempt goes wrong the error says
+// what happened.
+func TestFileWrittenWrongIsNotPutInPlace(t *testing.T) {
+	for _, every := range []bool{false, true} {
+		src, dst := t.TempDir(), t.TempDir()
+		want := bytes.Repeat([]byte("b"), 5000)
+		os.WriteFile(filepath.Join(src, "bad"), want, 0o644)
+		var es []store.Entry
+		store.NewLocal(src).Walk(context.Background(), func(e store.Entry) error { es = append(es, e); return nil }, func(string, error) {})
+		p, err := plan.Diff(es, func(func(plan.Prev) error) error { return nil }, false, plan.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &flippingTarget{Local: store.NewLocal(dst), every: every}
+		var rs []Result
+		err = Files(context.Background(), store.NewLocal(src), d, p, FileOptions{Workers: 2, Verify: true, Retries: 1}, func(r Result) error {
+			rs = append(rs, r)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.flipped.Load() {
+			t.Fatal("nothing was flipped: the test tested nothing")
+		}
+		r := byPath(rs, "bad")
+		got, rerr := os.ReadFile(filepath.Join(dst, "bad"))
+		if every {
+			if r.Err == nil || !strings.Contains(r.Err.Error(), "corrupted on transfer") || rerr == nil {
+				t.Fatalf("every attempt flipped: %+v; at the target: %d bytes (%v)", r, len(got), rerr)
+			}
+		} else if r.Err != nil || !r.Verified || !bytes.Equal(got, want) {
+			t.Fatalf("the first attempt flipped: %+v; at the target: %d bytes", r, len(got))
+		}
+		assertNoTemps(t, dst)
+	}
 }

@@ -108,23 +108,13 @@ func TestStreamedBatchWithAChangedFileIsCopiedAgainFileByFile(t *testing.T) {
 	assertNoTemps(t, dst)
 }
 
-// fullStager is a real local target whose writes fail with ENOSPC after
-// limit bytes, through Stage as well as Put.
-type fullStager struct{ fullDisk }
-
-func (d *fullStager) Stage(ctx context.Context, e store.Entry, owner bool, fill func(io.Writer) (int64, error)) (store.Staged, error) {
-	return d.Local.Stage(ctx, e, owner, func(w io.Writer) (int64, error) { return fill(enospcWriter{w, &d.fullDisk}) })
-}
-
-func (d *fullStager) StageReadBack(ctx context.Context, e store.Entry, owner bool, fill func(io.Writer) (int64, error), back io.Writer) (store.Staged, error) {
-	return d.Local.StageReadBack(ctx, e, owner, func(w io.Writer) (int64, error) { return fill(enospcWriter{w, &d.fullDisk}) }, back)
-}
-
 // flippingTarget is a real local target that flips a bit of the first
-// file named bad that a stream writes, as a bad disk or cable would.
+// file named bad that it writes (of every one, with every), as a bad disk
+// or cable would.
 type flippingTarget struct {
 	*store.Local
 	flipped atomic.Bool
+	every   bool
 }
 
 type flipWriter struct {
@@ -144,6 +134,9 @@ func (f flipWriter) Write(p []byte) (int, error) {
 func (d *flippingTarget) StageReadBack(ctx context.Context, e store.Entry, owner bool, fill func(io.Writer) (int64, error), back io.Writer) (store.Staged, error) {
 	if path.Base(e.Path) != "bad" {
 		return d.Local.StageReadBack(ctx, e, owner, fill, back)
+	}
+	if d.every {
+		d.flipped.Store(false)
 	}
 	return d.Local.StageReadBack(ctx, e, owner, func(w io.Writer) (int64, error) { return fill(flipWriter{w, &d.flipped}) }, back)
 }
@@ -194,7 +187,7 @@ func TestStreamedCopyStopsOnAFullDisk(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		os.WriteFile(filepath.Join(src, fmt.Sprintf("f%02d", i)), bytes.Repeat([]byte{byte(i)}, 100<<10), 0o644)
 	}
-	d := &fullStager{fullDisk{Local: store.NewLocal(dst), limit: 1 << 20}}
+	d := &fullDisk{Local: store.NewLocal(dst), limit: 1 << 20}
 	_, err := run(t, sftpSource(t, src), d, listed(t, src))
 	if errs.ExitCode(err) != errs.ExitFatal || !errs.IsDiskFull(err) {
 		t.Fatalf("want a fatal disk-full error, got %v", err)
