@@ -444,10 +444,12 @@ func (l *Local) stage(ctx context.Context, e Entry, owner bool, fill func(io.Wri
 			return nil, fmt.Errorf("put %s: fsync: %w", e.Path, err)
 		}
 	}
+	// A read-back that fails is worth another try, as the one after a
+	// Commit is (verifyWritten).
 	network := l.Network() != ""
 	if back != nil && !network {
 		if _, err := readOpen(ctx, f, back, readMap, e.Size); err != nil {
-			return nil, fmt.Errorf("put %s: read back: %w", e.Path, err)
+			return nil, errs.Retryablef("put %s: read back: %w", e.Path, err)
 		}
 	}
 	if err := f.Close(); err != nil {
@@ -455,7 +457,7 @@ func (l *Local) stage(ctx context.Context, e Entry, owner bool, fill func(io.Wri
 	}
 	if back != nil && network {
 		if err := readBackPath(ctx, tmp, back, e.Size); err != nil {
-			return nil, fmt.Errorf("put %s: read back: %w", e.Path, err)
+			return nil, errs.Retryablef("put %s: read back: %w", e.Path, err)
 		}
 	}
 	return &staged{
