@@ -62,6 +62,11 @@ type FileOptions struct {
 	// of some): it puts the directories made under temporary names in
 	// place (see store.DirStager).
 	Publish func(context.Context) error
+	// AfterCopies, when set, is called from the recorder's goroutine once
+	// every result of the copies (and links, and metadata fixes) is
+	// recorded, before the directories' metadata is set; its error stops
+	// the run as the recorder's.
+	AfterCopies func() error
 }
 
 // Result is the outcome of one action, passed to the recorder in order of
@@ -83,8 +88,10 @@ type Result struct {
 	Unchanged bool
 
 	// barrier, when set, is closed by the results' consumer once every
-	// result sent before it is recorded (it is no result itself).
+	// result sent before it is recorded (it is no result itself); then,
+	// when set, is called by it at that point instead.
 	barrier chan struct{}
+	then    func() error
 }
 
 // errChanged says a source file changed while it was read.
@@ -128,6 +135,13 @@ func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOpt
 		for r := range results {
 			if r.barrier != nil {
 				close(r.barrier)
+				continue
+			}
+			if r.then != nil {
+				if err := r.then(); err != nil && recErr == nil {
+					recErr = err
+					cancel(err)
+				}
 				continue
 			}
 			if r.Err == nil && r.Entry.Type == store.File && r.Entry.Nlink > 1 {
@@ -216,6 +230,12 @@ func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOpt
 			// the directories' metadata is set, instead of at the record's
 			// next sync, which then waits less (its error is that sync's).
 			go s.Sync(context.WithoutCancel(ctx))
+		}
+		if opt.AfterCopies != nil {
+			select {
+			case results <- Result{then: opt.AfterCopies}:
+			case <-ctx.Done():
+			}
 		}
 		runErr = x.dirMeta(ctx, p, results)
 	}

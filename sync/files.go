@@ -580,6 +580,18 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 			mopt.Publish = func(context.Context) error { return context.Canceled } // killed right before
 		}
 	}
+	// The records of the copies are merged into the manifest while the
+	// directories' metadata is set (0.11-0.13 s of a 3.3 s full copy of
+	// 20,010 files, on one core, which otherwise came after it).
+	noteMerge := func() {
+		if n := mw.Logged(); n >= 100_000 {
+			o.logf("state: merging this run's %d records into the manifest (about 3 s per 10^6)", n)
+		}
+	}
+	mopt.AfterCopies = func() error {
+		noteMerge()
+		return mw.MergeBehind()
+	}
 	t1 := time.Now()
 	stall := stallOf(ctx)
 	stall.watch(counter)
@@ -601,9 +613,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	record := mw.Flush
 	if runErr == nil {
 		record = mw.Close
-		if n := mw.Logged(); n >= 100_000 {
-			o.logf("state: merging this run's %d records into the manifest (about 3 s per 10^6)", n)
-		}
+		noteMerge()
 	}
 	if err := record(); err != nil && runErr == nil {
 		runErr = err

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cutover/cutover/internal/errs"
@@ -146,6 +148,10 @@ type ManifestWriter struct {
 	lastPath string
 	begun    bool // see begin
 	last     time.Time
+	// merging, while MergeBehind's merge runs, gets its outcome; the rows
+	// given meanwhile wait in held.
+	merging chan error
+	held    []heldRow
 	// BeforeCommit, when set, runs before each commit: a durability
 	// barrier, so that nothing is recorded before its data is on disk.
 	BeforeCommit func() error
@@ -204,8 +210,105 @@ func (w *ManifestWriter) open() error {
 	return nil
 }
 
+// heldRow is a row given while the log was merged: put, or deleted.
+type heldRow struct {
+	r    Row
+	gone bool
+}
+
+// MergeBehind starts merging what the run has recorded so far into the
+// manifest, in the open transaction, which it then commits as Flush does
+// (once BeforeCommit made the target durable), and returns while that
+// runs. The rows given meanwhile are held in memory, and written once it
+// is done, in path order: with the log then empty they go straight into
+// the manifest. A run calls it when its copies are done: the merge and its
+// commit then run beside the directories' metadata, on the core that
+// would idle, instead of after it.
+func (w *ManifestWriter) MergeBehind() error {
+	if w.merging != nil || w.logged == 0 {
+		return nil
+	}
+	if err := w.begin(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	tx, before := w.tx, w.BeforeCommit
+	go func() {
+		done <- func() error {
+			w.s.mergeMu.Lock()
+			defer w.s.mergeMu.Unlock()
+			if err := w.s.mergeIn(context.Background(), tx, w.pair); err != nil {
+				tx.Rollback()
+				return err
+			}
+			if before != nil {
+				if err := before(); err != nil {
+					tx.Rollback()
+					return fmt.Errorf("state: make the target durable before recording it: %w", err)
+				}
+			}
+			if err := tx.Commit(); err != nil {
+				return w.s.failed("commit manifest", err)
+			}
+			return nil
+		}()
+	}()
+	w.merging, w.logged = done, 0
+	w.tx, w.pending, w.last = nil, 0, time.Now()
+	return nil
+}
+
+// settle waits for MergeBehind's merge, if one runs, and writes the rows
+// held meanwhile.
+func (w *ManifestWriter) settle() error {
+	if w.merging == nil {
+		return nil
+	}
+	err := <-w.merging
+	w.merging = nil
+	if err != nil {
+		return err
+	}
+	w.inOrder, w.lastPath = true, "" // the log is empty
+	held := w.held
+	w.held = nil
+	slices.SortStableFunc(held, func(a, b heldRow) int { return strings.Compare(a.r.Path, b.r.Path) })
+	for _, h := range held {
+		if h.gone {
+			err = w.Delete(h.r.Path)
+		} else {
+			err = w.Put(h.r)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hold keeps h while a merge runs, reporting whether it did.
+func (w *ManifestWriter) hold(h heldRow) bool {
+	if w.merging == nil {
+		return false
+	}
+	select {
+	case err := <-w.merging:
+		w.merging <- err // settle takes it
+		return false
+	default:
+		w.held = append(w.held, h)
+		return true
+	}
+}
+
 // Put records r.
 func (w *ManifestWriter) Put(r Row) error {
+	if w.hold(heldRow{r: r}) {
+		return nil
+	}
+	if err := w.settle(); err != nil {
+		return err
+	}
 	if err := w.begin(); err != nil {
 		return err
 	}
@@ -232,6 +335,12 @@ func (w *ManifestWriter) Put(r Row) error {
 
 // Delete forgets path.
 func (w *ManifestWriter) Delete(path string) error {
+	if w.hold(heldRow{r: Row{Entry: store.Entry{Path: path}}, gone: true}) {
+		return nil
+	}
+	if err := w.settle(); err != nil {
+		return err
+	}
 	if err := w.begin(); err != nil {
 		return err
 	}
@@ -253,6 +362,9 @@ func (w *ManifestWriter) tick() error {
 
 // Flush commits what is pending.
 func (w *ManifestWriter) Flush() error {
+	if err := w.settle(); err != nil {
+		return err
+	}
 	w.last = time.Now()
 	if w.tx == nil {
 		return nil
@@ -287,7 +399,7 @@ func (s *State) failed(what string, err error) error {
 }
 
 // Logged is how many records w has appended to the log (not written
-// straight into the manifest).
+// straight into the manifest) since it was last merged.
 func (w *ManifestWriter) Logged() int64 { return w.logged }
 
 // Close commits what is pending and merges the run's records into the
@@ -317,6 +429,17 @@ func (s *State) merge(ctx context.Context, pair int64) error {
 		return s.failed("merge the manifest log", err)
 	}
 	defer tx.Rollback()
+	if err := s.mergeIn(ctx, tx, pair); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return s.failed("merge the manifest log", err)
+	}
+	return nil
+}
+
+// mergeIn moves pair's rows of manifest_log into manifest within tx.
+func (s *State) mergeIn(ctx context.Context, tx *sql.Tx, pair int64) error {
 	// In path order, and of a path in the order recorded, the last one
 	// winning; a removal is written as type -1, and those rows then go.
 	for _, q := range []string{
@@ -329,9 +452,6 @@ func (s *State) merge(ctx context.Context, pair int64) error {
 		if _, err := tx.ExecContext(ctx, q, pair); err != nil {
 			return s.failed("merge the manifest log", err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return s.failed("merge the manifest log", err)
 	}
 	return nil
 }

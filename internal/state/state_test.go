@@ -237,6 +237,96 @@ func TestManifestKeepsTheLastRecordOfEachPath(t *testing.T) {
 	}
 }
 
+// MergeBehind merges the log while the run goes on: the rows given
+// meanwhile are held and written after it, in path order, the last of
+// each path winning, removals included; a run killed after a later commit
+// keeps all of it.
+func TestMergeBehindKeepsTheLastRecordOfEachPath(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	pair, err := s.Pair(ctx, "files", "sftp://a/x", "/y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := func(p string, size int64) Row {
+		return Row{Entry: store.Entry{Path: p, Type: store.File, Size: size, Mode: 0o644}, Hash: fmt.Sprintf("xxh3:%d", size), RunID: 1}
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(when, want string) {
+		t.Helper()
+		var b strings.Builder
+		bulk := 0
+		must(s.Manifest(ctx, pair, func(r Row) error {
+			if strings.HasPrefix(r.Path, "p/") {
+				bulk++
+				return nil
+			}
+			fmt.Fprintf(&b, "%s=%d ", r.Path, r.Size)
+			return nil
+		}))
+		if b.String() != want || bulk != 20000 {
+			t.Fatalf("%s: %s and %d bulk rows, want %s and 20000", when, b.String(), bulk, want)
+		}
+		var left int
+		must(s.db.QueryRowContext(ctx, `SELECT count(*) FROM manifest_log`).Scan(&left))
+		if left != 0 {
+			t.Fatalf("%s: %d rows left in the log", when, left)
+		}
+	}
+	w := s.NewManifestWriter(pair)
+	for _, p := range []string{"e", "f", "g", "h"} {
+		must(w.Put(row(p, 1)))
+	}
+	must(w.Close())
+	// Run 2: rows in the log, committed and not, then merged behind.
+	w = s.NewManifestWriter(pair)
+	must(w.Put(row("d", 1))) // in order: into the manifest
+	must(w.Put(row("b", 1))) // into the log, as all after it
+	must(w.Delete("e"))
+	must(w.Flush())
+	for i := 20000; i > 0; i-- { // enough for the merge to take a while
+		must(w.Put(row(fmt.Sprintf("p/%05d", i), 1)))
+	}
+	must(w.Put(row("a", 1))) // pending, in the open transaction
+	must(w.MergeBehind())
+	if n := w.Logged(); n != 0 {
+		t.Fatalf("Logged after MergeBehind: %d", n)
+	}
+	must(w.Put(row("c", 2)))
+	if len(w.held) != 1 {
+		t.Fatalf("%d rows held while the merge ran: it ended first, the test tested nothing", len(w.held))
+	}
+	must(w.Put(row("a", 3)))
+	must(w.Delete("b"))
+	must(w.Put(row("g", 5)))
+	must(w.Put(row("a", 4))) // the last of a wins
+	must(w.Close())
+	expect("after run 2", "a=4 c=2 d=1 f=1 g=5 h=1 ")
+	// Run 3 is killed after a commit that followed its merge.
+	w = s.NewManifestWriter(pair)
+	must(w.Put(row("zz", 1)))
+	must(w.Put(row("b", 9)))
+	must(w.MergeBehind())
+	must(w.Put(row("x", 1)))
+	must(w.Delete("zz"))
+	must(w.Flush())
+	s.Close()
+	if s, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	expect("after the killed run 3", "a=4 b=9 c=2 d=1 f=1 g=5 h=1 x=1 ")
+}
+
 // SQLite's temporary files (a large merge's sort) go to the state's disk.
 func TestTemporaryFilesGoNextToTheState(t *testing.T) {
 	dir := t.TempDir()
