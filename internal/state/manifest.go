@@ -121,7 +121,8 @@ func integer(v driver.Value) int64 {
 }
 
 // ManifestWriter batches manifest changes into transactions. It is used
-// from one goroutine.
+// from one goroutine (MergeBehind runs its merge on one of its own, and
+// holds the rows given meanwhile).
 //
 // Rows that come in path order (a run's first ones: the directories it
 // marks, the entries it adopts) go straight into the manifest. From the
@@ -241,16 +242,7 @@ func (w *ManifestWriter) MergeBehind() error {
 				tx.Rollback()
 				return err
 			}
-			if before != nil {
-				if err := before(); err != nil {
-					tx.Rollback()
-					return fmt.Errorf("state: make the target durable before recording it: %w", err)
-				}
-			}
-			if err := tx.Commit(); err != nil {
-				return w.s.failed("commit manifest", err)
-			}
-			return nil
+			return w.commit(tx, before)
 		}()
 	}()
 	w.merging, w.logged = done, 0
@@ -371,8 +363,13 @@ func (w *ManifestWriter) Flush() error {
 	}
 	tx := w.tx
 	w.tx, w.pending = nil, 0
-	if w.BeforeCommit != nil {
-		if err := w.BeforeCommit(); err != nil {
+	return w.commit(tx, w.BeforeCommit)
+}
+
+// commit commits tx once before, when set, has made the target durable.
+func (w *ManifestWriter) commit(tx *sql.Tx, before func() error) error {
+	if before != nil {
+		if err := before(); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("state: make the target durable before recording it: %w", err)
 		}
