@@ -135,6 +135,21 @@ func TestManifestKeepsExtremeOwnersAndModes(t *testing.T) {
 // across runs, whether a row went straight into the manifest (in path
 // order) or into the log; and a run killed before its log was merged
 // leaves it to the next reader.
+// fileRow is the manifest row of a file of size bytes at p.
+func fileRow(p string, size int64) Row {
+	return Row{Entry: store.Entry{Path: p, Type: store.File, Size: size, Mode: 0o644}, Hash: fmt.Sprintf("xxh3:%d", size), RunID: 1}
+}
+
+// noErr returns a check that stops t at an error.
+func noErr(t *testing.T) func(error) {
+	return func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestManifestKeepsTheLastRecordOfEachPath(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -155,15 +170,7 @@ func TestManifestKeepsTheLastRecordOfEachPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	row := func(p string, size int64) Row {
-		return Row{Entry: store.Entry{Path: p, Type: store.File, Size: size, Mode: 0o644}, Hash: fmt.Sprintf("xxh3:%d", size), RunID: 1}
-	}
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	row, must := fileRow, noErr(t)
 	expect := func(s *State, when, want string) {
 		t.Helper()
 		var b strings.Builder
@@ -253,15 +260,7 @@ func TestMergeBehindKeepsTheLastRecordOfEachPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	row := func(p string, size int64) Row {
-		return Row{Entry: store.Entry{Path: p, Type: store.File, Size: size, Mode: 0o644}, Hash: fmt.Sprintf("xxh3:%d", size), RunID: 1}
-	}
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	row, must := fileRow, noErr(t)
 	expect := func(when, want string) {
 		t.Helper()
 		var b strings.Builder
