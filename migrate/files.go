@@ -138,7 +138,10 @@ func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOpt
 				continue
 			}
 			if r.then != nil {
-				if err := r.then(); err != nil && recErr == nil {
+				if recErr != nil {
+					continue
+				}
+				if err := r.then(); err != nil {
 					recErr = err
 					cancel(err)
 				}
