@@ -214,12 +214,7 @@ const (
 
 // read is ReadFile, reading as how says.
 func (l *Local) read(ctx context.Context, e Entry, w io.Writer, how int) (Entry, error) {
-	f, err := openFile(l.abs(e.Path), unix.O_RDONLY|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return Entry{}, err
-	}
-	defer f.Close()
-	fi, err := readOpen(ctx, f, w, how, e.Size)
+	fi, err := readPath(ctx, l.abs(e.Path), w, how, e.Size)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -227,15 +222,14 @@ func (l *Local) read(ctx context.Context, e Entry, w io.Writer, how int) (Entry,
 	return after, nil
 }
 
-// readBackPath reads the file at full, past the page cache (readUncached).
-func readBackPath(ctx context.Context, full string, w io.Writer, size int64) error {
+// readPath opens the file at full and reads it as readOpen does.
+func readPath(ctx context.Context, full string, w io.Writer, how int, size int64) (fs.FileInfo, error) {
 	f, err := openFile(full, unix.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer f.Close()
-	_, err = readOpen(ctx, f, w, readUncached, size)
-	return err
+	return readOpen(ctx, f, w, how, size)
 }
 
 // readOpen writes the content of f, read from its start as how says, to
@@ -456,7 +450,7 @@ func (l *Local) stage(ctx context.Context, e Entry, owner bool, fill func(io.Wri
 		return nil, fmt.Errorf("put %s: close: %w", e.Path, err)
 	}
 	if back != nil && network {
-		if err := readBackPath(ctx, tmp, back, e.Size); err != nil {
+		if _, err := readPath(ctx, tmp, back, readUncached, e.Size); err != nil {
 			return nil, errs.Retryablef("put %s: read back: %w", e.Path, err)
 		}
 	}
