@@ -481,21 +481,19 @@ func (x *fileExec) copyOnce(ctx context.Context, a plan.Action, e store.Entry) R
 			return r
 		}
 	}
-	var sum checksum.Sum
 	var srcErr error
-	st, back, err := x.stager()(ctx, x.mapped(e), func(w io.Writer) (int64, error) {
+	st, sum, verified, err := x.writeFile(ctx, x.mapped(e), func(w io.Writer) (int64, checksum.Sum, error) {
 		hw := checksum.NewWriter(checksum.Content, &progressWriter{w: w, x: x, ctx: ctx})
 		after, err := x.src.ReadFile(ctx, e, hw)
 		if err != nil {
 			srcErr = err
-			return hw.N, x.srcErr(e, err)
+			return hw.N, "", x.srcErr(e, err)
 		}
 		if hw.N != e.Size || !x.sameAsListed(e, after) {
 			srcErr = errChanged
-			return hw.N, errChanged
+			return hw.N, "", errChanged
 		}
-		sum = hw.Sum()
-		return hw.N, nil
+		return hw.N, hw.Sum(), nil
 	})
 	if err != nil {
 		if errors.Is(err, errChanged) || errors.Is(srcErr, errChanged) {
@@ -509,16 +507,11 @@ func (x *fileExec) copyOnce(ctx context.Context, a plan.Action, e store.Entry) R
 		r.Err = err
 		return r
 	}
-	if back != "" && back != sum {
-		st.Abort()
-		r.Err = corrupted(e, sum, back)
-		return r
-	}
 	if r.Err = st.Commit(); r.Err != nil {
 		return r
 	}
 	r.Hash, r.Bytes = string(sum), e.Size
-	if back != "" {
+	if verified {
 		r.Verified = true
 		return r
 	}

@@ -237,29 +237,19 @@ func (x *fileExec) streamBatch(ctx context.Context, fs store.FileStream, batch [
 	for i, a := range batch {
 		entries[i] = *a.Entry
 	}
-	stage := x.stager()
 	wg, wctx := errgroup.WithContext(ctx)
 	wg.SetLimit(writers)
 	// write stages one file; a fatal error (a full disk) stops the batch,
 	// any other leaves the file to the caller.
 	write := func(i int, fill func(io.Writer) (int64, checksum.Sum, error)) error {
-		var sum checksum.Sum
-		st, back, err := stage(wctx, x.mapped(*batch[i].Entry), func(w io.Writer) (n int64, err error) {
-			n, sum, err = fill(w)
-			return n, err
-		})
+		st, sum, verified, err := x.writeFile(wctx, x.mapped(*batch[i].Entry), fill)
 		if err != nil {
 			if errs.KindOf(err) == errs.Fatal || errs.Interrupted(err) {
 				return err
 			}
-			return nil
+			return nil // copied again alone (read back other than written: its read-back then says so)
 		}
-		if back != "" && back != sum {
-			// Copied again alone, whose read-back then says what differs.
-			st.Abort()
-			return nil
-		}
-		done[i] = &written{st: st, sum: sum, verified: back != ""}
+		done[i] = &written{st: st, sum: sum, verified: verified}
 		return nil
 	}
 	err := fs.ReadFiles(wctx, entries, func(i int, at store.Entry, r io.Reader) error {
@@ -351,32 +341,36 @@ func (x *fileExec) install(ctx context.Context, rb received, writers int, result
 	return left, cg.Wait()
 }
 
-// stager returns the target's Stage, or Put for a target without one (the
-// file is then in place at once). Where the target can read a file back
-// as it stages it, and the run verifies what it writes, the stager does so
-// and returns the hash of what it read back (else ""): the read-back of
-// --verify transferred, with no second open by name.
-func (x *fileExec) stager() func(context.Context, store.Entry, func(io.Writer) (int64, error)) (store.Staged, checksum.Sum, error) {
+// writeFile stages e at the target with fill, which returns the hash of
+// what it wrote: through the target's Stage, or Put for a target without
+// one (the file is then in place at once). Where the target can read a
+// file back as it stages it, and the run verifies what it writes, the file
+// is read back so (the read-back of --verify transferred, with no second
+// open by name): one read back other than written is removed, with the
+// error corrupted, and verified says the others were.
+func (x *fileExec) writeFile(ctx context.Context, e store.Entry, fill func(io.Writer) (int64, checksum.Sum, error)) (st store.Staged, sum checksum.Sum, verified bool, err error) {
+	put := func(w io.Writer) (n int64, err error) {
+		n, sum, err = fill(w)
+		return n, err
+	}
 	if s, ok := x.dst.(store.ReadBackStager); ok && x.opt.Verify {
-		return func(ctx context.Context, e store.Entry, fill func(io.Writer) (int64, error)) (store.Staged, checksum.Sum, error) {
-			hw := checksum.NewWriter(checksum.Content, nil)
-			st, err := s.StageReadBack(ctx, e, x.opt.Owner, fill, hw)
-			if err != nil {
-				return nil, "", err
-			}
-			defer hw.Release() // read in this goroutine, and done
-			return st, hw.Sum(), nil
+		hw := checksum.NewWriter(checksum.Content, nil)
+		if st, err = s.StageReadBack(ctx, e, x.opt.Owner, put, hw); err != nil {
+			return nil, sum, false, err
 		}
+		back := hw.Sum()
+		hw.Release() // read in this goroutine, and done
+		if back != sum {
+			st.Abort()
+			return nil, sum, false, corrupted(e, sum, back)
+		}
+		return st, sum, true, nil
 	}
 	if s, ok := x.dst.(store.Stager); ok {
-		return func(ctx context.Context, e store.Entry, fill func(io.Writer) (int64, error)) (store.Staged, checksum.Sum, error) {
-			st, err := s.Stage(ctx, e, x.opt.Owner, fill)
-			return st, "", err
-		}
+		st, err = s.Stage(ctx, e, x.opt.Owner, put)
+		return st, sum, false, err
 	}
-	return func(ctx context.Context, e store.Entry, fill func(io.Writer) (int64, error)) (store.Staged, checksum.Sum, error) {
-		return installed{}, "", x.dst.Put(ctx, e, x.opt.Owner, fill)
-	}
+	return installed{}, sum, false, x.dst.Put(ctx, e, x.opt.Owner, put)
 }
 
 // installed is what a target without Stage wrote: already in place.
