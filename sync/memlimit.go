@@ -85,14 +85,24 @@ func hold(n, alloc int64) error {
 // inUse collects the garbage, gives the memory it freed back to the
 // system, and says how much anonymous memory the process then has
 // resident (what a cgroup's limit cannot reclaim); 0 when it cannot tell.
+// Memory given back with MADV_FREE (see the Makefile) stays resident until
+// the kernel needs it, and is reclaimed before a cgroup's limit is hit:
+// it is counted out (LazyFree).
 func inUse() int64 {
 	debug.FreeOSMemory()
-	b, err := os.ReadFile("/proc/self/status")
+	b, err := os.ReadFile("/proc/self/smaps_rollup")
 	if err != nil {
 		return 0
 	}
+	anon, lazy := kbField(b, "Anonymous:"), kbField(b, "LazyFree:")
+	return max(0, anon-lazy)
+}
+
+// kbField is the value of the field named name (with its colon) in a
+// /proc file of "name: N kB" lines, in bytes; 0 when it is not there.
+func kbField(b []byte, name string) int64 {
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "RssAnon:"); ok {
+		if v, ok := strings.CutPrefix(l, name); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb << 10
 		}
