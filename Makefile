@@ -4,16 +4,8 @@ PKGS    := ./... golang.org/x/crypto/ssh
 
 .PHONY: build test deps demo bench bench-go bench-files bench-efs bench-nfs-source bench-index bench-db bench-plan lint clean
 
-# The Go runtime gives freed memory back to the system with MADV_FREE, not
-# MADV_DONTNEED (GODEBUG=madvdontneed=0; //go:debug does not take this
-# setting, so it is set as the binary's default GODEBUG here). The kernel
-# then takes those pages only when it needs them, and the buffers a copy
-# keeps reusing are not faulted in and zeroed again after every collection:
-# full copy 3.04 s against 3.19 s (docs/benchmarks.md). GODEBUG overrides it.
-LDFLAGS := -X runtime.godebugDefault=madvdontneed=0
-
 build:
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/cutover
+	$(GO) build -o $(BIN) ./cmd/cutover
 
 ## test: install what the integration tests need (real sshd), then run every test.
 test: deps

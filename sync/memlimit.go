@@ -85,9 +85,9 @@ func hold(n, alloc int64) error {
 // inUse collects the garbage, gives the memory it freed back to the
 // system, and says how much anonymous memory the process then has
 // resident (what a cgroup's limit cannot reclaim); 0 when it cannot tell.
-// Memory given back with MADV_FREE (see the Makefile) stays resident until
-// the kernel needs it, and is reclaimed before a cgroup's limit is hit:
-// it is counted out (LazyFree).
+// Memory given back with MADV_FREE (under GODEBUG=madvdontneed=0) stays
+// resident until the kernel needs it, and is reclaimed before a cgroup's
+// limit is hit: it is counted out (LazyFree).
 func inUse() int64 {
 	debug.FreeOSMemory()
 	b, err := os.ReadFile("/proc/self/smaps_rollup")

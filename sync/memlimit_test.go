@@ -9,11 +9,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The binary gives memory back with MADV_FREE (the Makefile's LDFLAGS),
-// which leaves it resident until the kernel needs it: what inUse counts
-// against a cgroup's limit must leave it out, or a run in a tight pod
-// would stop for memory it no longer holds. The test runs itself again
-// under GODEBUG=madvdontneed=0, as the binary runs.
+// Under GODEBUG=madvdontneed=0 (see the README's memory section) the
+// runtime gives memory back with MADV_FREE, which leaves it resident until
+// the kernel needs it: what inUse counts against a cgroup's limit must
+// leave it out, or a run in a tight pod would stop for memory it no
+// longer holds. The test runs itself again under that setting.
 func TestInUseLeavesOutMemoryGivenBack(t *testing.T) {
 	if os.Getenv("CUTOVER_TEST_LAZYFREE") == "" {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestInUseLeavesOutMemoryGivenBack$", "-test.count=1", "-test.v")
