@@ -130,11 +130,6 @@ func TestManifestKeepsExtremeOwnersAndModes(t *testing.T) {
 	}
 }
 
-// The manifest is what was recorded last of each path, whatever the order
-// of puts and removals within a transaction, across transactions and
-// across runs, whether a row went straight into the manifest (in path
-// order) or into the log; and a run killed before its log was merged
-// leaves it to the next reader.
 // fileRow is the manifest row of a file of size bytes at p.
 func fileRow(p string, size int64) Row {
 	return Row{Entry: store.Entry{Path: p, Type: store.File, Size: size, Mode: 0o644}, Hash: fmt.Sprintf("xxh3:%d", size), RunID: 1}
@@ -150,6 +145,11 @@ func noErr(t *testing.T) func(error) {
 	}
 }
 
+// The manifest is what was recorded last of each path, whatever the order
+// of puts and removals within a transaction, across transactions and
+// across runs, whether a row went straight into the manifest (in path
+// order) or into the log; and a run killed before its log was merged
+// leaves it to the next reader.
 func TestManifestKeepsTheLastRecordOfEachPath(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
