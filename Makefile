@@ -2,7 +2,7 @@ GO      ?= go
 BIN     := bin/cutover
 PKGS    := ./... golang.org/x/crypto/ssh
 
-.PHONY: build test deps demo bench bench-go bench-files bench-efs bench-nfs-source bench-index bench-db bench-plan lint clean
+.PHONY: build test deps demo bench bench-go bench-files bench-ab bench-efs bench-nfs-source bench-index bench-db bench-plan lint clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/cutover
@@ -24,6 +24,11 @@ bench: bench-go bench-files bench-efs bench-nfs-source bench-index bench-db benc
 bench-files: build
 	scripts/ensure-deps.sh bench
 	bench/files.sh
+
+## bench-ab: rounds of the full copy only, variants side by side, to weigh a change (VARIANTS='name|binary flags…' lines, ROUNDS; see bench/ab.sh).
+bench-ab: build
+	scripts/ensure-deps.sh bench
+	bench/ab.sh
 
 ## bench-go: the Go benchmarks (directory creation on an NFS-like target, the plan of a rerun, the find parser, the state's records).
 bench-go:
