@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -324,6 +327,76 @@ func TestMergeBehindKeepsTheLastRecordOfEachPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect("after the killed run 3", "a=4 b=9 c=2 d=1 f=1 g=5 h=1 x=1 ")
+}
+
+// Rows are inserted batchRows at a time: puts and removals of the same
+// paths, within one batch and across batches, transactions and merges,
+// leave the last record of each path, as one statement a row did.
+func TestBatchedRecordsKeepTheLastOfEachPath(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	pair, err := s.Pair(ctx, "files", "sftp://a/x", "/y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := noErr(t)
+	want := map[string]int64{}
+	w := s.NewManifestWriter(pair)
+	// In path order first, straight into the manifest: 3 batches and 7.
+	for i := range 3*batchRows + 7 {
+		p := fmt.Sprintf("a/%04d", i)
+		must(w.Put(fileRow(p, 1)))
+		want[p] = 1
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for op := range 5000 {
+		p := fmt.Sprintf("b/%03d", rng.IntN(150))
+		if rng.IntN(4) == 0 {
+			p = fmt.Sprintf("a/%04d", rng.IntN(3*batchRows+7))
+		}
+		switch {
+		case rng.IntN(3) == 0:
+			must(w.Delete(p))
+			delete(want, p)
+		default:
+			must(w.Put(fileRow(p, int64(op+2))))
+			want[p] = int64(op + 2)
+		}
+		switch op {
+		case 1000, 3001:
+			must(w.Flush())
+		case 2000, 4003:
+			must(w.MergeBehind())
+		}
+	}
+	must(w.Close())
+	got := map[string]int64{}
+	must(s.Manifest(ctx, pair, func(r Row) error {
+		got[r.Path] = r.Size
+		return nil
+	}))
+	if !maps.Equal(got, want) {
+		t.Fatalf("the manifest holds %d rows, want %d; first difference: %s", len(got), len(want), firstDiff(got, want))
+	}
+}
+
+// firstDiff names the first path, in order, where got and want differ.
+func firstDiff(got, want map[string]int64) string {
+	keys := slices.Sorted(maps.Keys(want))
+	keys = append(keys, slices.Sorted(maps.Keys(got))...)
+	slices.Sort(keys)
+	for _, k := range keys {
+		g, gok := got[k]
+		v, wok := want[k]
+		if g != v || gok != wok {
+			return fmt.Sprintf("%s: %d (present %v), want %d (present %v)", k, g, gok, v, wok)
+		}
+	}
+	return "none"
 }
 
 // SQLite's temporary files (a large merge's sort) go to the state's disk.
