@@ -138,6 +138,21 @@ func fileRow(p string, size int64) Row {
 	return Row{Entry: store.Entry{Path: p, Type: store.File, Size: size, Mode: 0o644}, Hash: fmt.Sprintf("xxh3:%d", size), RunID: 1}
 }
 
+// openPair opens the state in dir, closed when t ends, with a pair.
+func openPair(t *testing.T, dir string) (*State, int64) {
+	t.Helper()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	pair, err := s.Pair(context.Background(), "files", "sftp://a/x", "/y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, pair
+}
+
 // noErr returns a check that stops t at an error.
 func noErr(t *testing.T) func(error) {
 	return func(err error) {
@@ -254,15 +269,7 @@ func TestManifestKeepsTheLastRecordOfEachPath(t *testing.T) {
 func TestMergeBehindKeepsTheLastRecordOfEachPath(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	pair, err := s.Pair(ctx, "files", "sftp://a/x", "/y")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, pair := openPair(t, dir)
 	row, must := fileRow, noErr(t)
 	expect := func(when, want string) {
 		t.Helper()
@@ -323,9 +330,11 @@ func TestMergeBehindKeepsTheLastRecordOfEachPath(t *testing.T) {
 	must(w.Delete("zz"))
 	must(w.Flush())
 	s.Close()
-	if s, err = Open(dir); err != nil {
+	s, err := Open(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
 	expect("after the killed run 3", "a=4 b=9 c=2 d=1 f=1 g=5 h=1 x=1 ")
 }
 
@@ -334,15 +343,7 @@ func TestMergeBehindKeepsTheLastRecordOfEachPath(t *testing.T) {
 // leave the last record of each path, as one statement a row did.
 func TestBatchedRecordsKeepTheLastOfEachPath(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	pair, err := s.Pair(ctx, "files", "sftp://a/x", "/y")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, pair := openPair(t, t.TempDir())
 	must := noErr(t)
 	want := map[string]int64{}
 	w := s.NewManifestWriter(pair)
