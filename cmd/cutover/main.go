@@ -111,12 +111,12 @@ func setUsageErrors(c *cobra.Command) {
 	}
 }
 
-// logOutput is where commands log: the terminal as it is (progress is a
-// bar there), else stderr with the date and time on every line, since such
-// a log is read afterwards.
+// logOutput is where commands log: the terminal, shared with the progress
+// bar, else stderr with the date and time on every line, since such a log
+// is read afterwards.
 func logOutput() io.Writer {
 	if term.IsTerminal(int(os.Stderr.Fd())) {
-		return os.Stderr
+		return progress.NewTerminal(os.Stderr)
 	}
 	return progress.Stamped(os.Stderr)
 }

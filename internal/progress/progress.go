@@ -35,17 +35,22 @@ type Display struct {
 	wg   sync.WaitGroup
 }
 
-// Start renders c on w: a bar when w is a terminal, else a line every
-// interval. label names the phase.
+// Start renders c on w: a bar when w is a Terminal (or a terminal's
+// file), else a line every interval. label names the phase.
 func Start(w io.Writer, label string, c *Counter, interval time.Duration) *Display {
 	d := &Display{stop: make(chan struct{})}
-	f, isFile := w.(*os.File)
-	tty := isFile && term.IsTerminal(int(f.Fd()))
+	bw, tty := w, false
+	switch t := w.(type) {
+	case *Terminal:
+		bw, tty = barWriter{t}, true
+	case *os.File:
+		tty = term.IsTerminal(int(t.Fd()))
+	}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		if tty {
-			d.bar(w, label, c)
+			d.bar(bw, label, c)
 		} else {
 			d.lines(w, label, c, interval)
 		}

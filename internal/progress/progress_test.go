@@ -1,6 +1,7 @@
 package progress
 
 import (
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -95,5 +96,39 @@ func TestStampedStartsEachLineWithTheTime(t *testing.T) {
 		if _, err := time.Parse("15:04:05", at); err != nil || text != want {
 			t.Errorf("line %q: want a date, a time and %q", lines[i], want)
 		}
+	}
+}
+
+// A line logged while the bar shows gets a line of its own: the bar's line
+// is cleared before it, and the bar is drawn again after it.
+func TestLogLinesTakeTheBarsPlaceOnATerminal(t *testing.T) {
+	var out strings.Builder
+	term := NewTerminal(&out)
+	screen := func() string {
+		term.mu.Lock()
+		defer term.mu.Unlock()
+		return out.String()
+	}
+	waitFor := func(what string, after int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(screen()[after:], what); {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q after byte %d of %q", what, after, screen())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	c := counter(1, 10, 1<<20, 10<<20)
+	d := Start(term, "copy", c, time.Second)
+	waitFor("copy files 1/10", 0)
+	fmt.Fprintln(term, "a log line")
+	logged := strings.Index(screen(), "a log line")
+	c.FilesDone.Store(2)
+	waitFor("copy files 2/10", logged)
+	d.Stop()
+	s := screen()
+	before, _, _ := strings.Cut(s, "a log line")
+	if !strings.HasSuffix(before, clearLine) {
+		t.Errorf("the log line does not follow a cleared line: %q", s)
 	}
 }
