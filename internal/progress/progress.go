@@ -79,8 +79,7 @@ func (d *Display) bar(w io.Writer, label string, c *Counter) {
 		bar.Set64(int64(st.done * steps))
 		select {
 		case <-d.stop:
-			bar.Finish()
-			fmt.Fprintln(w)
+			bar.Finish() // clears the bar's line: what follows writes there
 			return
 		case <-t.C:
 		}
