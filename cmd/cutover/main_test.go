@@ -265,3 +265,23 @@ func TestRuleFiles(t *testing.T) {
 		t.Errorf("a missing rules file: exit %d, want 2: %s", code, out)
 	}
 }
+
+// A dry run's summary says what would be copied and deleted, and nothing
+// is: the target is as it was.
+func TestDryRunSaysWhatItWouldDo(t *testing.T) {
+	dir := t.TempDir()
+	src, dst, state := filepath.Join(dir, "src"), filepath.Join(dir, "dst"), filepath.Join(dir, "state")
+	os.MkdirAll(src, 0o755)
+	os.MkdirAll(dst, 0o755)
+	os.WriteFile(filepath.Join(src, "new"), []byte("new"), 0o644)
+	os.WriteFile(filepath.Join(dst, "old"), []byte("old"), 0o644)
+	out, code := cutover(t, "files", "sync", src, dst, "--state", state, "--delete", "--dry-run")
+	if code != 0 || !strings.Contains(out, "files sync (dry run, nothing changed): OK") ||
+		!strings.Contains(out, "would copy 1 (3 bytes)") || !strings.Contains(out, "would delete 1") {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	names, _ := os.ReadDir(dst)
+	if len(names) != 1 || names[0].Name() != "old" {
+		t.Fatalf("the dry run changed the target: %v", names)
+	}
+}
