@@ -217,10 +217,14 @@ func applyFilters(o *sync.FilesOptions, rules []string) error {
 
 func printSummary(rep *sync.FilesReport) {
 	f := rep.Files
-	if rep.DryRun { // nothing was changed: say what would be
+	switch {
+	case rep.Command == "files verify": // compares, copies nothing
+		fmt.Fprintf(os.Stdout, "%s: %s  scanned %d, compared %d, mismatched %d, failed %d, %.1fs\n",
+			rep.Command, strings.ToUpper(rep.Status), f.Scanned, rep.Verify.Checked, rep.Verify.MismatchedCount, f.FailedCount, rep.DurationS)
+	case rep.DryRun: // nothing was changed: say what would be
 		fmt.Fprintf(os.Stdout, "%s (dry run, nothing changed): %s  scanned %d, would copy %d (%d bytes), unchanged %d, would delete %d, failed %d, %.1fs\n",
 			rep.Command, strings.ToUpper(rep.Status), f.Scanned, f.Copied, f.BytesCopied, f.Unchanged, f.Deleted, f.FailedCount, rep.DurationS)
-	} else {
+	default:
 		fmt.Fprintf(os.Stdout, "%s: %s  scanned %d, copied %d (%d bytes), unchanged %d, deleted %d, failed %d, verified %d, mismatched %d, %.1fs\n",
 			rep.Command, strings.ToUpper(rep.Status), f.Scanned, f.Copied, f.BytesCopied, f.Unchanged, f.Deleted, f.FailedCount,
 			rep.Verify.Checked, rep.Verify.MismatchedCount, rep.DurationS)

@@ -267,7 +267,7 @@ func TestRuleFiles(t *testing.T) {
 }
 
 // A dry run's summary says what would be copied and deleted, and nothing
-// is: the target is as it was.
+// is: the target is as it was, as files verify then says.
 func TestDryRunSaysWhatItWouldDo(t *testing.T) {
 	dir := t.TempDir()
 	src, dst, state := filepath.Join(dir, "src"), filepath.Join(dir, "dst"), filepath.Join(dir, "state")
@@ -283,5 +283,10 @@ func TestDryRunSaysWhatItWouldDo(t *testing.T) {
 	names, _ := os.ReadDir(dst)
 	if len(names) != 1 || names[0].Name() != "old" {
 		t.Fatalf("the dry run changed the target: %v", names)
+	}
+	// files verify says what it compared, not what it copied.
+	out, code = cutover(t, "files", "verify", src, dst)
+	if code != 1 || !strings.Contains(out, "files verify: ") || !strings.Contains(out, "mismatched 2") || strings.Contains(out, "copied") {
+		t.Fatalf("files verify: exit %d, want 1 and 2 differences: %s", code, out)
 	}
 }
