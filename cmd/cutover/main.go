@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	gosync "sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -38,7 +39,7 @@ func main() {
 		// does; the next run cleans up what is left.
 		<-ctx.Done()
 		stop()
-		fmt.Fprintln(os.Stderr, "cutover: stopping cleanly and writing the report; press Ctrl-C again to quit at once")
+		fmt.Fprintln(logOutput(), "cutover: stopping cleanly and writing the report; press Ctrl-C again to quit at once")
 	}()
 	if p := os.Getenv("CUTOVER_CPUPROFILE"); p != "" {
 		if f, err := os.Create(p); err == nil {
@@ -63,9 +64,9 @@ func main() {
 		case errors.As(err, &p):
 		case code == errs.ExitInterrupted && errors.Is(err, context.Canceled):
 			// Not "context canceled": what the user did, and what next.
-			fmt.Fprintln(os.Stderr, "cutover: interrupted; the state is consistent and the report written, and the same command can be run again")
+			fmt.Fprintln(logOutput(), "cutover: interrupted; the state is consistent and the report written, and the same command can be run again")
 		default:
-			fmt.Fprintln(os.Stderr, "cutover:", err)
+			fmt.Fprintln(logOutput(), "cutover:", err)
 		}
 	}
 	pprof.StopCPUProfile()
@@ -111,12 +112,13 @@ func setUsageErrors(c *cobra.Command) {
 	}
 }
 
-// logOutput is where commands log: the terminal, shared with the progress
-// bar, else stderr with the date and time on every line, since such a log
-// is read afterwards.
-func logOutput() io.Writer {
+// logOutput is where commands log, and main says why it stopped: the
+// terminal, shared with the progress bar, else stderr with the date and
+// time on every line, since such a log is read afterwards. One writer for
+// the process, so that all of it takes turns with the bar.
+var logOutput = gosync.OnceValue(func() io.Writer {
 	if term.IsTerminal(int(os.Stderr.Fd())) {
 		return progress.NewTerminal(os.Stderr)
 	}
 	return progress.Stamped(os.Stderr)
-}
+})
