@@ -44,7 +44,7 @@ names=(); for v in "${V[@]}"; do names+=("${v%%|*}"); done
 IMG_MB=$(( $(du -sm "$SRC" | cut -f1) * 3 + 512 ))
 mkfs_on() {
   local d=$OUT/dst-$1 im=$OUT/dst-$1.img dev
-  if mountpoint -q "$d"; then dev=$(findmnt -n -o SOURCE "$d"); umount "$d"; losetup -d "$dev"; fi
+  unmount_fs "$d"
   [ -f "$im" ] || dd if=/dev/zero of="$im" bs=4M count=$(( IMG_MB / 4 )) conv=fsync status=none
   mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0,nodiscard "$im"
   dev=$(losetup --direct-io=on -f --show "$im")
@@ -53,9 +53,8 @@ mkfs_on() {
 cleanup() {
   kill "$SSHD" 2>/dev/null || true
   for n in "${names[@]}"; do
-    local d=$OUT/dst-$n
-    if mountpoint -q "$d"; then local dev; dev=$(findmnt -n -o SOURCE "$d"); umount "$d"; losetup -d "$dev" || true; fi
-    [ -n "${KEEP:-}" ] || rm -f "$d.img"
+    unmount_fs "$OUT/dst-$n"
+    [ -n "${KEEP:-}" ] || rm -f "$OUT/dst-$n.img"
   done
 }
 trap cleanup EXIT

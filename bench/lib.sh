@@ -76,12 +76,16 @@ fresh_fs() { # DIR [MKFS-OPTION…]
   fi
   echo "note: $1 is a plain directory (no root or losetup): timings include ext4's cost of earlier deletions" >&2
 }
+# unmount_fs DIR: DIR's loop filesystem, if mounted, unmounted and its
+# loop device let go (the image stays).
+unmount_fs() {
+  mountpoint -q "$1" || return 0
+  local dev; dev=$(findmnt -n -o SOURCE "$1")
+  umount "$1"; losetup -d "$dev" 2>/dev/null || true
+}
 # refresh_fs DIR: DIR empty again, on a filesystem of its own made anew.
 refresh_fs() {
-  if mountpoint -q "$1"; then
-    local dev; dev=$(findmnt -n -o SOURCE "$1")
-    umount "$1"; losetup -d "$dev" 2>/dev/null || true; rm -f "$1.img"
-  fi
+  if mountpoint -q "$1"; then unmount_fs "$1"; rm -f "$1.img"; fi
   rm -rf "$1"; fresh_fs "$1"
 }
 cleanup_fs() {
