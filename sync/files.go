@@ -64,7 +64,7 @@ func (o *FilesOptions) logf(format string, a ...any) {
 // the run got, with an error that maps to the exit code.
 func SyncFiles(ctx context.Context, o FilesOptions) (*FilesReport, error) {
 	rep := &FilesReport{Command: "files sync", Source: o.Source, Target: o.Target, Outcome: report.Started(),
-		DryRun: o.DryRun, Hash: string(checksum.Content), Verify: VerifyStats{Mode: o.Verify}}
+		DryRun: o.DryRun, Hash: string(checksum.Content), Verify: VerifyStats{Mode: o.Verify}, Throughput: Throughput{BWLimit: o.BWLimit}}
 	logMemoryCap(&o)
 	err := syncFiles(ctx, o, rep)
 	rep.Memory = memoryUse()
@@ -367,7 +367,7 @@ func syncFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	if lb := (*leftBehind)(nil); !o.DryRun && !errors.As(err, &lb) { // the stuck work may hold the state's write lock
 		st.FinishRun(context.WithoutCancel(ctx), state.Run{ID: run, Status: errs.Status(err), FilesScanned: rep.Files.Scanned, FilesCopied: rep.Files.Copied,
 			BytesCopied: rep.Files.BytesCopied, FilesDeleted: rep.Files.Deleted, FilesFailed: rep.Files.FailedCount,
-			Duration: time.Since(rep.StartedAt).Seconds(), CopySeconds: rep.Throughput.CopyS})
+			Duration: time.Since(rep.StartedAt).Seconds(), CopySeconds: rep.Throughput.CopyS, BWLimit: o.BWLimit})
 	}
 	return err
 }
@@ -516,6 +516,10 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	}
 	o.logf("plan: %d to copy (%s), %d unchanged, %d directories, %d links, %d metadata fixes, %d deletions",
 		len(p.Copies), progress.Bytes(p.BytesToCopy), p.Unchanged, len(p.Dirs), len(p.Links), len(p.Meta), deletes)
+	if o.BWLimit > 0 && p.BytesToCopy > 0 && !o.DryRun {
+		o.logf("reading at most %s/s from the source (--bwlimit): the copy takes at least %s",
+			progress.Bytes(o.BWLimit), time.Duration(float64(p.BytesToCopy)/float64(o.BWLimit)*float64(time.Second)).Round(time.Second))
+	}
 	if o.DryRun {
 		rep.Files.Copied = int64(len(p.Copies))
 		rep.Files.BytesCopied = p.BytesToCopy

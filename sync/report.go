@@ -116,6 +116,9 @@ type Throughput struct {
 	CopyS       float64 `json:"copy_s"`
 	BytesPerS   float64 `json:"bytes_per_s"`
 	FilesPerS   float64 `json:"files_per_s"`
+	// BWLimit is the cap on the read rate from the source (--bwlimit), in
+	// bytes a second; 0: none.
+	BWLimit int64 `json:"bwlimit_bytes_per_s,omitempty"`
 }
 
 func (r *FilesReport) fail(p, reason string) {
@@ -218,6 +221,9 @@ func (r *FilesReport) Markdown() string {
 		mem += ", of the " + progress.Bytes(r.Memory.LimitBytes) + " its cgroup allows"
 	}
 	row("memory", mem)
+	if r.Throughput.BWLimit > 0 {
+		phase += ", reads capped at " + progress.Bytes(r.Throughput.BWLimit) + "/s"
+	}
 	row("throughput", fmt.Sprintf("%s/s, %.0f files/s over %.1f s of %s (%s)",
 		progress.Bytes(int64(r.Throughput.BytesPerS)), r.Throughput.FilesPerS, r.Throughput.CopyS, phase, listing))
 	list := func(title string, items []report.Item, total int64) {

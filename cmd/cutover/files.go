@@ -237,14 +237,12 @@ func printSummary(rep *sync.FilesReport) {
 	}
 }
 
-// parseRate parses "50MB", "200KiB", "1.5G", "1000" (bytes per second).
+// parseRate parses --bwlimit: "50MB", "200KiB", "1.5G", "1000" (bytes a
+// second).
 func parseRate(s string) (int64, error) {
-	if s == "" || s == "0" {
-		return 0, nil
-	}
-	n, err := progress.ParseBytes(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "/S"))
+	n, err := progress.ParseRate(s)
 	if err != nil {
-		return 0, errs.Usagef("--bwlimit %q: want a rate like 50MB or 200KiB", s)
+		return 0, errs.Usagef("--bwlimit: %w", err)
 	}
 	return n, nil
 }

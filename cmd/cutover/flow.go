@@ -19,6 +19,7 @@ type flowFlags struct {
 	cfg string
 	rf  reportFlags
 	opt flow.Options
+	bw  string // presync --bwlimit; "": each file set's rehearsal_bwlimit
 }
 
 func (f *flowFlags) add(c *cobra.Command, reports bool) {
@@ -30,6 +31,13 @@ func (f *flowFlags) add(c *cobra.Command, reports bool) {
 }
 
 func (f *flowFlags) runner() (*flow.Runner, error) {
+	if f.bw != "" {
+		n, err := parseRate(f.bw)
+		if err != nil {
+			return nil, err
+		}
+		f.opt.BWLimit = &n
+	}
 	cfg, err := config.Load(f.cfg)
 	if err != nil {
 		return nil, err
@@ -119,12 +127,16 @@ func newPresyncCmd() *cobra.Command {
 sets shipped, and for each database with a rehearsal_target a copy into it
 (replacing the previous one) with its verify. Records everything; prints
 predicted against actual per part and the newly predicted final window.
+Reads from each file set's source at most at its rehearsal_bwlimit (the VM
+still serves users), or at --bwlimit for all of them; the final is never
+capped, and rehearsals their cap held back do not time the final's copy.
 
 ` + errs.ExitCodesHelp,
 		Args: cobra.NoArgs,
 		RunE: f.run(func(ctx context.Context, r *flow.Runner) (markdowner, error) { return r.Presync(ctx) }),
 	}
 	c.Flags().BoolVar(&f.opt.Delete, "delete", false, "mirror deletions too (the final always does)")
+	c.Flags().StringVar(&f.bw, "bwlimit", "", "cap every file set's read rate from its source, e.g. 50MB (a second; 0: no cap), in place of its rehearsal_bwlimit")
 	f.add(c, true)
 	return c
 }

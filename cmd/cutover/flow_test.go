@@ -35,4 +35,9 @@ func TestInitAndConfigErrors(t *testing.T) {
 	if out, code := cutover(t, "plan", "-c", filepath.Join(dir, "missing.yaml")); code != 2 {
 		t.Errorf("missing config: exit %d %s", code, out)
 	}
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("files:\n  - name: home\n    source: /a\n    target: /b\n"), 0o644)
+	if out, code := cutover(t, "presync", "-c", good, "--bwlimit", "fast"); code != 2 || !strings.Contains(out, `--bwlimit: "fast" is not a rate`) {
+		t.Errorf("presync --bwlimit fast: exit %d %s", code, out)
+	}
 }

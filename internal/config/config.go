@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cutover/cutover/internal/errs"
+	"github.com/cutover/cutover/internal/progress"
 	"github.com/cutover/cutover/internal/store"
 )
 
@@ -43,8 +44,13 @@ type FileSet struct {
 	Include  []string       `yaml:"include"`
 	ChownMap map[string]int `yaml:"chown_map"`
 	ChgrpMap map[string]int `yaml:"chgrp_map"`
-	SSH      `yaml:",inline"`
-	line     int
+	// RehearsalBWLimit caps the read rate from the source during presync
+	// (the application runs on that VM): "50MB" a second. The final is
+	// never capped.
+	RehearsalBWLimit string `yaml:"rehearsal_bwlimit"`
+	RehearsalRate    int64  `yaml:"-"` // RehearsalBWLimit in bytes a second (0: none)
+	SSH              `yaml:",inline"`
+	line             int
 }
 
 // SSH is how a file or index set reaches an SFTP host.
@@ -251,6 +257,11 @@ func (c *Config) check() error {
 			if _, err := strconv.ParseUint(k, 10, 32); err != nil || v < 0 || v > math.MaxUint32 {
 				at(f.line, "files %q: chgrp_map %s: %d is not a pair of numeric gids (0 to 4294967295)", f.Name, k, v)
 			}
+		}
+		if n, err := progress.ParseRate(f.RehearsalBWLimit); err != nil {
+			at(f.line, "files %q: rehearsal_bwlimit: %v", f.Name, err)
+		} else {
+			f.RehearsalRate = n
 		}
 		f.Source, f.Target = c.Rel(f.Source), c.Rel(f.Target)
 		if !f.SSH.jumpOK() {

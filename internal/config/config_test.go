@@ -24,6 +24,9 @@ func TestTemplatesParse(t *testing.T) {
 		if IDMap(c.Files[0].ChownMap)[1001] != 2001 {
 			t.Errorf("%s: chown_map %v", p, c.Files[0].ChownMap)
 		}
+		if c.Files[0].RehearsalRate != 100e6 {
+			t.Errorf("%s: rehearsal_bwlimit %q is %d bytes a second", p, c.Files[0].RehearsalBWLimit, c.Files[0].RehearsalRate)
+		}
 	}
 }
 
@@ -40,6 +43,8 @@ func TestErrorsNameTheLine(t *testing.T) {
 		{"files:\n  - name: a\n    source: /x\n    target: /y\n    chown_map: {\"1000\": -1}\n", "c.yaml:2: files \"a\": chown_map 1000: -1 is not a pair of numeric uids"},
 		{"files:\n  - name: a\n    source: /x\n    target: /y\n    chgrp_map: {\"4294967296\": 2001}\n", "chgrp_map 4294967296: 2001 is not a pair of numeric gids"},
 		{"files:\n  - name: a\n    source: /x\n    target: /y\n    ssh_jump: sftp://bastion\n", "c.yaml:2: files \"a\": ssh_jump \"sftp://bastion\", want [user@]host[:port]"},
+		{"files:\n  - name: a\n    source: /x\n    target: /y\n    rehearsal_bwlimit: slow\n", "c.yaml:2: files \"a\": rehearsal_bwlimit: \"slow\" is not a rate like 50MB"},
+		{"files:\n  - name: a\n    source: /x\n    target: /y\n    rehearsal_bwlimit: -5MB\n", "rehearsal_bwlimit: \"-5MB\" is not a rate"},
 	} {
 		_, err := Parse("c.yaml", []byte(c.text))
 		if err == nil || errs.ExitCode(err) != errs.ExitUsage || !strings.Contains(err.Error(), c.want) {
@@ -73,5 +78,14 @@ indexes:
 	f, x := c.Files[0].SSH, c.Indexes[0].SSH
 	if f.SSHKey != "/etc/cutover/keys/id_ed25519" || f.SSHPasswordFile != "/etc/cutover/secrets/vm-password" || f.SSHJump != "ops@bastion:2222" || x.SSHJump != "bastion" {
 		t.Fatalf("files %+v, indexes %+v", f, x)
+	}
+}
+
+func TestRehearsalBWLimitIsARate(t *testing.T) {
+	for in, want := range map[string]int64{"": 0, "rehearsal_bwlimit: 0": 0, "rehearsal_bwlimit: 50MB/s": 50e6, "rehearsal_bwlimit: 2MiB": 2 << 20} {
+		c, err := Parse("c.yaml", []byte("files:\n  - name: a\n    source: /x\n    target: /y\n    "+in+"\n"))
+		if err != nil || c.Files[0].RehearsalRate != want {
+			t.Errorf("%q: %v, rate %v, want %d", in, err, c, want)
+		}
 	}
 }

@@ -84,6 +84,9 @@ files:
     # Atlassian's container images.
     chown_map: {"1001": 2001}
     chgrp_map: {"1001": 2001}
+    # presync reads at most this much a second from the VM, which still serves
+    # users during rehearsals ("" or 0: no cap); the final is never capped.
+    rehearsal_bwlimit: 100MB
     ssh_key: ~/.ssh/id_ed25519
     known_hosts: ~/.ssh/known_hosts
     # ssh_password_file: ~/.cutover-ssh-password   # where the VM takes passwords only (first line)

@@ -181,6 +181,19 @@ func (c *Counter) unit() string {
 	return c.Unit
 }
 
+// ParseRate parses a rate in bytes a second: "50MB", "50MB/s", "200KiB",
+// "1000"; "" and "0" are no limit (0).
+func ParseRate(s string) (int64, error) {
+	if t := strings.TrimSpace(s); t == "" || t == "0" {
+		return 0, nil
+	}
+	n, err := ParseBytes(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "/S"))
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a rate like 50MB or 200KiB (a second)", s)
+	}
+	return n, nil
+}
+
 // ParseBytes parses a size as people write it: "512MB", "2GiB", "1.5G",
 // "64 KiB" or a plain number of bytes (decimal units are powers of 1000,
 // binary ones of 1024). The size must be positive.

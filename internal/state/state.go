@@ -143,6 +143,10 @@ var migrations = []string{
 		path BLOB NOT NULL,
 		temp BLOB NOT NULL,
 		PRIMARY KEY (pair_id, path));`,
+	// bwlimit: the cap on the run's read rate from the source (--bwlimit,
+	// a rehearsal's rehearsal_bwlimit), in bytes a second; 0: none. A run
+	// its cap held back tells the planner nothing of the copy's speed.
+	`ALTER TABLE runs ADD COLUMN bwlimit INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // Open opens (creating if needed) the state in dir and locks it.
@@ -319,6 +323,7 @@ type Run struct {
 	FilesFailed  int64
 	Duration     float64
 	CopySeconds  float64
+	BWLimit      int64 // the cap on the read rate, bytes a second; 0: none
 }
 
 // BeginRun records the start of a run.
@@ -335,9 +340,9 @@ func (s *State) BeginRun(ctx context.Context, pair int64, command string) (int64
 // FinishRun records a run's outcome.
 func (s *State) FinishRun(ctx context.Context, r Run) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE runs SET finished_at=?, status=?, files_scanned=?, files_copied=?, bytes_copied=?,
-		files_deleted=?, files_failed=?, duration_s=?, copy_seconds=? WHERE id=?`,
+		files_deleted=?, files_failed=?, duration_s=?, copy_seconds=?, bwlimit=? WHERE id=?`,
 		time.Now().UTC().Format(time.RFC3339Nano), r.Status, r.FilesScanned, r.FilesCopied, r.BytesCopied,
-		r.FilesDeleted, r.FilesFailed, r.Duration, r.CopySeconds, r.ID)
+		r.FilesDeleted, r.FilesFailed, r.Duration, r.CopySeconds, r.BWLimit, r.ID)
 	return err
 }
 
@@ -358,7 +363,7 @@ func (s *State) MarkAbandoned(ctx context.Context, pair, current int64) error {
 // Runs lists the runs of a pair (all pairs when pair is 0), oldest first.
 func (s *State) Runs(ctx context.Context, pair int64) ([]Run, error) {
 	q := `SELECT id, pair_id, command, started_at, COALESCE(finished_at,''), status, files_scanned, files_copied, bytes_copied,
-		files_deleted, files_failed, duration_s, copy_seconds FROM runs`
+		files_deleted, files_failed, duration_s, copy_seconds, bwlimit FROM runs`
 	var args []any
 	if pair != 0 {
 		q += ` WHERE pair_id=?`
@@ -374,7 +379,7 @@ func (s *State) Runs(ctx context.Context, pair int64) ([]Run, error) {
 		var r Run
 		var st, fin string
 		if err := rows.Scan(&r.ID, &r.Pair, &r.Command, &st, &fin, &r.Status, &r.FilesScanned, &r.FilesCopied, &r.BytesCopied,
-			&r.FilesDeleted, &r.FilesFailed, &r.Duration, &r.CopySeconds); err != nil {
+			&r.FilesDeleted, &r.FilesFailed, &r.Duration, &r.CopySeconds, &r.BWLimit); err != nil {
 			return nil, err
 		}
 		r.Started, _ = time.Parse(time.RFC3339Nano, st)

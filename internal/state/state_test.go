@@ -64,11 +64,11 @@ func TestManifestRoundTripAndOrder(t *testing.T) {
 	if n, err := s.LastScanned(ctx, pair); n != 0 || err != nil {
 		t.Fatalf("no run finished yet, LastScanned = %d, %v", n, err)
 	}
-	if err := s.FinishRun(ctx, Run{ID: run, Status: "ok", FilesScanned: 6, FilesCopied: 5}); err != nil {
+	if err := s.FinishRun(ctx, Run{ID: run, Status: "ok", FilesScanned: 6, FilesCopied: 5, BWLimit: 50e6}); err != nil {
 		t.Fatal(err)
 	}
 	runs, _ := s.Runs(ctx, pair)
-	if len(runs) != 1 || runs[0].Status != "ok" || runs[0].FilesCopied != 5 {
+	if len(runs) != 1 || runs[0].Status != "ok" || runs[0].FilesCopied != 5 || runs[0].BWLimit != 50e6 {
 		t.Fatalf("runs %+v", runs)
 	}
 	// The last finished run counts; one that failed or still runs does not.

@@ -23,6 +23,10 @@ type Options struct {
 	Force       bool // final: start although the preflight failed
 	DropTarget  bool // final: drop the source's schemas on a non-empty target
 	Delete      bool // presync: mirror deletions too
+	// BWLimit (presync's --bwlimit): the cap on every file set's read rate
+	// from its source, bytes a second (0: none), in place of each set's
+	// rehearsal_bwlimit; nil: those.
+	BWLimit *int64
 	// QuietCheck replaces the time source of final's quiet check (tests).
 	Now func() time.Time
 }
@@ -52,6 +56,15 @@ func (r *Runner) dbState(name string) string    { return filepath.Join(r.Cfg.Sta
 func sshOptions(s config.SSH, workers int) store.SSHOptions {
 	return store.SSHOptions{KeyFile: s.SSHKey, KnownHosts: s.KnownHosts, PasswordFile: s.SSHPasswordFile, Jump: s.SSHJump,
 		Conns: min(max(workers/4, 1), 8)}
+}
+
+// rehearsalRate is the cap on a file set's reads from its source during a
+// presync (0: none). The final is never capped: the application is down.
+func (r *Runner) rehearsalRate(f config.FileSet) int64 {
+	if r.Opt.BWLimit != nil {
+		return *r.Opt.BWLimit
+	}
+	return f.RehearsalRate
 }
 
 // filesOptions turns a file set into `files sync` options.

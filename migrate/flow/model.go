@@ -35,11 +35,17 @@ func (m filesModel) estimate(scanned, files, bytes int64) float64 {
 
 // fitFiles fits the model to the runs of a file set (newest last). It
 // needs two runs that copied different mixes of file counts and bytes; it
-// returns false otherwise.
+// returns false otherwise. Runs that their cap on the read rate held back
+// (see heldBack) are left out: they time the cap, not the copy.
 func fitFiles(runs []state.Run) (filesModel, bool) {
 	var ok []state.Run
+	capped := 0
 	for _, r := range runs {
 		if r.Status == "ok" && r.FilesScanned > 0 && r.Duration > 0 {
+			if heldBack(r) {
+				capped++
+				continue
+			}
 			ok = append(ok, r)
 		}
 	}
@@ -50,6 +56,9 @@ func fitFiles(runs []state.Run) (filesModel, bool) {
 		return filesModel{}, false
 	}
 	m := filesModel{Basis: fmt.Sprintf("history (%d runs)", len(ok))}
+	if capped > 0 {
+		m.Basis = fmt.Sprintf("history (%d runs; %d held back by their bwlimit left out)", len(ok), capped)
+	}
 	// Listing and planning: what the run spent outside copying, per entry.
 	var over, entries float64
 	for _, r := range ok {
@@ -87,6 +96,23 @@ func fitFiles(runs []state.Run) (filesModel, bool) {
 		m.PerFile = m.PerByte * fileBytesEquivalent
 	}
 	return m, true
+}
+
+// heldBack says a run's cap on its read rate (a rehearsal's
+// rehearsal_bwlimit, --bwlimit) slowed its copy: it read at half the cap
+// or more on average, so the cap bound for much of the time.
+func heldBack(r state.Run) bool {
+	return r.BWLimit > 0 && r.CopySeconds > 0 && float64(r.BytesCopied)/r.CopySeconds >= float64(r.BWLimit)/2
+}
+
+// cappedEstimate is a copy's estimate under a cap on its read rate (0:
+// none): no faster than the listing plus the bytes at the cap.
+func (m filesModel) cappedEstimate(scanned, files, bytes, limit int64) float64 {
+	est := m.estimate(scanned, files, bytes)
+	if limit > 0 {
+		est = math.Max(est, m.PerEntry*float64(scanned)+float64(bytes)/float64(limit))
+	}
+	return est
 }
 
 // fileBytesEquivalent weighs one file's fixed cost in bytes when the runs

@@ -19,6 +19,7 @@ import (
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/errs"
 	"github.com/cutover/cutover/internal/pg"
+	"github.com/cutover/cutover/internal/progress"
 	"github.com/cutover/cutover/internal/state"
 	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/sync"
@@ -181,10 +182,17 @@ func (r *Runner) plan(ctx context.Context, rep *PlanReport) error {
 		m := inv.model
 		fromHistory = fromHistory && strings.HasPrefix(m.Basis, "history")
 		files := inv.files()
-		bulk.Parts = append(bulk.Parts, PartEstimate{Kind: "files", Name: f.Name, Bytes: inv.Bytes, Items: files, Basis: m.Basis,
-			EstimateS: m.estimate(inv.Entries, files, inv.Bytes)})
+		// The bulk copy is the first presync's, and presyncs read at most
+		// at the set's rehearsal cap; the final reads at full speed.
+		limit, preBasis := r.rehearsalRate(f), m.Basis
+		if limit > 0 {
+			preBasis += fmt.Sprintf("; reads capped at %s/s (rehearsal_bwlimit)", progress.Bytes(limit))
+		}
+		bulk.Parts = append(bulk.Parts, PartEstimate{Kind: "files", Name: f.Name, Bytes: inv.Bytes, Items: files, Basis: preBasis,
+			EstimateS: m.cappedEstimate(inv.Entries, files, inv.Bytes, limit)})
+		pre.Parts = append(pre.Parts, PartEstimate{Kind: "files", Name: f.Name, Bytes: inv.ChangedBytes, Items: inv.ChangedFiles, Basis: preBasis,
+			EstimateS: m.cappedEstimate(inv.Entries, inv.ChangedFiles, inv.ChangedBytes, limit)})
 		delta := m.estimate(inv.Entries, inv.ChangedFiles, inv.ChangedBytes)
-		pre.Parts = append(pre.Parts, PartEstimate{Kind: "files", Name: f.Name, Bytes: inv.ChangedBytes, Items: inv.ChangedFiles, Basis: m.Basis, EstimateS: delta})
 		// The final mirrors: it also lists the target, while it lists the
 		// source, and removes what the source no longer has.
 		final := PartEstimate{Kind: "files", Name: f.Name, Bytes: inv.ChangedBytes, Items: inv.ChangedFiles + inv.PendingDeletions,

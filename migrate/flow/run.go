@@ -203,6 +203,9 @@ func (r *Runner) runPart(ctx context.Context, p *Part, final bool) error {
 			return err
 		}
 		o.Delete = final || r.Opt.Delete
+		if !final {
+			o.BWLimit = r.rehearsalRate(r.fileSet(p.Name))
+		}
 		checkAll := final && r.Cfg.Verify == "all"
 		if checkAll {
 			// The full check below reads every file on both sides: the
