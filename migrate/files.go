@@ -122,7 +122,7 @@ func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOpt
 	}
 	x := &fileExec{src: src, dst: dst, opt: opt, primaries: map[string]primary{}}
 	if opt.BWLimit > 0 {
-		x.limiter = rate.NewLimiter(rate.Limit(opt.BWLimit), int(min(opt.BWLimit, 4<<20)))
+		x.limiter = rate.NewLimiter(rate.Limit(opt.BWLimit), int(bwBurst(opt.BWLimit)))
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -568,6 +568,19 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return p.w.Write(b)
+}
+
+// bwBurst is what a cap of limit bytes a second lets through at once: a
+// second's worth, at most 4 MiB.
+func bwBurst(limit int64) int64 { return min(limit, 4<<20) }
+
+// MinReadTime is the least time reading n bytes takes under a cap of limit
+// bytes a second (0: none).
+func MinReadTime(n, limit int64) time.Duration {
+	if limit <= 0 || n <= bwBurst(limit) {
+		return 0
+	}
+	return time.Duration(float64(n-bwBurst(limit)) / float64(limit) * float64(time.Second))
 }
 
 // account waits for the bandwidth limit to allow n bytes read from the

@@ -110,7 +110,7 @@ func heldBack(r state.Run) bool {
 func (m filesModel) cappedEstimate(scanned, files, bytes, limit int64) float64 {
 	est := m.estimate(scanned, files, bytes)
 	if limit > 0 {
-		est = math.Max(est, m.PerEntry*float64(scanned)+float64(bytes)/float64(limit))
+		est = math.Max(est, m.PerEntry*float64(scanned)+migrate.MinReadTime(bytes, limit).Seconds())
 	}
 	return est
 }
