@@ -22,13 +22,16 @@ type FilesReport struct {
 	RunID   int64  `json:"run_id,omitempty"`
 	DryRun  bool   `json:"dry_run"`
 	report.Outcome
-	Hash           string      `json:"hash"`
-	Lister         string      `json:"lister"`
-	ListerFallback string      `json:"lister_fallback,omitempty"` // why an SFTP source was listed by READDIR, not find
-	SourceFS       string      `json:"source_fs,omitempty"`       // the filesystem of an SFTP source's root, as its find named it
-	Files          FileCounts  `json:"files"`
-	Verify         VerifyStats `json:"verify"`
-	Throughput     Throughput  `json:"throughput"`
+	Hash           string `json:"hash"`
+	Lister         string `json:"lister"`
+	ListerFallback string `json:"lister_fallback,omitempty"` // why an SFTP source was listed by READDIR, not find
+	// SourceLowPriority: the commands on the source host ran at nice 19
+	// and the lowest best-effort I/O priority (--low-priority).
+	SourceLowPriority bool        `json:"source_low_priority,omitempty"`
+	SourceFS          string      `json:"source_fs,omitempty"` // the filesystem of an SFTP source's root, as its find named it
+	Files             FileCounts  `json:"files"`
+	Verify            VerifyStats `json:"verify"`
+	Throughput        Throughput  `json:"throughput"`
 	// ConnectionsLost: SSH connections found dead (an error, a keepalive
 	// left unanswered) and dialed again; what was in flight on each was
 	// retried.
@@ -184,6 +187,9 @@ func (r *FilesReport) Markdown() string {
 	}
 	if r.SourceFS != "" {
 		row("source filesystem", r.SourceFS)
+	}
+	if r.SourceLowPriority {
+		row("source priority", "lowest: cutover's commands and their SSH session at nice 19, best-effort I/O priority 7")
 	}
 	row("copied", fmt.Sprintf("%d files, %s (%d of them streamed with tar)", f.Copied, progress.Bytes(f.BytesCopied), f.Streamed))
 	row("unchanged", fmt.Sprint(f.Unchanged))

@@ -204,6 +204,7 @@ func addSSHFlags(c *cobra.Command, o *store.SSHOptions) {
 	f.StringVar(&o.KnownHosts, "known-hosts", "", "known_hosts `FILE` for host key checks (default ~/.ssh/known_hosts)")
 	f.StringVar(&o.PasswordFile, "ssh-password-file", "", "the SSH password on the first line of `FILE`, tried after the keys (or set CUTOVER_SSH_PASSWORD; never on the command line)")
 	f.StringVar(&o.Jump, "ssh-jump", "", "connect through the jump host `[user@]host[:port]` (as ssh -J; its host key is checked too)")
+	f.BoolVar(&o.LowPriority, "low-priority", false, "on an SFTP host, run cutover's commands (find, tar, hashing) and their SSH session at nice 19 and the lowest best-effort I/O priority, for a rehearsal on a VM that serves users")
 }
 
 func applyFilters(o *sync.FilesOptions, rules []string) error {

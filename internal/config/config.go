@@ -49,8 +49,12 @@ type FileSet struct {
 	// never capped.
 	RehearsalBWLimit string `yaml:"rehearsal_bwlimit"`
 	RehearsalRate    int64  `yaml:"-"` // RehearsalBWLimit in bytes a second (0: none)
-	SSH              `yaml:",inline"`
-	line             int
+	// RehearsalLowPriority runs presync's commands on the source host (find,
+	// tar, hashing) and their SSH session at nice 19 and the lowest
+	// best-effort I/O priority (store.SSHOptions.LowPriority).
+	RehearsalLowPriority bool `yaml:"rehearsal_low_priority"`
+	SSH                  `yaml:",inline"`
+	line                 int
 }
 
 // SSH is how a file or index set reaches an SFTP host.

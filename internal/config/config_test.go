@@ -24,7 +24,7 @@ func TestTemplatesParse(t *testing.T) {
 		if IDMap(c.Files[0].ChownMap)[1001] != 2001 {
 			t.Errorf("%s: chown_map %v", p, c.Files[0].ChownMap)
 		}
-		if c.Files[0].RehearsalRate != 100e6 {
+		if c.Files[0].RehearsalRate != 100e6 || !c.Files[0].RehearsalLowPriority {
 			t.Errorf("%s: rehearsal_bwlimit %q is %d bytes a second", p, c.Files[0].RehearsalBWLimit, c.Files[0].RehearsalRate)
 		}
 	}

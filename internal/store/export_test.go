@@ -1,6 +1,10 @@
 package store
 
-import "strings"
+import (
+	"context"
+	"io"
+	"strings"
+)
 
 // StreamConn tells which of s's connections stream f runs on, and how many
 // of them are open (for tests).
@@ -42,4 +46,19 @@ func HashTools(s *SFTP) []string {
 		names = append(names, t.String())
 	}
 	return names
+}
+
+// RunRemote runs cmd in s's remote shell and returns what it printed (for
+// tests).
+func RunRemote(ctx context.Context, s *SFTP, cmd string) (string, error) {
+	rc, err := s.startRemote(ctx, cmd, nil)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	out, err := io.ReadAll(rc.out)
+	if err != nil {
+		return "", err
+	}
+	return string(out), rc.Wait()
 }

@@ -146,7 +146,11 @@ func (s *SFTP) startSession(ctx context.Context, c *sshConn, cmd string, stdin i
 		rc.Close()
 		return nil, ErrNoExec
 	}
-	if err := sess.Start(posixCommand(fmt.Sprintf("printf '%s\\0'; %s", remoteHeader, cmd))); err != nil {
+	script := fmt.Sprintf("printf '%s\\0'; %s", remoteHeader, cmd)
+	if s.opts.LowPriority {
+		script = lowPriority + script
+	}
+	if err := sess.Start(posixCommand(script)); err != nil {
 		rc.Close()
 		return nil, ErrNoExec
 	}
@@ -239,6 +243,15 @@ func firstLines(text string, n int) string {
 // inside, which every one of those shells reads alike; the script travels
 // in base64 (GNU coreutils and BusyBox have base64; without it the header
 // never comes and the caller falls back to SFTP alone).
+// lowPriority lowers the priority of the remote shell and of its parent,
+// the SSH session that encrypts what it sends (it runs as the user, who
+// may lower it), before the command runs (see SSHOptions.LowPriority).
+// Best-effort I/O at its lowest rather than the idle class, which only
+// gets the disk when no one else wants it and could stall a rehearsal for
+// as long as the application reads. A host without renice or ionice runs
+// the command as it is.
+const lowPriority = `renice -n 19 -p $$ $PPID >/dev/null 2>&1; ionice -c 2 -n 7 -p $$ $PPID >/dev/null 2>&1; `
+
 func posixCommand(script string) string {
 	return `exec /bin/sh -c 'eval "$(printf %s ` + base64.StdEncoding.EncodeToString([]byte(script)) + ` | base64 -d)"'`
 }

@@ -3,7 +3,9 @@ package store_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cutover/cutover/checksum"
@@ -48,6 +50,43 @@ func TestRemoteCommandsUnderTcsh(t *testing.T) {
 	for i, p := range paths {
 		if want := checksum.Bytes(checksum.SHA256, []byte(files[p])); got[i] != want {
 			t.Errorf("%s: got %s, want %s", p, got[i], want)
+		}
+	}
+}
+
+// With LowPriority the remote commands and the SSH session that serves
+// them (the shell's parent, which encrypts what they send) run at nice 19
+// and the lowest best-effort I/O priority on the host; without, as sshd
+// starts them.
+func TestLowPriorityLowersTheRemoteCommandsAndTheirSession(t *testing.T) {
+	s := testenv.StartSSHD(t, testenv.SSHDOptions{})
+	root := filepath.Join(s.Dir, "home")
+	os.MkdirAll(root, 0o755)
+	// nice is field 19 of /proc/PID/stat, the 17th after the command's
+	// name, which may hold spaces ("(sshd: root@notty)").
+	const probe = `for p in $$ $PPID; do sed 's/.*) //' /proc/$p/stat | cut -d' ' -f17; done; ionice -p $$ $PPID`
+	for _, low := range []bool{false, true} {
+		loc, err := store.ParseLocation(s.URL("", root))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := store.DialSFTP(context.Background(), loc, store.SSHOptions{KeyFile: s.KeyFile, KnownHosts: s.KnownHosts, LowPriority: low}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := store.RunRemote(context.Background(), st, probe)
+		st.Close()
+		want := "19\n19\nbest-effort: prio 7\nbest-effort: prio 7\n"
+		if !low {
+			// as this process runs, whose child the sshd is
+			mine, err := exec.Command("sh", "-c", strings.ReplaceAll(probe, "$$ $PPID", "$PPID $PPID")).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = string(mine)
+		}
+		if err != nil || out != want {
+			t.Errorf("LowPriority %v: %v, printed %q, want %q", low, err, out, want)
 		}
 	}
 }

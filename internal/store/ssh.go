@@ -40,6 +40,12 @@ type SSHOptions struct {
 	// Keepalive is the interval of SSH keepalive probes; a connection whose
 	// probe is not answered within the same interval is closed (default 15s).
 	Keepalive time.Duration
+	// LowPriority runs every remote command (the listing's find, the tar
+	// streams, the hashers) and the SSH session serving it on the host at
+	// the lowest CPU priority (nice 19) and the lowest best-effort I/O
+	// priority (ionice -c 2 -n 7): a rehearsal yields to the application
+	// on a VM that still serves users. What the host cannot do is skipped.
+	LowPriority bool
 	// ShellStart bounds the wait for the remote login shell to start a
 	// command (default 30s); past it, the run uses SFTP requests alone.
 	ShellStart time.Duration

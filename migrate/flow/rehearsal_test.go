@@ -19,7 +19,9 @@ import (
 )
 
 // Rehearsals run while the application serves users from the source VM:
-// presync reads each file set's source at most at its rehearsal_bwlimit,
+// presync runs its commands there at low priority (rehearsal_low_priority;
+// see the store's TestLowPriority…) and reads each file set's source at
+// most at its rehearsal_bwlimit,
 // the plan predicts the rehearsal at that rate, the run is recorded with
 // its cap and left out of the copy's timing (the cap held it back), and
 // the final reads at full speed.
@@ -38,6 +40,7 @@ files:
     source: %s
     target: ./efs/shared
     rehearsal_bwlimit: %d
+    rehearsal_low_priority: true
     ssh_key: %s
     known_hosts: %s
 `, s.URL("", home), limit, s.KeyFile, s.KnownHosts)
@@ -73,6 +76,9 @@ files:
 		t.Fatalf("presync: %v\n%s", err, rep.Markdown())
 	}
 	fr := rep.Parts[0].Report.(*sync.FilesReport)
+	if !fr.SourceLowPriority {
+		t.Error("presync did not run the source's commands at low priority")
+	}
 	if fr.Throughput.BWLimit != limit || fr.Files.BytesCopied != total || fr.Throughput.CopyS < 0.9*atCap {
 		t.Fatalf("presync read %d bytes of %d in %.2f s, cap %d (report: %d)", fr.Files.BytesCopied, total, fr.Throughput.CopyS, limit, fr.Throughput.BWLimit)
 	}
@@ -97,6 +103,9 @@ files:
 	r.Opt.Now = func() time.Time { return time.Now().Add(time.Hour) } // the shared home has been quiet
 	if rep, err = r.Final(ctx); err != nil || rep.Verdict != "GO" {
 		t.Fatalf("final: %v\n%s", err, rep.Markdown())
+	}
+	if fr := rep.Parts[0].Report.(*sync.FilesReport); fr.SourceLowPriority || fr.Throughput.BWLimit != 0 {
+		t.Errorf("the final ran at low priority (%v) or capped (%d)", fr.SourceLowPriority, fr.Throughput.BWLimit)
 	}
 	runs = fileRuns(t, r)
 	if last := runs[len(runs)-1]; last.BWLimit != 0 || last.FilesCopied != 1 {

@@ -204,7 +204,8 @@ func (r *Runner) runPart(ctx context.Context, p *Part, final bool) error {
 		}
 		o.Delete = final || r.Opt.Delete
 		if !final {
-			o.BWLimit = r.rehearsalRate(r.fileSet(p.Name))
+			f := r.fileSet(p.Name)
+			o.BWLimit, o.SSH.LowPriority = r.rehearsalRate(f), f.RehearsalLowPriority
 		}
 		checkAll := final && r.Cfg.Verify == "all"
 		if checkAll {
