@@ -142,6 +142,10 @@ type Files struct {
 	Unchanged   int64
 	BytesToCopy int64
 	BytesTotal  int64
+	// New counts the files, symlinks and directories the target does not
+	// hold yet: each takes an inode there (a rewrite or a change of type
+	// replaces one).
+	New int64
 }
 
 // SortEntries sorts a listing by path in byte order, the order of the
@@ -211,6 +215,7 @@ func Diff(src []store.Entry, prev func(func(Prev) error) error, adopt bool, opt 
 	i := 0
 	emitNew := func(e *store.Entry, replace bool) {
 		p.touch(e.Path)
+		p.New++
 		switch e.Type {
 		case store.Dir:
 			p.Dirs = append(p.Dirs, Action{Kind: Mkdir, Entry: e, Replace: replace})

@@ -56,6 +56,9 @@ func TestDiffDecides(t *testing.T) {
 			t.Errorf("%s not copied: %+v", want, copies)
 		}
 	}
+	if p.New != 1 {
+		t.Errorf("%d new entries, want 1 (a/new; the others are rewritten or replaced)", p.New)
+	}
 	if _, ok := copies["a/same"]; ok || p.Unchanged != 2 {
 		t.Errorf("a/same copied or unchanged=%d", p.Unchanged)
 	}

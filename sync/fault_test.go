@@ -108,7 +108,7 @@ func TestBWLimitCapsTheReadRate(t *testing.T) {
 func TestFullTargetIsRefusedUpFront(t *testing.T) {
 	e := newEnv(t)
 	gentree.Tree(e.src, gentree.Options{Files: 20, Seed: 9, MedianKiB: 300, Sigma: 0.1})
-	mountSmallTmpfs(t, e.dst, "2m")
+	mountSmallTmpfs(t, e.dst, "size=2m")
 	rep, err := SyncFiles(context.Background(), e.opts())
 	if errs.ExitCode(err) != 3 || !strings.Contains(err.Error(), "free") {
 		t.Fatalf("want exit 3 about free space, got %v", err)
@@ -122,10 +122,41 @@ func TestFullTargetIsRefusedUpFront(t *testing.T) {
 	}
 }
 
+// A volume with bytes to spare but too few inodes for the tree (ext4's
+// default of one per 16 KiB under a shared home of small files) is refused
+// before anything is written, and one that runs out of them while copying
+// says so.
+func TestTargetWithoutInodesForTheTree(t *testing.T) {
+	e := newEnv(t)
+	gentree.Tree(e.src, gentree.Options{Files: 60, Seed: 4, MedianKiB: 2})
+	mountSmallTmpfs(t, e.dst, "size=64m,nr_inodes=40")
+	rep, err := SyncFiles(context.Background(), e.opts())
+	if errs.ExitCode(err) != 3 || !strings.Contains(err.Error(), "free inodes (df -i) but this run creates") {
+		t.Fatalf("want exit 3 about inodes, got %v", err)
+	}
+	if ents, _ := os.ReadDir(e.dst); rep.Files.Copied != 0 || len(ents) != 0 {
+		t.Fatalf("copied %d despite the refusal: %v", rep.Files.Copied, ents)
+	}
+	// Another writer takes the inodes after the check passed.
+	mountSmallTmpfs(t, e.dst, "size=64m,nr_inodes=400")
+	o := e.opts()
+	o.SourceStore = &slowStart{Store: mustOpen(t, o), before: func() {
+		for i := range 400 {
+			if os.WriteFile(filepath.Join(e.dst, fmt.Sprint("other-", i)), nil, 0o644) != nil {
+				break
+			}
+		}
+	}}
+	_, err = SyncFiles(context.Background(), o)
+	if errs.ExitCode(err) != 3 || !strings.Contains(err.Error(), " is full of inodes (df -i) (") {
+		t.Fatalf("want exit 3 naming the inodes, got %v", err)
+	}
+}
+
 func TestFullTargetMidCopyStopsCleanly(t *testing.T) {
 	e := newEnv(t)
 	gentree.Tree(e.src, gentree.Options{Files: 20, Seed: 9, MedianKiB: 80, Sigma: 0.1})
-	mountSmallTmpfs(t, e.dst, "4m")
+	mountSmallTmpfs(t, e.dst, "size=4m")
 	// Another writer fills the volume after the free-space check passed.
 	filler := filepath.Join(e.dst, "other-writer")
 	o := e.opts()
@@ -133,6 +164,9 @@ func TestFullTargetMidCopyStopsCleanly(t *testing.T) {
 	rep, err := SyncFiles(context.Background(), o)
 	if errs.ExitCode(err) != 3 || !errs.IsDiskFull(err) {
 		t.Fatalf("want exit 3 for a full disk, got %v: %+v", err, rep.Files.Failed)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "the target "+e.dst+" is full (") || !strings.Contains(msg, "free inodes)") || !strings.Contains(msg, "run the same command again") {
+		t.Errorf("the error does not say which volume is full, what it has left and what to do: %v", err)
 	}
 	filepath.Walk(e.dst, func(p string, fi os.FileInfo, err error) error {
 		if err != nil || fi.IsDir() || p == filler {
@@ -158,13 +192,15 @@ func TestFullTargetMidCopyStopsCleanly(t *testing.T) {
 
 // mountSmallTmpfs mounts a tmpfs of size (e.g. "2m") on dir for the test,
 // a real volume that fills up. It needs root.
-func mountSmallTmpfs(t *testing.T, dir, size string) {
+// mountSmallTmpfs mounts a tmpfs with options ("size=2m,nr_inodes=40")
+// on dir for the test's length.
+func mountSmallTmpfs(t *testing.T, dir, options string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a small tmpfs needs root")
 	}
 	os.MkdirAll(dir, 0o755)
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", options, "tmpfs", dir).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount tmpfs here: %v %s", err, out)
 	}
 	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
@@ -202,7 +238,7 @@ func TestFullStateDiskStopsAndResumes(t *testing.T) {
 			os.WriteFile(filepath.Join(src, fmt.Sprint("d", d), fmt.Sprint("attachment-", f)), nil, 0o644)
 		}
 	}
-	mountSmallTmpfs(t, stateDisk, "200k")
+	mountSmallTmpfs(t, stateDisk, "size=200k")
 	o := FilesOptions{Source: src, Target: dst, StateDir: filepath.Join(stateDisk, "state"), Workers: 4, MaxDelete: 1000, Verify: "transferred", Log: io.Discard}
 	_, err := SyncFiles(context.Background(), o)
 	if errs.ExitCode(err) != 3 || !strings.Contains(err.Error(), "the disk that holds the state directory is full") {

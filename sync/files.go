@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cutover/cutover/checksum"
@@ -364,6 +365,7 @@ func syncFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	err = watched(ctx, o.StallTimeout, o.logf, func(ctx context.Context) error {
 		return syncPair(ctx, o, st, pair, run, src, dst, manifest, rep)
 	})
+	err = fullTarget(ctx, err, dst)
 	if lb := (*leftBehind)(nil); !o.DryRun && !errors.As(err, &lb) { // the stuck work may hold the state's write lock
 		st.FinishRun(context.WithoutCancel(ctx), state.Run{ID: run, Status: errs.Status(err), FilesScanned: rep.Files.Scanned, FilesCopied: rep.Files.Copied,
 			BytesCopied: rep.Files.BytesCopied, FilesDeleted: rep.Files.Deleted, FilesFailed: rep.Files.FailedCount,
@@ -542,6 +544,14 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 				dst, progress.Bytes(int64(free)), progress.Bytes(p.BytesToCopy))
 		}
 	}
+	if l, ok := dst.(*store.Local); ok {
+		// A volume made with ext4's default of an inode per 16 KiB runs
+		// out of inodes before bytes under a shared home of small files.
+		if r, err := l.Room(ctx); err == nil && r.InodesTotal > 0 && uint64(p.New) > r.Inodes {
+			return errs.Fatalf("target %s has %d free inodes (df -i) but this run creates %d files, directories and symlinks: make room, or make the filesystem again with more inodes (mkfs.ext4 -i 4096); nothing was copied",
+				dst, r.Inodes, p.New)
+		}
+	}
 	if err := st.SetLister(ctx, pair, lister); err != nil {
 		return err
 	}
@@ -645,6 +655,33 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		return partial(rep)
 	}
 	return nil
+}
+
+// fullTarget explains a run stopped by a full target (ENOSPC, EDQUOT):
+// which volume, what is left on it, and that the same command resumes.
+func fullTarget(ctx context.Context, err error, dst store.Store) error {
+	if !errs.IsDiskFull(err) {
+		return err
+	}
+	what := "full"
+	if errors.Is(err, syscall.EDQUOT) {
+		what = "over its quota"
+	}
+	if l, ok := dst.(*store.Local); ok {
+		if r, rerr := l.Room(ctx); rerr == nil {
+			// The files this run had in flight are removed by now: what
+			// is left says which of the two ran out, not that one is 0.
+			if r.InodesShort() {
+				what += " of inodes (df -i)"
+			}
+			what += " (" + progress.Bytes(int64(r.Bytes)) + " free"
+			if r.InodesTotal > 0 {
+				what += fmt.Sprintf(", %d free inodes", r.Inodes)
+			}
+			what += ")"
+		}
+	}
+	return errs.Wrap(errs.Fatal, fmt.Errorf("the target %s is %s: make room or grow the volume, then run the same command again: it goes on from the files this run finished, and none is left partial under its name; %w", dst, what, err))
 }
 
 // madeDirs is the set of the directories p makes (p.Dirs), by path.

@@ -687,6 +687,29 @@ func (l *Local) FreeSpace(context.Context) (uint64, error) {
 	return st.Bavail * uint64(st.Bsize), nil
 }
 
+// Room is what the filesystem holding a local root has left (df, df -i).
+type Room struct {
+	Bytes, BytesTotal   uint64
+	Inodes, InodesTotal uint64 // InodesTotal 0: the filesystem reports none (btrfs)
+}
+
+// InodesShort says inodes, not bytes, are what runs out first: a smaller
+// share of them is left.
+func (r Room) InodesShort() bool {
+	return r.InodesTotal > 0 && r.BytesTotal > 0 &&
+		float64(r.Inodes)/float64(r.InodesTotal) < float64(r.Bytes)/float64(r.BytesTotal)
+}
+
+// Room tells what the filesystem holding the root has left.
+func (l *Local) Room(context.Context) (Room, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(l.root, &st); err != nil {
+		return Room{}, err
+	}
+	bs := uint64(st.Bsize)
+	return Room{Bytes: st.Bavail * bs, BytesTotal: st.Blocks * bs, Inodes: st.Ffree, InodesTotal: st.Files}, nil
+}
+
 // Sync makes every write to the filesystem holding the root durable (syncfs).
 func (l *Local) Sync(context.Context) error {
 	f, err := os.Open(l.root)
