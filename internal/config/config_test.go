@@ -25,7 +25,7 @@ func TestTemplatesParse(t *testing.T) {
 			t.Errorf("%s: chown_map %v", p, c.Files[0].ChownMap)
 		}
 		if c.Files[0].RehearsalRate != 100e6 || !c.Files[0].RehearsalLowPriority {
-			t.Errorf("%s: rehearsal_bwlimit %q is %d bytes a second", p, c.Files[0].RehearsalBWLimit, c.Files[0].RehearsalRate)
+			t.Errorf("%s: rehearsal_bwlimit %q is %d bytes a second, rehearsal_low_priority %v", p, c.Files[0].RehearsalBWLimit, c.Files[0].RehearsalRate, c.Files[0].RehearsalLowPriority)
 		}
 	}
 }

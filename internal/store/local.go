@@ -679,12 +679,9 @@ func (l *Local) CleanTemp(ctx context.Context) (int, error) {
 	return int(n.Load()), err
 }
 
-func (l *Local) FreeSpace(context.Context) (uint64, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(l.root, &st); err != nil {
-		return 0, err
-	}
-	return st.Bavail * uint64(st.Bsize), nil
+func (l *Local) FreeSpace(ctx context.Context) (uint64, error) {
+	r, err := l.Room(ctx)
+	return r.Bytes, err
 }
 
 // Room is what the filesystem holding a local root has left (df, df -i).

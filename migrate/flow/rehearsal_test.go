@@ -20,12 +20,12 @@ import (
 
 // Rehearsals run while the application serves users from the source VM:
 // presync runs its commands there at low priority (rehearsal_low_priority;
-// see the store's TestLowPriority…) and reads each file set's source at
-// most at its rehearsal_bwlimit,
-// the plan predicts the rehearsal at that rate, the run is recorded with
-// its cap and left out of the copy's timing (the cap held it back), and
-// the final reads at full speed.
-func TestRehearsalsReadAtTheirCapAndTheFinalDoesNot(t *testing.T) {
+// the store's TestLowPriority… checks what that does on the host) and
+// reads each file set's source at most at its rehearsal_bwlimit; the plan
+// predicts the rehearsal at that rate, the run is recorded with its cap
+// and left out of the copy's timing (the cap held it back), and the final
+// reads at full speed and normal priority.
+func TestRehearsalsSpareTheVMAndTheFinalDoesNot(t *testing.T) {
 	s := testenv.StartSSHD(t, testenv.SSHDOptions{})
 	dir := t.TempDir()
 	home := filepath.Join(s.Dir, "shared")
