@@ -66,15 +66,7 @@ indexes:
     source: %s
     target: ./node1/indexesV1
 `, s.URL("", home), s.KeyFile, s.KnownHosts, src.AdminDSN("jiradb"), dst.AdminDSN("jiradb"), dst.AdminDSN("rehearsal"), idxSrc)
-	cfgPath := filepath.Join(dir, "cutover.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &Runner{Cfg: cfg, Opt: Options{Log: io.Discard}}
+	r := runnerFor(t, dir, cfgText)
 	ctx := context.Background()
 
 	plan, err := r.Plan(ctx)
@@ -209,6 +201,20 @@ indexes:
 	}
 	assertFinalCheck(t, plan, 1, false) // verify: all, both sides timed
 	assertIndexVerify(t, plan, "at the target")
+}
+
+// runnerFor writes cfgText as dir's cutover.yaml and loads it.
+func runnerFor(t *testing.T, dir, cfgText string) *Runner {
+	t.Helper()
+	cfgPath := filepath.Join(dir, "cutover.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Runner{Cfg: cfg, Opt: Options{Log: io.Discard}}
 }
 
 // assertIndexVerify checks that the plan's final includes the full verify

@@ -3,14 +3,12 @@ package flow
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/gentree"
 	"github.com/cutover/cutover/internal/state"
 	"github.com/cutover/cutover/internal/testenv"
@@ -44,15 +42,7 @@ files:
     ssh_key: %s
     known_hosts: %s
 `, s.URL("", home), limit, s.KeyFile, s.KnownHosts)
-	cfgPath := filepath.Join(dir, "cutover.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &Runner{Cfg: cfg, Opt: Options{Log: io.Discard}}
+	r := runnerFor(t, dir, cfgText)
 	ctx := context.Background()
 
 	plan, err := r.Plan(ctx)
