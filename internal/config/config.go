@@ -101,8 +101,11 @@ type IndexSet struct {
 	Name   string `yaml:"name"`
 	Source string `yaml:"source"`
 	Target string `yaml:"target"`
-	SSH    `yaml:",inline"`
-	line   int
+	// RehearsalLowPriority: presync's commands on the healthy node, which
+	// serves users, run at the lowest priority (as a file set's).
+	RehearsalLowPriority bool `yaml:"rehearsal_low_priority"`
+	SSH                  `yaml:",inline"`
+	line                 int
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)

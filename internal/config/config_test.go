@@ -24,6 +24,9 @@ func TestTemplatesParse(t *testing.T) {
 		if IDMap(c.Files[0].ChownMap)[1001] != 2001 {
 			t.Errorf("%s: chown_map %v", p, c.Files[0].ChownMap)
 		}
+		if len(c.Indexes) > 0 && !c.Indexes[0].RehearsalLowPriority {
+			t.Errorf("%s: the index set's rehearsal_low_priority is off", p)
+		}
 		if c.Files[0].RehearsalRate != 100e6 || !c.Files[0].RehearsalLowPriority {
 			t.Errorf("%s: rehearsal_bwlimit %q is %d bytes a second, rehearsal_low_priority %v", p, c.Files[0].RehearsalBWLimit, c.Files[0].RehearsalRate, c.Files[0].RehearsalLowPriority)
 		}

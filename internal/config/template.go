@@ -112,6 +112,7 @@ indexes:
   - name: %[1]s-node-1
     source: sftp://%[1]s@%[1]s-node-0%[2]s/%[3]s
     target: %[2]s/%[3]s
+    rehearsal_low_priority: true   # presync's tar and hashing on the healthy node at the lowest priority
 `, name, p.local, p.indexes)
 	}
 	return b.String(), nil

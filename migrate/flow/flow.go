@@ -115,7 +115,11 @@ func (r *Runner) dbOptions(d config.Database, rehearsal bool) (pgcopy.Options, e
 	return o, nil
 }
 
-func (r *Runner) indexOptions(x config.IndexSet) index.Options {
-	return index.Options{SSH: sshOptions(x.SSH, r.Cfg.Workers), Workers: min(r.Cfg.Workers, 8),
+// indexOptions turns an index set into index ship options, for a
+// rehearsal (presync) or not.
+func (r *Runner) indexOptions(x config.IndexSet, rehearsal bool) index.Options {
+	o := index.Options{SSH: sshOptions(x.SSH, r.Cfg.Workers), Workers: min(r.Cfg.Workers, 8),
 		Log: progress.Prefixed(r.Opt.Log, "index "+x.Name+": "), LogInterval: r.Opt.LogInterval}
+	o.SSH.LowPriority = rehearsal && x.RehearsalLowPriority
+	return o
 }

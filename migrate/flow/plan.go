@@ -435,7 +435,7 @@ func (r *Runner) inventoryDB(ctx context.Context, name string, flows []state.Flo
 // probes) seconds per byte shipped.
 func (r *Runner) inventoryIndex(ctx context.Context, name string, flows []state.FlowRun) (*IndexInventory, float64, float64, string, error) {
 	x := r.indexSet(name)
-	o := r.indexOptions(x)
+	o := r.indexOptions(x, false)
 	o.DryRun, o.Log = true, nil
 	t0 := time.Now()
 	rep, err := index.Ship(ctx, x.Source, x.Target, o)

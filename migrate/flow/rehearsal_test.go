@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/gentree"
 	"github.com/cutover/cutover/internal/state"
 	"github.com/cutover/cutover/internal/testenv"
@@ -155,5 +156,19 @@ func TestFitLeavesOutRunsTheirCapHeldBack(t *testing.T) {
 	}
 	if got, want := m.cappedEstimate(0, 0, 1e9, 0), m.estimate(0, 0, 1e9); got != want {
 		t.Errorf("uncapped estimate %.1f s, want %.1f s", got, want)
+	}
+}
+
+// An index set's rehearsal_low_priority lowers presync's ship, not the
+// final's.
+func TestIndexShipsOfRehearsalsAtLowPriority(t *testing.T) {
+	r := &Runner{Cfg: &config.Config{Workers: 4}}
+	x := config.IndexSet{Name: "node-1", Source: "sftp://jira@node-0/x", Target: "/y", RehearsalLowPriority: true}
+	if !r.indexOptions(x, true).SSH.LowPriority || r.indexOptions(x, false).SSH.LowPriority {
+		t.Fatal("presync's ship not lowered, or the final's lowered")
+	}
+	x.RehearsalLowPriority = false
+	if r.indexOptions(x, true).SSH.LowPriority {
+		t.Fatal("lowered without rehearsal_low_priority")
 	}
 }

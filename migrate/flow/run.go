@@ -268,7 +268,7 @@ func (r *Runner) runPart(ctx context.Context, p *Part, final bool) error {
 		return err
 	case "index":
 		x := r.indexSet(p.Name)
-		o := r.indexOptions(x)
+		o := r.indexOptions(x, !final)
 		rep, err := index.Ship(ctx, x.Source, x.Target, o)
 		p.Report, p.bytes, p.items = rep, rep.Totals.BytesShipped, int64(rep.Totals.FilesShipped)
 		if err != nil || !final {
