@@ -523,8 +523,8 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	o.logf("plan: %d to copy (%s), %d unchanged, %d directories, %d links, %d metadata fixes, %d deletions",
 		len(p.Copies), progress.Bytes(p.BytesToCopy), p.Unchanged, len(p.Dirs), len(p.Links), len(p.Meta), deletes)
 	if o.BWLimit > 0 && p.BytesToCopy > 0 && !o.DryRun {
-		o.logf("reading at most %s/s from the source (--bwlimit): the copy takes %s or more",
-			progress.Bytes(o.BWLimit), migrate.MinReadTime(p.BytesToCopy, o.BWLimit).Round(100*time.Millisecond))
+		o.logf("reading at most %s from the source (--bwlimit): the copy takes %s or more",
+			progress.Rate(o.BWLimit), migrate.MinReadTime(p.BytesToCopy, o.BWLimit).Round(100*time.Millisecond))
 	}
 	if o.DryRun {
 		rep.Files.Copied = int64(len(p.Copies))

@@ -228,7 +228,7 @@ func (r *FilesReport) Markdown() string {
 	}
 	row("memory", mem)
 	if r.Throughput.BWLimit > 0 {
-		phase += ", reads capped at " + progress.Bytes(r.Throughput.BWLimit) + "/s"
+		phase += ", reads capped at " + progress.Rate(r.Throughput.BWLimit)
 	}
 	row("throughput", fmt.Sprintf("%s/s, %.0f files/s over %.1f s of %s (%s)",
 		progress.Bytes(int64(r.Throughput.BytesPerS)), r.Throughput.FilesPerS, r.Throughput.CopyS, phase, listing))

@@ -181,6 +181,16 @@ func (c *Counter) unit() string {
 	return c.Unit
 }
 
+// Rate writes a rate in bytes a second as --bwlimit takes it, in decimal
+// units, 3 digits: "100 MB/s", "1.05 MB/s", "2.5 GB/s".
+func Rate(bytesPerS int64) string {
+	v, unit := float64(bytesPerS)/1e6, " MB/s"
+	if v >= 1000 {
+		v, unit = v/1000, " GB/s"
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64) + unit
+}
+
 // ParseRate parses a rate in bytes a second: "50MB", "50MB/s", "200KiB",
 // "1000"; "" and "0" are no limit (0).
 func ParseRate(s string) (int64, error) {

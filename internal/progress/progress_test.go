@@ -132,3 +132,12 @@ func TestLogLinesTakeTheBarsPlaceOnATerminal(t *testing.T) {
 		t.Errorf("the log line does not follow a cleared line: %q", s)
 	}
 }
+
+func TestRateReadsAsBWLimitTakesIt(t *testing.T) {
+	for in, want := range map[string]string{"100MB": "100 MB/s", "1MiB": "1.05 MB/s", "200KB/s": "0.2 MB/s", "2.5G": "2.5 GB/s", "999MB": "999 MB/s"} {
+		n, err := ParseRate(in)
+		if got := Rate(n); err != nil || got != want {
+			t.Errorf("%s: %q (%v), want %q", in, got, err, want)
+		}
+	}
+}

@@ -186,7 +186,7 @@ func (r *Runner) plan(ctx context.Context, rep *PlanReport) error {
 		// at the set's rehearsal cap; the final reads at full speed.
 		limit, preBasis := r.rehearsalRate(f), m.Basis
 		if limit > 0 {
-			preBasis += fmt.Sprintf("; reads capped at %s/s (rehearsal_bwlimit)", progress.Bytes(limit))
+			preBasis += fmt.Sprintf("; reads capped at %s (rehearsal_bwlimit)", progress.Rate(limit))
 		}
 		bulk.Parts = append(bulk.Parts, PartEstimate{Kind: "files", Name: f.Name, Bytes: inv.Bytes, Items: files, Basis: preBasis,
 			EstimateS: m.cappedEstimate(inv.Entries, files, inv.Bytes, limit)})

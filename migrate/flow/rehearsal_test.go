@@ -54,7 +54,7 @@ files:
 	atCap := migrate.MinReadTime(total, limit).Seconds()
 	for _, ph := range plan.Phases[:2] { // bulk, presync
 		pe := ph.Parts[0]
-		if pe.EstimateS < atCap || !strings.Contains(pe.Basis, "reads capped at 1.0 MiB/s (rehearsal_bwlimit)") {
+		if pe.EstimateS < atCap || !strings.Contains(pe.Basis, "reads capped at 1.05 MB/s (rehearsal_bwlimit)") {
 			t.Errorf("%s: predicted %.2f s for %d bytes at %d bytes a second: %s", ph.Name, pe.EstimateS, total, limit, pe.Basis)
 		}
 	}
