@@ -34,6 +34,9 @@ type FilesOptions struct {
 	MaxDelete      int
 	Filter         filter.Filter
 	BWLimit        int64
+	// MaxDuration stops the run cleanly after it, as Ctrl-C does (0: never):
+	// a bulk copy run only at night, a rehearsal kept to its window.
+	MaxDuration    time.Duration
 	UIDMap, GIDMap map[int]int
 	Checksum       bool
 	Verify         string  // none, transferred, all
@@ -67,10 +70,30 @@ func SyncFiles(ctx context.Context, o FilesOptions) (*FilesReport, error) {
 	rep := &FilesReport{Command: "files sync", Source: o.Source, Target: o.Target, Outcome: report.Started(),
 		DryRun: o.DryRun, Hash: string(checksum.Content), Verify: VerifyStats{Mode: o.Verify}, Throughput: Throughput{BWLimit: o.BWLimit}}
 	logMemoryCap(&o)
-	err := syncFiles(ctx, o, rep)
+	ctx, stop := withMaxDuration(ctx, o.MaxDuration)
+	err := stop(syncFiles(ctx, o, rep))
 	rep.Memory = memoryUse()
 	rep.Finish(err)
 	return rep, err
+}
+
+// withMaxDuration cancels ctx after d (0: never), as Ctrl-C does: the
+// run stops cleanly. The returned stop releases the timer and turns the
+// run's error into one that says it stopped at its --max-duration.
+func withMaxDuration(ctx context.Context, d time.Duration) (context.Context, func(error) error) {
+	if d <= 0 {
+		return ctx, func(err error) error { return err }
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	t := time.AfterFunc(d, func() { cancel(errs.ErrMaxDuration) })
+	return ctx, func(err error) error {
+		t.Stop()
+		defer cancel(nil)
+		if errs.Interrupted(err) && errors.Is(context.Cause(ctx), errs.ErrMaxDuration) {
+			return fmt.Errorf("%w %s: the state keeps what this run finished, and the same command goes on from there (%w)", errs.ErrMaxDuration, d, err)
+		}
+		return err
+	}
 }
 
 // storeNames are the names openStores' stores will have (their String).

@@ -117,8 +117,8 @@ and record it in the state so the next run copies only the delta.
 			if err := om.apply(&o); err != nil {
 				return err
 			}
-			if o.Workers < 1 || o.MaxDelete < 0 {
-				return errs.Usagef("--workers must be ≥ 1 and --max-delete ≥ 0")
+			if o.Workers < 1 || o.MaxDelete < 0 || o.MaxDuration < 0 {
+				return errs.Usagef("--workers must be ≥ 1, and --max-delete and --max-duration ≥ 0")
 			}
 			if err := stallFlag(&o); err != nil {
 				return err
@@ -147,6 +147,7 @@ and record it in the state so the next run copies only the delta.
 	f.IntVar(&o.Workers, "workers", 16, "parallel file transfers")
 	f.IntVar(&o.Streams, "streams", 4, "from an SFTP source with a shell and GNU tar, send files in up to `N` tar streams, one per 64 MiB or 2048 files (0: SFTP requests for every file); unset, from a source on NFS: up to --workers, one per 128 files")
 	f.BoolVar(&o.DryRun, "dry-run", false, "show what would be done; change nothing")
+	f.DurationVar(&o.MaxDuration, "max-duration", 0, "stop cleanly after `DURATION` (exit 130, as Ctrl-C): the same command goes on from there, e.g. a bulk copy run only at night (0: no limit)")
 	f.BoolVar(&o.Delete, "delete", false, "mirror: remove target entries the source no longer has, and redo those changed at the target since written (the target is listed)")
 	f.IntVar(&o.MaxDelete, "max-delete", 1000, "with --delete, stop (exit 3, nothing deleted) when more than `N` entries would be removed")
 	f.StringVar(&bw, "bwlimit", "", "cap the read rate from the source, e.g. 50MB, 200KiB (per second)")

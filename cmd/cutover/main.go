@@ -62,6 +62,8 @@ func main() {
 		var p *errs.PartialError
 		switch {
 		case errors.As(err, &p):
+		case errors.Is(err, errs.ErrMaxDuration):
+			fmt.Fprintln(logOutput(), "cutover:", err) // when, and what next
 		case code == errs.ExitInterrupted && errors.Is(err, context.Canceled):
 			// Not "context canceled": what the user did, and what next.
 			fmt.Fprintln(logOutput(), "cutover: interrupted; the state is consistent and the report written, and the same command can be run again")

@@ -238,6 +238,40 @@ func TestInterruptWritesPartialReportAndExits130(t *testing.T) {
 	}
 }
 
+// --max-duration stops a run as Ctrl-C does, at the time given: exit 130,
+// a report that says so, and the same command then goes on from there.
+func TestMaxDurationStopsCleanlyAndTheNextRunGoesOn(t *testing.T) {
+	dir := t.TempDir()
+	src, dst, state := filepath.Join(dir, "src"), filepath.Join(dir, "dst"), filepath.Join(dir, "st")
+	gentree.Tree(src, gentree.Options{Files: 100, Seed: 13, MedianKiB: 100, Sigma: 0.5}) // 8 MB: 3 s at 2 MB/s, past its 2 MB burst
+	rep := filepath.Join(dir, "r.json")
+	out, code := cutover(t, "files", "sync", src, dst, "--state", state, "--bwlimit", "2MB", "--max-duration", "1s", "--report", rep)
+	if code != 130 || !strings.Contains(out, "cutover: stopped at --max-duration 1s: the state keeps what this run finished") {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	b, _ := os.ReadFile(rep)
+	var first struct {
+		Outcome string `json:"status"`
+		Files   struct{ Copied int64 }
+	}
+	if err := json.Unmarshal(b, &first); err != nil || first.Outcome != "interrupted" || first.Files.Copied == 0 {
+		t.Fatalf("report of the stopped run (%v): %s", err, b)
+	}
+	out, code = cutover(t, "files", "sync", src, dst, "--state", state, "--report", rep)
+	b, _ = os.ReadFile(rep)
+	var second struct{ Files struct{ Copied int64 } }
+	json.Unmarshal(b, &second)
+	if code != 0 || second.Files.Copied == 0 || first.Files.Copied+second.Files.Copied != int64(countFiles(src)) {
+		t.Fatalf("the run after: exit %d, copied %d after %d: %s", code, second.Files.Copied, first.Files.Copied, out)
+	}
+	if d := testenv.TreeDiff(t, src, dst, true, nil); len(d) > 0 {
+		t.Fatalf("after the run that went on, the target differs:\n%s", strings.Join(d, "\n"))
+	}
+	if out, code := cutover(t, "files", "sync", src, dst, "--state", state, "--max-duration", "-1s"); code != 2 {
+		t.Errorf("a negative --max-duration: exit %d: %s", code, out)
+	}
+}
+
 // --exclude-from and --include-from read globs from files and take their
 // place among the other rules: first match wins, as rsync's filters.
 func TestRuleFiles(t *testing.T) {

@@ -59,8 +59,12 @@ const ExitCodesHelp = `Exit codes:
        authentication, host key, full disk, --max-delete tripped, a non-empty
        target, a failed preflight, an unsupported format, a listing too big
        for the memory limit of the process's cgroup)
-  130  interrupted by SIGINT/SIGTERM (workers stop cleanly, the state stays
-       consistent, a partial report is written)`
+  130  interrupted by SIGINT/SIGTERM or at --max-duration (workers stop
+       cleanly, the state stays consistent, a partial report is written)`
+
+// ErrMaxDuration ends a run stopped at its --max-duration: an interruption
+// (exit 130), which the same command takes up again.
+var ErrMaxDuration = errors.New("stopped at --max-duration")
 
 type classified struct {
 	kind Kind
