@@ -90,10 +90,22 @@ func withMaxDuration(ctx context.Context, d time.Duration) (context.Context, fun
 		t.Stop()
 		defer cancel(nil)
 		if errs.Interrupted(err) && errors.Is(context.Cause(ctx), errs.ErrMaxDuration) {
-			return fmt.Errorf("%w %s: the state keeps what this run finished, and the same command goes on from there (%w)", errs.ErrMaxDuration, d, err)
+			return maxDurationError(d) // what was in flight ended with the cancel, and says no more
 		}
 		return err
 	}
+}
+
+// maxDurationError is a run stopped at its --max-duration: an interruption
+// (context.Canceled, exit 130) that says when, and what next.
+type maxDurationError time.Duration
+
+func (e maxDurationError) Error() string {
+	return fmt.Sprintf("%v %s: the state keeps what this run finished, and the same command goes on from there", errs.ErrMaxDuration, time.Duration(e))
+}
+
+func (e maxDurationError) Is(target error) bool {
+	return target == errs.ErrMaxDuration || target == context.Canceled
 }
 
 // storeNames are the names openStores' stores will have (their String).
