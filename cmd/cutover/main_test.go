@@ -243,10 +243,10 @@ func TestInterruptWritesPartialReportAndExits130(t *testing.T) {
 func TestMaxDurationStopsCleanlyAndTheNextRunGoesOn(t *testing.T) {
 	dir := t.TempDir()
 	src, dst, state := filepath.Join(dir, "src"), filepath.Join(dir, "dst"), filepath.Join(dir, "st")
-	gentree.Tree(src, gentree.Options{Files: 100, Seed: 13, MedianKiB: 100, Sigma: 0.5}) // 8 MB: 3 s at 2 MB/s, past its 2 MB burst
+	gentree.Tree(src, gentree.Options{Files: 100, Seed: 13, MedianKiB: 100, Sigma: 0.5}) // 8 MB: 7 s at 1 MB/s, past its 1 MB burst
 	rep := filepath.Join(dir, "r.json")
-	out, code := cutover(t, "files", "sync", src, dst, "--state", state, "--bwlimit", "2MB", "--max-duration", "1s", "--report", rep)
-	if code != 130 || !strings.Contains(out, "cutover: stopped at --max-duration 1s: the state keeps what this run finished") {
+	out, code := cutover(t, "files", "sync", src, dst, "--state", state, "--bwlimit", "1MB", "--max-duration", "1.5s", "--report", rep)
+	if code != 130 || !strings.Contains(out, "cutover: stopped at --max-duration 1.5s: the state keeps what this run finished") {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 	b, _ := os.ReadFile(rep)
