@@ -703,7 +703,10 @@ func (l *Local) Room(context.Context) (Room, error) {
 	if err := unix.Statfs(l.root, &st); err != nil {
 		return Room{}, err
 	}
-	bs := uint64(st.Bsize)
+	bs := uint64(st.Frsize) // the unit of the block counts (statfs(2)); an NFS client's Bsize is its wsize
+	if bs == 0 {
+		bs = uint64(st.Bsize)
+	}
 	return Room{Bytes: st.Bavail * bs, BytesTotal: st.Blocks * bs, Inodes: st.Ffree, InodesTotal: st.Files}, nil
 }
 
