@@ -87,8 +87,8 @@ files:
     # presync reads at most this much a second from the VM, which still serves
     # users during rehearsals ("" or 0: no cap); the final is never capped.
     rehearsal_bwlimit: 100MB
-    # and runs its find, tar and hashing there at nice 19 and the lowest
-    # best-effort I/O priority (a busy VM then slows the rehearsal, not the application)
+    # presync also runs its find, tar and hashing there at nice 19 and the
+    # lowest best-effort I/O priority: a busy VM slows the rehearsal, not the application.
     rehearsal_low_priority: true
     ssh_key: ~/.ssh/id_ed25519
     known_hosts: ~/.ssh/known_hosts
