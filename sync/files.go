@@ -573,16 +573,17 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 			return err
 		}
 	}
-	if fs, ok := dst.(store.FreeSpacer); ok {
-		if free, err := fs.FreeSpace(ctx); err == nil && uint64(p.BytesToCopy) > free {
+	if rs, ok := dst.(store.Roomer); ok {
+		r, err := rs.Room(ctx)
+		switch {
+		case err != nil:
+		case uint64(p.BytesToCopy) > r.Bytes:
 			return errs.Fatalf("target %s has %s free but this run must write %s: free space or grow the volume first",
-				dst, progress.Bytes(int64(free)), progress.Bytes(p.BytesToCopy))
-		}
-	}
-	if l, ok := dst.(*store.Local); ok {
-		// A volume made with ext4's default of an inode per 16 KiB runs
-		// out of inodes before bytes under a shared home of small files.
-		if r, err := l.Room(ctx); err == nil && r.InodesTotal > 0 && uint64(p.New) > r.Inodes {
+				dst, progress.Bytes(int64(r.Bytes)), progress.Bytes(p.BytesToCopy))
+		case r.InodesTotal > 0 && uint64(p.New) > r.Inodes:
+			// A volume made with ext4's default of an inode per 16 KiB
+			// runs out of inodes before bytes under a shared home of
+			// small files.
 			return errs.Fatalf("target %s has %d free inodes (df -i) but this run creates %d files, directories and symlinks: make room, or make the filesystem again with more inodes (mkfs.ext4 -i 4096); nothing was copied",
 				dst, r.Inodes, p.New)
 		}
@@ -702,8 +703,8 @@ func fullTarget(ctx context.Context, err error, dst store.Store) error {
 	if errors.Is(err, syscall.EDQUOT) {
 		what = "over its quota"
 	}
-	if l, ok := dst.(*store.Local); ok {
-		if r, rerr := l.Room(ctx); rerr == nil {
+	if rs, ok := dst.(store.Roomer); ok {
+		if r, rerr := rs.Room(ctx); rerr == nil {
 			// The files this run had in flight are removed by now: what
 			// is left says which of the two ran out, not that one is 0.
 			if r.InodesShort() {

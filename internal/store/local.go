@@ -37,7 +37,7 @@ type Local struct {
 var (
 	_ Store          = (*Local)(nil)
 	_ Linker         = (*Local)(nil)
-	_ FreeSpacer     = (*Local)(nil)
+	_ Roomer         = (*Local)(nil)
 	_ Syncer         = (*Local)(nil)
 	_ Stager         = (*Local)(nil)
 	_ ReadBacker     = (*Local)(nil)
@@ -677,24 +677,6 @@ func (l *Local) CleanTemp(ctx context.Context) (int, error) {
 	// What cannot be read is skipped, as before: the rerun's copy meets it.
 	err := walkDirs(ctx, l.walkers(), list, func(string, error) error { return nil }, func(Entry) error { return nil }, func(string, error) {})
 	return int(n.Load()), err
-}
-
-func (l *Local) FreeSpace(ctx context.Context) (uint64, error) {
-	r, err := l.Room(ctx)
-	return r.Bytes, err
-}
-
-// Room is what the filesystem holding a local root has left (df, df -i).
-type Room struct {
-	Bytes, BytesTotal   uint64
-	Inodes, InodesTotal uint64 // InodesTotal 0: the filesystem reports none (btrfs)
-}
-
-// InodesShort says inodes, not bytes, are what runs out first: a smaller
-// share of them is left.
-func (r Room) InodesShort() bool {
-	return r.InodesTotal > 0 && r.BytesTotal > 0 &&
-		float64(r.Inodes)/float64(r.InodesTotal) < float64(r.Bytes)/float64(r.BytesTotal)
 }
 
 // Room tells what the filesystem holding the root has left.

@@ -90,3 +90,21 @@ func TestLowPriorityLowersTheRemoteCommandsAndTheirSession(t *testing.T) {
 		}
 	}
 }
+
+// What a target has left, through SFTP (statvfs@openssh.com) and locally
+// (statfs), for the same directory: the same filesystem's totals.
+func TestRoomOverSFTPAndLocallyAgree(t *testing.T) {
+	s := testenv.StartSSHD(t, testenv.SSHDOptions{})
+	root := filepath.Join(s.Dir, "home")
+	remote, err := s.SFTP(t, root).Room(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := store.NewLocal(root).Room(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if remote.BytesTotal == 0 || remote.BytesTotal != local.BytesTotal || remote.InodesTotal != local.InodesTotal || remote.Inodes == 0 {
+		t.Fatalf("over SFTP %+v, locally %+v", remote, local)
+	}
+}

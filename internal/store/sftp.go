@@ -48,11 +48,11 @@ type SFTP struct {
 }
 
 var (
-	_ Store      = (*SFTP)(nil)
-	_ Linker     = (*SFTP)(nil)
-	_ FreeSpacer = (*SFTP)(nil)
-	_ Stager     = (*SFTP)(nil)
-	_ RootMeta   = (*SFTP)(nil)
+	_ Store    = (*SFTP)(nil)
+	_ Linker   = (*SFTP)(nil)
+	_ Roomer   = (*SFTP)(nil)
+	_ Stager   = (*SFTP)(nil)
+	_ RootMeta = (*SFTP)(nil)
 )
 
 type sshConn struct {
@@ -550,14 +550,16 @@ func (s *SFTP) CleanTemp(ctx context.Context) (int, error) {
 	return n, err
 }
 
-func (s *SFTP) FreeSpace(ctx context.Context) (uint64, error) {
+// Room tells what the filesystem holding the root has left, as the
+// server's statvfs@openssh.com says.
+func (s *SFTP) Room(ctx context.Context) (Room, error) {
 	c, sc, err := s.pick(ctx)
 	if err != nil {
-		return 0, err
+		return Room{}, err
 	}
 	st, err := sc.StatVFS(s.loc.Path)
 	if err != nil {
-		return 0, s.classify(c, sc, err)
+		return Room{}, s.classify(c, sc, err)
 	}
-	return st.FreeSpace(), nil
+	return Room{Bytes: st.FreeSpace(), BytesTotal: st.TotalSpace(), Inodes: st.Ffree, InodesTotal: st.Files}, nil
 }

@@ -142,9 +142,23 @@ type Linker interface {
 	Link(ctx context.Context, oldPath, newPath string) error
 }
 
-// FreeSpacer is implemented by stores that can tell the free space left.
-type FreeSpacer interface {
-	FreeSpace(ctx context.Context) (uint64, error)
+// Roomer is implemented by stores that can tell what the filesystem
+// holding their root has left (df, df -i).
+type Roomer interface {
+	Room(ctx context.Context) (Room, error)
+}
+
+// Room is what a filesystem has left, in bytes and inodes.
+type Room struct {
+	Bytes, BytesTotal   uint64
+	Inodes, InodesTotal uint64 // InodesTotal 0: the filesystem reports none (btrfs)
+}
+
+// InodesShort says inodes, not bytes, are what runs out first: a smaller
+// share of them is left.
+func (r Room) InodesShort() bool {
+	return r.InodesTotal > 0 && r.BytesTotal > 0 &&
+		float64(r.Inodes)/float64(r.InodesTotal) < float64(r.Bytes)/float64(r.BytesTotal)
 }
 
 // Syncer is implemented by stores that can make all earlier writes durable
