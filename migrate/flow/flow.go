@@ -67,13 +67,17 @@ func (r *Runner) rehearsalRate(f config.FileSet) int64 {
 	return f.RehearsalRate
 }
 
-// filesOptions turns a file set into `files sync` options.
-func (r *Runner) filesOptions(f config.FileSet) (sync.FilesOptions, error) {
+// filesOptions turns a file set into `files sync` options, for a
+// rehearsal (presync: capped and at low priority, as the set says) or not.
+func (r *Runner) filesOptions(f config.FileSet, rehearsal bool) (sync.FilesOptions, error) {
 	o := sync.FilesOptions{
 		Source: f.Source, Target: f.Target, StateDir: r.filesState(f.Name),
 		Workers: r.Cfg.Workers, MaxDelete: r.Cfg.MaxDelete, Verify: r.Cfg.Verify,
 		UIDMap: config.IDMap(f.ChownMap), GIDMap: config.IDMap(f.ChgrpMap),
 		SSH: sshOptions(f.SSH, r.Cfg.Workers), Log: progress.Prefixed(r.Opt.Log, "files "+f.Name+": "), LogInterval: r.Opt.LogInterval,
+	}
+	if rehearsal {
+		o.BWLimit, o.SSH.LowPriority = r.rehearsalRate(f), f.RehearsalLowPriority
 	}
 	for _, p := range f.Include {
 		if err := o.Filter.Add(true, p); err != nil {

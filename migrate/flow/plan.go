@@ -293,7 +293,7 @@ func windowSpread(flows []state.FlowRun) (float64, string) {
 // its throughput model.
 func (r *Runner) inventoryFiles(ctx context.Context, name string) (*FilesInventory, error) {
 	f := r.fileSet(name)
-	o, err := r.filesOptions(f)
+	o, err := r.filesOptions(f, false)
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +328,7 @@ func (r *Runner) inventoryFiles(ctx context.Context, name string) (*FilesInvento
 	inv.ListS, inv.TargetListS, inv.NewestMtime = rep.Throughput.ListS, rep.Throughput.TargetListS, rep.NewestMtime
 	m, ok := fitFiles(runs)
 	if !ok {
-		po, _ := r.filesOptions(f)
+		po, _ := r.filesOptions(f, false)
 		if m, err = probeFiles(ctx, po); err != nil {
 			return nil, fmt.Errorf("files %s: probe: %w", f.Name, err)
 		}
@@ -349,7 +349,7 @@ func (r *Runner) inventoryFiles(ctx context.Context, name string) (*FilesInvento
 	if frac := r.finalCheckFraction(); frac > 0 {
 		// o.Target is a scratch directory when the target does not exist
 		// yet: the probe then times the source side alone.
-		co, _ := r.filesOptions(f)
+		co, _ := r.filesOptions(f, false)
 		co.Target, co.Log = o.Target, nil
 		files := inv.files()
 		inv.FinalCheck = &FinalCheck{Fraction: frac, EstimateS: math.Max(inv.ListS, inv.TargetListS)}

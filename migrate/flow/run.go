@@ -198,15 +198,11 @@ func (r *Runner) runParts(ctx context.Context, parts []*Part, final bool) {
 func (r *Runner) runPart(ctx context.Context, p *Part, final bool) error {
 	switch p.Kind {
 	case "files":
-		o, err := r.filesOptions(r.fileSet(p.Name))
+		o, err := r.filesOptions(r.fileSet(p.Name), !final)
 		if err != nil {
 			return err
 		}
 		o.Delete = final || r.Opt.Delete
-		if !final {
-			f := r.fileSet(p.Name)
-			o.BWLimit, o.SSH.LowPriority = r.rehearsalRate(f), f.RehearsalLowPriority
-		}
 		checkAll := final && r.Cfg.Verify == "all"
 		if checkAll {
 			// The full check below reads every file on both sides: the
