@@ -66,7 +66,7 @@ run() {
   d=$OUT/dst-$name
   mkfs_on "$name"
   sync; echo 3 > /proc/sys/vm/drop_caches
-  cat $(find "$SRC" -type f) > /dev/null; find "$d" > /dev/null
+  find "$SRC" -type f -exec cat {} + > /dev/null; find "$d" > /dev/null
   read -ra words <<< "$cmd"
   while [[ ${words[0]} == *=* ]]; do env+=("${words[0]}"); words=("${words[@]:1}"); done
   c0=$(cpu); t0=$(date +%s.%N)
@@ -80,17 +80,14 @@ run() {
   printf '%.2f %.1f\n' "$(echo "$t1 - $t0" | bc -l)" "$(echo "($c1 - $c0) / $(getconf CLK_TCK)" | bc -l)"
 }
 
-# Every image written out before the first round, and the host given time
-# to put those writes on its disk: written lazily, in a variant's first
-# round, they were still being flushed by the host while that round ran,
-# and the first round was the slowest of its set for every tool (cutover
-# 4.21 s where its other rounds took 2.88-3.35 s), most for the one that
-# waits for its writes to reach the disk.
+# Every image written out before the first round (written in a variant's
+# first round, it was still being flushed while that round ran), then the
+# host left to settle.
 for n in "${names[@]}"; do
   im=$OUT/dst-$n.img
   [ -f "$im" ] || dd if=/dev/zero of="$im" bs=4M count=$(( IMG_MB / 4 )) conv=fsync status=none
 done
-sync; sleep "${SETTLE:-10}"
+settle
 
 declare -A T C
 for r in $(seq "$ROUNDS"); do

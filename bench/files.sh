@@ -43,10 +43,7 @@ dst() { case $phase in full-cold) echo "$OUT/dst-$1-cold" ;; *) echo "$OUT/dst-$
 # first in each phase, measured 5.2-5.5 s where its later runs took 4.3 s).
 fresh_fs "$OUT/warmup"
 cp -a "$SRC/." "$OUT/warmup/"
-# and the host given time to put those writes (and the source's) on its
-# disk before the first timed run, which otherwise met them (bench/ab.sh:
-# its first round was each set's slowest until it waited so).
-sync; sleep "${SETTLE:-10}"
+settle
 
 # Before each run: the previous run's writes flushed (so its writeback does
 # not slow the next tool) and the page cache dropped, then the source

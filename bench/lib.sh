@@ -83,6 +83,13 @@ unmount_fs() {
   local dev; dev=$(findmnt -n -o SOURCE "$1")
   umount "$1"; losetup -d "$dev" 2>/dev/null || true
 }
+# settle: what the harness itself just wrote (images, a warm-up copy, the
+# tree) flushed, and the host given SETTLE seconds (10) to put it on its
+# disk before the first timed run; otherwise that run met those writes and
+# was the slowest of its set, most for a tool that waits for its own
+# writes to reach the disk (cutover 4.21 s where its other rounds took
+# 2.88-3.35 s).
+settle() { sync; sleep "${SETTLE:-10}"; }
 # refresh_fs DIR: DIR empty again, on a filesystem of its own made anew.
 refresh_fs() {
   if mountpoint -q "$1"; then unmount_fs "$1"; rm -f "$1.img"; fi
