@@ -435,9 +435,9 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		rc = startRecheck(ctx, &o, st, pair, dst)
 		defer func() { cancel(); <-rc.done }() // an early return stops the read-back
 	}
-	if s, ok := src.(*store.SFTP); ok && o.SSH.LowPriority {
+	if _, ok := src.(*store.SFTP); ok && o.SSH.LowPriority {
 		rep.SourceLowPriority = true
-		o.logf("on %s, cutover's commands and their SSH session run at nice 19 and best-effort I/O priority 7 (--low-priority)", s.Host())
+		o.logf("at %s, cutover's commands and their SSH session run at nice 19 and best-effort I/O priority 7 (--low-priority)", src)
 	}
 	o.logf("listing %s", src)
 	entries, err := listSource(ctx, src, &o.Filter, rep, expect)

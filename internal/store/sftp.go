@@ -191,9 +191,6 @@ func isConnErr(err error) bool {
 
 func (s *SFTP) String() string { return s.loc.String() }
 
-// Host is the host name the store connects to.
-func (s *SFTP) Host() string { return s.loc.Host }
-
 func (s *SFTP) Close() error {
 	for _, c := range s.conns {
 		c.mu.Lock()
