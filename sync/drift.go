@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/cutover/cutover/internal/spill"
 	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/migrate"
 	"github.com/cutover/cutover/plan"
@@ -93,7 +94,7 @@ type drift struct {
 	excluded func(path string, isDir bool) bool
 	// listed is the target's listing (sorted by path, as the record is),
 	// when listing is set: compared with each recorded entry on the way.
-	listed  []store.Entry
+	listed  *spill.Sorted
 	listing bool
 	meta    metaCheck // how owners compare
 }
@@ -104,19 +105,22 @@ func (d *drift) prev(each func(func(plan.Prev) error) error) func(func(plan.Prev
 	if len(d.differ) == 0 && !d.listing {
 		return each // nothing to compare or mark
 	}
-	listed := d.listed
 	return func(fn func(plan.Prev) error) error {
-		j := 0
+		c := d.listed.Cursor()
+		more := c.Next()
 		links := newLinkCheck()
-		return each(func(r plan.Prev) error {
+		err := each(func(r plan.Prev) error {
 			td, ok := d.differ[r.Path]
 			if !ok && d.listing {
-				for j < len(listed) && listed[j].Path < r.Path {
-					j++
+				for more && c.Entry().Path < r.Path {
+					more = c.Next()
+				}
+				if err := c.Err(); err != nil {
+					return err
 				}
 				var at *store.Entry
-				if j < len(listed) && listed[j].Path == r.Path {
-					at = &listed[j]
+				if more && c.Entry().Path == r.Path {
+					at = c.Entry()
 				}
 				if td, ok = listedDiff(r.Entry, at, d.meta); !ok && at != nil && r.Type == store.File && r.Inode != 0 {
 					// Recorded as one name of a file with several: the
@@ -141,6 +145,10 @@ func (d *drift) prev(each func(func(plan.Prev) error) error) func(func(plan.Prev
 			}
 			return fn(r)
 		})
+		if err != nil {
+			return err
+		}
+		return c.Err()
 	}
 }
 

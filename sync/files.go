@@ -18,6 +18,7 @@ import (
 	"github.com/cutover/cutover/internal/filter"
 	"github.com/cutover/cutover/internal/progress"
 	"github.com/cutover/cutover/internal/report"
+	"github.com/cutover/cutover/internal/spill"
 	"github.com/cutover/cutover/internal/state"
 	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/migrate"
@@ -196,70 +197,59 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 	var vanished []string
 	var excluded int64
 	var excludedDirs map[string]store.Entry
-	// A connection lost while listing restarts the listing (the store
-	// reconnects), a few times, as a lost connection while copying does.
-	stall := stallOf(ctx)
-	for attempt := 1; ; attempt++ {
+	reset := func() error {
 		out, bads, vanished, excluded = out[:0], bads[:0], vanished[:0], 0
 		excludedDirs = map[string]store.Entry{}
-		err := s.Walk(ctx, func(e store.Entry) error {
-			stall.tick()
-			if store.IsTemp(path.Base(e.Path)) {
-				return nil
-			}
-			if !f.Included(e.Path, e.Type == store.Dir) {
-				excluded++
-				if e.Type == store.Dir {
-					excludedDirs[e.Path] = e
-				}
-				return nil
-			}
-			if len(out) == cap(out) {
-				// Grown here, by a quarter, once hold knows of the new
-				// array, which is live beside the old while it is copied;
-				// near the memory limit, by as little as it can.
-				more := max(cap(out)/4, listEntriesStep)
-				if hold(0, int64(cap(out)+more)*entrySize) != nil {
-					more = listEntriesStep
-					if err := hold(0, int64(cap(out)+more)*entrySize); err != nil {
-						return tooMany(err)
-					}
-				}
-				out = slices.Grow(out, more)
-			}
-			out = append(out, e)
-			if len(out) <= counted {
-				return nil // counted when an attempt before this one listed it
-			}
-			counted++
-			if owed += bytesPerListed + int64(max(0, len(e.Path)+len(e.Target)-pathIncluded)); owed >= holdStep {
-				if err := hold(owed, 0); err != nil {
-					return tooMany(err)
-				}
-				owed = 0
+		return nil
+	}
+	err := walk(ctx, s, reset, func(e store.Entry) error {
+		if !f.Included(e.Path, e.Type == store.Dir) {
+			excluded++
+			if e.Type == store.Dir {
+				excludedDirs[e.Path] = e
 			}
 			return nil
-		}, func(p string, err error) {
-			stall.tick()
-			// What the rules leave out is no failure, whatever its type
-			// (an unreadable directory, a socket): the walk does not
-			// prune, and cannot say which kind a rule meant.
-			if !f.Included(p, false) || !f.Included(p, true) {
-				return
-			}
-			if errs.IsNotExist(err) {
-				vanished = append(vanished, p) // gone since its directory was read
-				return
-			}
-			bads = append(bads, bad{p, "list: " + err.Error()})
-		})
-		if err == nil {
-			break
 		}
-		if errs.KindOf(err) != errs.Retryable || attempt == listAttempts || ctx.Err() != nil {
-			return nil, err
+		if len(out) == cap(out) {
+			// Grown here, by a quarter, once hold knows of the new
+			// array, which is live beside the old while it is copied;
+			// near the memory limit, by as little as it can.
+			more := max(cap(out)/4, listEntriesStep)
+			if hold(0, int64(cap(out)+more)*entrySize) != nil {
+				more = listEntriesStep
+				if err := hold(0, int64(cap(out)+more)*entrySize); err != nil {
+					return tooMany(err)
+				}
+			}
+			out = slices.Grow(out, more)
 		}
-		time.Sleep(time.Duration(attempt*attempt) * 200 * time.Millisecond)
+		out = append(out, e)
+		if len(out) <= counted {
+			return nil // counted when an attempt before this one listed it
+		}
+		counted++
+		if owed += bytesPerListed + int64(max(0, len(e.Path)+len(e.Target)-pathIncluded)); owed >= holdStep {
+			if err := hold(owed, 0); err != nil {
+				return tooMany(err)
+			}
+			owed = 0
+		}
+		return nil
+	}, func(p string, err error) {
+		// What the rules leave out is no failure, whatever its type
+		// (an unreadable directory, a socket): the walk does not
+		// prune, and cannot say which kind a rule meant.
+		if !f.Included(p, false) || !f.Included(p, true) {
+			return
+		}
+		if errs.IsNotExist(err) {
+			vanished = append(vanished, p) // gone since its directory was read
+			return
+		}
+		bads = append(bads, bad{p, "list: " + err.Error()})
+	})
+	if err != nil {
+		return nil, err
 	}
 	// A directory that a rule excludes but that holds included entries
 	// (--include 'caches/indexesV1/**' --exclude 'caches/**' excludes the
@@ -426,7 +416,8 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		o.logf("no record of this pair in the state: listing the target %s", dst)
 	}
 	if !has || o.Delete {
-		target = listAsync(ctx, dst, expect)
+		target = listAsync(ctx, dst, o.StateDir)
+		defer target.close()
 	}
 	// --verify all reads every recorded file back from the target while the
 	// source is listed; what differs is redone (see drift).
@@ -471,7 +462,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		PreciseMtime: has && recorded == lister && lister != "sftp", Delete: true,
 		Keep: func(p string, isDir bool) bool { return !o.Filter.Included(p, isDir) }}
 	var prev func(func(plan.Prev) error) error
-	var tl []store.Entry // the target's listing, when it was listed
+	var tl *spill.Sorted // the target's listing, when it was listed
 	var drifted *drift   // what changed at the target since written
 	if has {
 		drifted = &drift{differ: map[string]targetDiff{}, excluded: popt.Keep, meta: newMetaCheck(&o)}
@@ -485,7 +476,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 			if tl, err = target.wait(rep); err != nil {
 				return fmt.Errorf("list the target for --delete: %w", err)
 			}
-			if len(tl) == 0 && !o.DryRun {
+			if tl.Len() == 0 && !o.DryRun {
 				// An EFS target that is not mounted lists as an empty
 				// directory: repairing it would copy the whole shared home
 				// onto the local disk beneath the mount point.
@@ -502,14 +493,12 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		if err != nil {
 			return err
 		}
-		popt.Empty = len(tl) == 0
+		if tl.Runs() > 0 {
+			o.logf("the target's listing of %d entries is sorted in %d runs on disk (%s)", tl.Len(), tl.Runs(), o.StateDir)
+		}
+		popt.Empty = tl.Len() == 0
 		prev = func(fn func(plan.Prev) error) error {
-			for _, e := range tl {
-				if err := fn(plan.Prev{Entry: e}); err != nil {
-					return err
-				}
-			}
-			return nil
+			return tl.Each(func(e *store.Entry) error { return fn(plan.Prev{Entry: *e}) })
 		}
 	}
 	p, err := plan.Diff(entries, prev, !has, popt)
@@ -525,13 +514,18 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	if o.Delete && has {
 		// A mirror removes what the target holds beyond the source, also
 		// what no run recorded (put there by hand or by another tool).
-		extra := untracked(tl, entries, p, &o.Filter)
+		extra, err := untracked(tl, entries, p, &o.Filter)
+		if err != nil {
+			return err
+		}
 		if len(extra) > 0 {
 			o.logf("%d entries at the target were not put there by cutover and are not in the source: they are deleted too", len(extra))
 			p.Deletes = append(p.Deletes, extra...)
 			sort.Slice(p.Deletes, func(a, b int) bool { return p.Deletes[a].Entry.Path > p.Deletes[b].Entry.Path })
 		}
-		keepExcluded(tl, p, &o.Filter, rep)
+		if err := keepExcluded(tl, p, &o.Filter, rep); err != nil {
+			return err
+		}
 	}
 	rep.Files.Scanned, rep.Files.BytesTotal, rep.Files.Unchanged = p.Scanned, p.BytesTotal, p.Unchanged
 	deletes := 0
@@ -821,11 +815,37 @@ func partial(rep *FilesReport) error {
 // listAttempts bounds the restarts of a listing whose connection was lost.
 const listAttempts = 6
 
+// walk lists s (leaving out cutover's temporary files), and lists it again
+// from the start, after reset, when the connection is lost (the store
+// reconnects), a few times, as a lost connection while copying does.
+func walk(ctx context.Context, s store.Store, reset func() error, fn func(store.Entry) error, onErr func(string, error)) error {
+	stall := stallOf(ctx)
+	for attempt := 1; ; attempt++ {
+		if err := reset(); err != nil {
+			return err
+		}
+		err := s.Walk(ctx, func(e store.Entry) error {
+			stall.tick()
+			if store.IsTemp(path.Base(e.Path)) {
+				return nil
+			}
+			return fn(e)
+		}, func(p string, err error) {
+			stall.tick()
+			onErr(p, err)
+		})
+		if err == nil || errs.KindOf(err) != errs.Retryable || attempt == listAttempts || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Duration(attempt*attempt) * 200 * time.Millisecond)
+	}
+}
+
 // untracked lists the target and returns a delete for every entry that is
 // neither in the source listing src (sorted) nor already deleted by the
 // plan. What the filter excludes stays, and so does every directory that
 // holds something that stays.
-func untracked(tl, src []store.Entry, p *plan.Files, f *filter.Filter) []plan.Action {
+func untracked(tl *spill.Sorted, src []store.Entry, p *plan.Files, f *filter.Filter) ([]plan.Action, error) {
 	known := make(map[string]bool, len(p.Deletes))
 	for _, a := range p.Deletes {
 		known[a.Entry.Path] = true
@@ -833,7 +853,9 @@ func untracked(tl, src []store.Entry, p *plan.Files, f *filter.Filter) []plan.Ac
 	var cands []store.Entry
 	stays := map[string]bool{} // directories holding something that stays
 	i := 0
-	for _, t := range tl {
+	c := tl.Cursor()
+	for c.Next() {
+		t := c.Entry()
 		for i < len(src) && src[i].Path < t.Path {
 			i++
 		}
@@ -844,7 +866,10 @@ func untracked(tl, src []store.Entry, p *plan.Files, f *filter.Filter) []plan.Ac
 			}
 			continue
 		}
-		cands = append(cands, t)
+		cands = append(cands, *t)
+	}
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
 	var out []plan.Action
 	for i := range cands {
@@ -852,7 +877,7 @@ func untracked(tl, src []store.Entry, p *plan.Files, f *filter.Filter) []plan.Ac
 			out = append(out, plan.Action{Kind: plan.Delete, Entry: &cands[i]})
 		}
 	}
-	return out
+	return out, nil
 }
 
 // keepExcluded leaves at the target the directories that hold entries the
@@ -860,21 +885,22 @@ func untracked(tl, src []store.Entry, p *plan.Files, f *filter.Filter) []plan.Ac
 // longer has stays, and is reported as kept; one the source replaced by a
 // file or a symlink is a failure that says why, instead of a removal that
 // fails on a directory not empty. tl is the target's listing, unfiltered.
-func keepExcluded(tl []store.Entry, p *plan.Files, f *filter.Filter, rep *FilesReport) {
+func keepExcluded(tl *spill.Sorted, p *plan.Files, f *filter.Filter, rep *FilesReport) error {
 	if f.Empty() {
-		return
+		return nil
 	}
 	holds := map[string]string{} // directory → an excluded entry below it
-	for _, t := range tl {
+	err := tl.Each(func(t *store.Entry) error {
 		if f.Included(t.Path, t.Type == store.Dir) {
-			continue
+			return nil
 		}
 		for d := path.Dir(t.Path); d != "." && holds[d] == ""; d = path.Dir(d) {
 			holds[d] = t.Path
 		}
-	}
-	if len(holds) == 0 {
-		return
+		return nil
+	})
+	if err != nil || len(holds) == 0 {
+		return err
 	}
 	blocked := map[string]bool{}
 	deletes := p.Deletes[:0]
@@ -901,35 +927,68 @@ func keepExcluded(tl []store.Entry, p *plan.Files, f *filter.Filter, rep *FilesR
 		}
 		p.Copies, p.Links = drop(p.Copies), drop(p.Links)
 	}
+	return nil
 }
+
+// targetRun is the most entries of the target's listing held in memory
+// (2^16, about 10 MB): the listing of a larger target is sorted in runs of
+// that many, written beside the state, and merged back as it is read.
+// Every use of it reads it once, in path order.
+var targetRun = 1 << 16
 
 // listing is a listing of the target running in the background.
 type listing struct {
-	done    chan struct{}
-	entries []store.Entry
-	err     error
-	secs    float64
+	done   chan struct{}
+	cancel context.CancelFunc
+	sorted *spill.Sorted
+	err    error
+	secs   float64
 }
 
-// listAsync lists s, unfiltered, until ctx ends; expect is as listSource's.
-func listAsync(ctx context.Context, s store.Store, expect int64) *listing {
-	l := &listing{done: make(chan struct{})}
+// listAsync lists s, unfiltered, until ctx ends or close is called; runs
+// that do not fit in memory go to dir.
+func listAsync(ctx context.Context, s store.Store, dir string) *listing {
+	ctx, cancel := context.WithCancel(ctx)
+	l := &listing{done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(l.done)
 		t0 := time.Now()
-		l.entries, l.err = listSource(ctx, s, &filter.Filter{}, &FilesReport{}, expect)
+		l.sorted, l.err = listSorted(ctx, s, dir)
 		l.secs = time.Since(t0).Seconds()
 	}()
 	return l
 }
 
-// wait returns the listing and records how long it took in rep.
-func (l *listing) wait(rep *FilesReport) ([]store.Entry, error) {
+// listSorted lists s, unfiltered, in path order. What it cannot read is
+// left out: the plan compares what the source has with what it finds.
+func listSorted(ctx context.Context, s store.Store, dir string) (*spill.Sorted, error) {
+	if err := hold(int64(targetRun)*bytesPerListed, 0); err != nil {
+		return nil, fmt.Errorf("list %s: %w", s, err)
+	}
+	srt := spill.NewSorter(dir, targetRun)
+	if err := walk(ctx, s, srt.Reset, srt.Add, func(string, error) {}); err != nil {
+		srt.Discard()
+		return nil, err
+	}
+	return srt.Sorted()
+}
+
+// wait returns the listing and records how long it took in rep. The
+// listing is the caller's until close.
+func (l *listing) wait(rep *FilesReport) (*spill.Sorted, error) {
 	<-l.done
 	rep.Throughput.TargetListS = l.secs
-	entries := l.entries
-	l.entries = nil
-	return entries, l.err
+	return l.sorted, l.err
+}
+
+// close stops the listing if it still runs, and gives back its runs.
+func (l *listing) close() {
+	if l == nil {
+		return
+	}
+	l.cancel()
+	<-l.done
+	l.sorted.Close()
 }
 
 // InFlight is how many operations to keep in flight at once on s for a
