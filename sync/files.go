@@ -192,24 +192,8 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 	var owed int64 // bytes listed that hold has not counted yet
 	counted := 0   // entries counted, by an earlier attempt too
 	tooMany := func(err error) error { return fmt.Errorf("list %s: %d entries so far: %w", s, len(out), err) }
-	type bad struct{ path, why string }
-	var bads []bad
-	var vanished []string
-	var excluded int64
-	var excludedDirs map[string]store.Entry
-	reset := func() error {
-		out, bads, vanished, excluded = out[:0], bads[:0], vanished[:0], 0
-		excludedDirs = map[string]store.Entry{}
-		return nil
-	}
-	err := walk(ctx, s, reset, func(e store.Entry) error {
-		if !f.Included(e.Path, e.Type == store.Dir) {
-			excluded++
-			if e.Type == store.Dir {
-				excludedDirs[e.Path] = e
-			}
-			return nil
-		}
+	reset := func() error { out = out[:0]; return nil }
+	err := listFiltered(ctx, s, f, rep, reset, func(e store.Entry) error {
 		if len(out) == cap(out) {
 			// Grown here, by a quarter, once hold knows of the new
 			// array, which is live beside the old while it is copied;
@@ -235,48 +219,9 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 			owed = 0
 		}
 		return nil
-	}, func(p string, err error) {
-		// What the rules leave out is no failure, whatever its type
-		// (an unreadable directory, a socket): the walk does not
-		// prune, and cannot say which kind a rule meant.
-		if !f.Included(p, false) || !f.Included(p, true) {
-			return
-		}
-		if errs.IsNotExist(err) {
-			vanished = append(vanished, p) // gone since its directory was read
-			return
-		}
-		bads = append(bads, bad{p, "list: " + err.Error()})
 	})
 	if err != nil {
 		return nil, err
-	}
-	// A directory that a rule excludes but that holds included entries
-	// (--include 'caches/indexesV1/**' --exclude 'caches/**' excludes the
-	// directory caches/indexesV1 itself) is taken too, so the target gets
-	// its mode, owner and mtime rather than a default.
-	if len(excludedDirs) > 0 {
-		n := len(out)
-		for i := 0; i < n; i++ {
-			for dir := path.Dir(out[i].Path); dir != "."; dir = path.Dir(dir) {
-				e, ok := excludedDirs[dir]
-				if !ok {
-					break
-				}
-				out = append(out, e)
-				delete(excludedDirs, dir)
-				excluded--
-			}
-		}
-	}
-	rep.Files.Excluded += excluded
-	for _, b := range bads {
-		rep.fail(b.path, b.why)
-	}
-	for _, p := range vanished {
-		if len(rep.Files.Vanished) < maxListed {
-			rep.Files.Vanished = append(rep.Files.Vanished, report.NewItem(p, "vanished from the source while it was listed"))
-		}
 	}
 	plan.SortEntries(out)
 	tops := map[string]*TopDir{}
@@ -312,6 +257,75 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 		rep.TopDirs = rep.TopDirs[:50]
 	}
 	return out, nil
+}
+
+// listFiltered walks s and hands add what the rules include, then the
+// directories the rules exclude that hold included entries; reset starts
+// the taking again (the walk restarts when its connection is lost). What
+// could not be listed, and what vanished while it was, goes to rep.
+func listFiltered(ctx context.Context, s store.Store, f *filter.Filter, rep *FilesReport, reset func() error, add func(store.Entry) error) error {
+	type bad struct{ path, why string }
+	var bads []bad
+	var vanished []string
+	var excluded int64
+	var excludedDirs map[string]store.Entry
+	var holding map[string]bool // the directories that hold included entries, when rules exclude some
+	err := walk(ctx, s, func() error {
+		bads, vanished, excluded = bads[:0], vanished[:0], 0
+		excludedDirs, holding = map[string]store.Entry{}, map[string]bool{}
+		return reset()
+	}, func(e store.Entry) error {
+		if !f.Included(e.Path, e.Type == store.Dir) {
+			excluded++
+			if e.Type == store.Dir {
+				excludedDirs[e.Path] = e
+			}
+			return nil
+		}
+		if !f.Empty() {
+			for d := path.Dir(e.Path); d != "." && !holding[d]; d = path.Dir(d) {
+				holding[d] = true
+			}
+		}
+		return add(e)
+	}, func(p string, err error) {
+		// What the rules leave out is no failure, whatever its type
+		// (an unreadable directory, a socket): the walk does not
+		// prune, and cannot say which kind a rule meant.
+		if !f.Included(p, false) || !f.Included(p, true) {
+			return
+		}
+		if errs.IsNotExist(err) {
+			vanished = append(vanished, p) // gone since its directory was read
+			return
+		}
+		bads = append(bads, bad{p, "list: " + err.Error()})
+	})
+	if err != nil {
+		return err
+	}
+	// A directory that a rule excludes but that holds included entries
+	// (--include 'caches/indexesV1/**' --exclude 'caches/**' excludes the
+	// directory caches/indexesV1 itself) is taken too, so the target gets
+	// its mode, owner and mtime rather than a default.
+	for d, e := range excludedDirs {
+		if holding[d] {
+			if err := add(e); err != nil {
+				return err
+			}
+			excluded--
+		}
+	}
+	rep.Files.Excluded += excluded
+	for _, b := range bads {
+		rep.fail(b.path, b.why)
+	}
+	for _, p := range vanished {
+		if len(rep.Files.Vanished) < maxListed {
+			rep.Files.Vanished = append(rep.Files.Vanished, report.NewItem(p, "vanished from the source while it was listed"))
+		}
+	}
+	return nil
 }
 
 func syncFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
@@ -953,24 +967,35 @@ func listAsync(ctx context.Context, s store.Store, dir string) *listing {
 	go func() {
 		defer close(l.done)
 		t0 := time.Now()
-		l.sorted, l.err = listSorted(ctx, s, dir)
+		l.sorted, l.err = listSorted(ctx, s, &filter.Filter{}, &FilesReport{}, dir)
 		l.secs = time.Since(t0).Seconds()
 	}()
 	return l
 }
 
-// listSorted lists s, unfiltered, in path order. What it cannot read is
-// left out: the plan compares what the source has with what it finds.
-func listSorted(ctx context.Context, s store.Store, dir string) (*spill.Sorted, error) {
+// listSorted lists and filters s in path order, as listSource does, with
+// no more than targetRun entries in memory (the rest in sorted runs in
+// dir). Of a target, what a sync cannot list is left out (rep is not the
+// run's): the plan compares what the source has with what it finds.
+func listSorted(ctx context.Context, s store.Store, f *filter.Filter, rep *FilesReport, dir string) (*spill.Sorted, error) {
 	if err := hold(int64(targetRun)*bytesPerListed, 0); err != nil {
 		return nil, fmt.Errorf("list %s: %w", s, err)
 	}
 	srt := spill.NewSorter(dir, targetRun)
-	if err := walk(ctx, s, srt.Reset, srt.Add, func(string, error) {}); err != nil {
+	if err := listFiltered(ctx, s, f, rep, srt.Reset, srt.Add); err != nil {
 		srt.Discard()
 		return nil, err
 	}
 	return srt.Sorted()
+}
+
+// spillDir is where a listing's runs go: the state directory, or the
+// system's temporary one when it does not exist (files verify).
+func spillDir(state string) string {
+	if fi, err := os.Stat(state); err == nil && fi.IsDir() {
+		return state
+	}
+	return ""
 }
 
 // wait returns the listing and records how long it took in rep. The

@@ -16,6 +16,7 @@ import (
 	"github.com/cutover/cutover/checksum"
 	"github.com/cutover/cutover/internal/progress"
 	"github.com/cutover/cutover/internal/report"
+	"github.com/cutover/cutover/internal/spill"
 	"github.com/cutover/cutover/internal/store"
 )
 
@@ -50,7 +51,8 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	defer countLost(rep, src, dst)
 	rep.Source, rep.Target = src.String(), dst.String()
 	rep.Verify.ReadFrom = readFrom(dst)
-	var se, te []store.Entry
+	var se []store.Entry
+	var te *spill.Sorted // the target's listing, read once in path order
 	g, gctx := errgroup.WithContext(ctx)
 	t0 := time.Now()
 	g.Go(func() (err error) {
@@ -60,11 +62,13 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	})
 	tr := &FilesReport{}
 	g.Go(func() (err error) {
-		te, err = listSource(gctx, dst, &o.Filter, tr, 0)
+		te, err = listSorted(gctx, dst, &o.Filter, tr, spillDir(o.StateDir))
 		rep.Throughput.TargetListS = time.Since(t0).Seconds()
 		return
 	})
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	defer te.Close()
+	if err != nil {
 		return err
 	}
 	rep.Lister = listerOf(src)
@@ -74,20 +78,21 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	verifyRoot(ctx, src, dst, mc, rep)
 	var both []*store.Entry      // files whose content is compared
 	bothMeta := map[int]string{} // how those of both differ in metadata, by index
-	j := 0
+	tc := te.Cursor()
+	more := tc.Next()
 	for i := range se {
 		e := &se[i]
 		rep.Files.BytesTotal += e.Size
-		for j < len(te) && te[j].Path < e.Path {
-			rep.mismatch(te[j].Path, "only at the target")
-			j++
+		for more && tc.Entry().Path < e.Path {
+			rep.mismatch(tc.Entry().Path, "only at the target")
+			more = tc.Next()
 		}
-		if j >= len(te) || te[j].Path != e.Path {
+		if !more || tc.Entry().Path != e.Path {
 			rep.mismatch(e.Path, "missing at the target")
 			continue
 		}
-		t := te[j]
-		j++
+		t := *tc.Entry()
+		more = tc.Next()
 		md := joined(mc.diff(*e, t, "at the source"), lc.diff(*e, t, "at the source"))
 		switch {
 		case t.Type != e.Type:
@@ -107,8 +112,11 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 			rep.Verify.Checked++
 		}
 	}
-	for ; j < len(te); j++ {
-		rep.mismatch(te[j].Path, "only at the target")
+	for ; more; more = tc.Next() {
+		rep.mismatch(tc.Entry().Path, "only at the target")
+	}
+	if err := tc.Err(); err != nil {
+		return err
 	}
 	if mc.owner && len(o.UIDMap)+len(o.GIDMap) == 0 && rep.Verify.MismatchedCount > 0 && strings.Contains(rep.Verify.Mismatched[0].Reason, "owner ") {
 		o.logf("owners differ: if the sync ran with --chown-map or --chgrp-map, give verify the same maps")
