@@ -40,6 +40,10 @@ type FileOptions struct {
 	Verify bool
 	// BWLimit caps the read rate from the source in bytes/s (0: none).
 	BWLimit int64
+	// Limiter, when set, is the cap's, shared by the calls of Files of one
+	// run (a tree copied range by range): each call would otherwise start
+	// with a full burst.
+	Limiter *rate.Limiter
 	// PreciseMtime: the source reports nanosecond mtimes after a read.
 	PreciseMtime bool
 	// Retries of a retryable error per item (default 5), and how often a
@@ -122,7 +126,10 @@ func Files(ctx context.Context, src, dst store.Store, p *plan.Files, opt FileOpt
 	}
 	x := &fileExec{src: src, dst: dst, opt: opt, primaries: map[string]primary{}}
 	if opt.BWLimit > 0 {
-		x.limiter = rate.NewLimiter(rate.Limit(opt.BWLimit), int(bwBurst(opt.BWLimit)))
+		x.limiter = opt.Limiter
+	}
+	if opt.BWLimit > 0 && x.limiter == nil {
+		x.limiter = NewLimiter(opt.BWLimit)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -573,6 +580,11 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 // bwBurst is what a cap of limit bytes a second lets through at once: a
 // second's worth, at most 4 MiB.
 func bwBurst(limit int64) int64 { return min(limit, 4<<20) }
+
+// NewLimiter is the limiter of a cap of limit bytes a second.
+func NewLimiter(limit int64) *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(limit), int(bwBurst(limit)))
+}
 
 // MinReadTime is the least time reading n bytes takes under a cap of limit
 // bytes a second (0: none).

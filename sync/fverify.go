@@ -56,7 +56,7 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	g, gctx := errgroup.WithContext(ctx)
 	t0 := time.Now()
 	g.Go(func() (err error) {
-		se, err = listSource(gctx, src, &o.Filter, rep, 0)
+		se, _, err = listSource(gctx, src, &o.Filter, rep, 0, 0, "")
 		rep.Throughput.ListS = time.Since(t0).Seconds()
 		return
 	})

@@ -17,74 +17,94 @@ import (
 // temporary file and rename each.
 type staging struct {
 	st        *state.State
-	pair      int64
+	pair, run int64
 	dst       store.DirStager
 	dirs      []string // staged, until published
 	published []string // in place, still recorded as staged
+	seq       int      // temporary names given
 }
 
-// stageNewDirs stages the plan's new directories (made, by path) whose
-// parent is at the target, recording them first: a killed run leaves them to the next one
-// (recoverStaged). It returns nil when dst stages nothing.
-func stageNewDirs(ctx context.Context, st *state.State, pair, run int64, dst store.Store, p *plan.Files, made map[string]bool) (*staging, error) {
+// newStaging returns what stages dst's new directories; nil when dst
+// stages nothing.
+func newStaging(st *state.State, pair, run int64, dst store.Store) *staging {
 	ds, ok := dst.(store.DirStager)
-	if !ok || len(p.Dirs) == 0 {
-		return nil, nil
+	if !ok {
+		return nil
+	}
+	return &staging{st: st, pair: pair, run: run, dst: ds}
+}
+
+// stage stages the plan's new directories (made, by path) whose parent is
+// at the target, recording them first: a killed run leaves them to the
+// next one (recoverStaged). It returns how many it staged.
+func (s *staging) stage(ctx context.Context, p *plan.Files, made map[string]bool) (int, error) {
+	if s == nil || len(p.Dirs) == 0 {
+		return 0, nil
 	}
 	var want []state.StagedDir
 	for _, a := range p.Dirs {
 		// A directory that replaces an entry of another type is made in
 		// place, once that entry is gone; so is what is under it.
 		if parent := path.Dir(a.Entry.Path); !a.Replace && !made[parent] {
-			temp := path.Join(parent, fmt.Sprintf("%sdir-%d-%d.part", store.TempPrefix, run, len(want)))
+			temp := path.Join(parent, fmt.Sprintf("%sdir-%d-%d.part", store.TempPrefix, s.run, s.seq))
+			s.seq++
 			want = append(want, state.StagedDir{Path: a.Entry.Path, Temp: temp})
 		}
 	}
 	if len(want) == 0 {
-		return nil, nil
+		return 0, nil
 	}
-	if err := st.StageDirs(ctx, pair, want); err != nil {
-		return nil, err
+	if err := s.st.StageDirs(ctx, s.pair, want); err != nil {
+		return 0, err
 	}
-	s := &staging{st: st, pair: pair, dst: ds}
+	n := 0
 	for _, d := range want {
-		err := ds.StageDir(ctx, d.Path, d.Temp)
+		err := s.dst.StageDir(ctx, d.Path, d.Temp)
 		switch {
 		case err == nil:
 			s.dirs = append(s.dirs, d.Path)
+			n++
 			continue
 		case !errors.Is(err, store.ErrNotStaged):
 			s.publish(context.WithoutCancel(ctx)) // those staged so far
-			return nil, err
+			return n, err
 		}
-		if err := st.Unstage(ctx, pair, d.Path); err != nil {
-			return nil, err
+		if err := s.st.Unstage(ctx, s.pair, d.Path); err != nil {
+			return n, err
 		}
 	}
-	if len(s.dirs) == 0 {
-		return nil, nil
-	}
-	return s, nil
+	return n, nil
 }
 
 // publish puts the staged directories in place (migrate.FileOptions.Publish).
 func (s *staging) publish(ctx context.Context) error {
+	return s.publishBut(ctx, nil)
+}
+
+// publishBut puts in place the staged directories but those in open
+// (whose subtree a later range writes).
+func (s *staging) publishBut(ctx context.Context, open map[string]bool) error {
 	var errs []error
+	left := s.dirs[:0]
 	for _, d := range s.dirs {
+		if open[d] {
+			left = append(left, d)
+			continue
+		}
 		if err := s.dst.PublishDir(ctx, d); err != nil {
 			errs = append(errs, err)
 			continue // left to the next run, as after a kill
 		}
 		s.published = append(s.published, d)
 	}
-	s.dirs = nil
+	s.dirs = left
 	return errors.Join(errs...)
 }
 
 // forget drops the record of the directories in place, once sync has made
 // their renames durable.
 func (s *staging) forget(ctx context.Context, sync func(context.Context) error) error {
-	if len(s.published) == 0 {
+	if s == nil || len(s.published) == 0 {
 		return nil
 	}
 	if err := sync(ctx); err != nil {

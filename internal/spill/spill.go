@@ -93,8 +93,28 @@ func (s *Sorter) where() string {
 	return s.dir
 }
 
-// flush sorts the entries in memory and writes them as a run.
+// flush writes the entries in memory as a run.
 func (s *Sorter) flush() error {
+	if err := s.writeRun(s.buf); err != nil {
+		return err
+	}
+	clear(s.buf) // the paths go to the collector
+	s.buf = s.buf[:0]
+	return nil
+}
+
+// WriteRun sorts es in place and writes it as a run of its own: a caller
+// that holds its entries in a slice of its own hands them over a slice at
+// a time (es is the caller's again on return).
+func (s *Sorter) WriteRun(es []store.Entry) error {
+	s.n += len(es)
+	return s.writeRun(es)
+}
+
+func (s *Sorter) writeRun(es []store.Entry) error {
+	if len(es) == 0 {
+		return nil
+	}
 	if s.f == nil {
 		f, err := os.CreateTemp(s.dir, "listing-*.spill")
 		if err != nil {
@@ -108,10 +128,10 @@ func (s *Sorter) flush() error {
 		}
 		s.f, s.w = f, bufio.NewWriterSize(f, 256<<10)
 	}
-	sortByPath(s.buf)
+	sortByPath(es)
 	start := s.off
-	for i := range s.buf {
-		s.enc = encode(s.enc[:0], &s.buf[i])
+	for i := range es {
+		s.enc = encode(s.enc[:0], &es[i])
 		if _, err := s.w.Write(s.enc); err != nil {
 			return s.wrap(err)
 		}
@@ -121,8 +141,6 @@ func (s *Sorter) flush() error {
 		return s.wrap(err)
 	}
 	s.runs = append(s.runs, section{start, s.off - start})
-	clear(s.buf) // the paths go to the collector
-	s.buf = s.buf[:0]
 	return nil
 }
 
@@ -360,4 +378,117 @@ func decode(r *bufio.Reader) (store.Entry, error) {
 	}
 	e.Type = store.EntryType(t)
 	return e, nil
+}
+
+// Log is a file of entries kept in the order they are written, each with
+// a string of its own (a manifest row's hash): what is read once in order
+// and wanted again, without holding it.
+type Log struct {
+	f   *os.File
+	w   *bufio.Writer
+	n   int
+	enc []byte
+	dir string
+}
+
+// NewLog makes an empty log in dir (os.TempDir when ""), unlinked at once.
+func NewLog(dir string) (*Log, error) {
+	f, err := os.CreateTemp(dir, "rows-*.spill")
+	if err == nil {
+		err = os.Remove(f.Name())
+	}
+	if err != nil {
+		if f != nil {
+			f.Close()
+		}
+		return nil, fmt.Errorf("keep a copy of the record in %s: %w", dirName(dir), err)
+	}
+	return &Log{f: f, w: bufio.NewWriterSize(f, 256<<10), dir: dir}, nil
+}
+
+func dirName(dir string) string {
+	if dir == "" {
+		return os.TempDir()
+	}
+	return dir
+}
+
+// Add appends e and its string.
+func (l *Log) Add(e *store.Entry, s string) error {
+	l.enc = encode(l.enc[:0], e)
+	l.enc = binary.AppendUvarint(l.enc, uint64(len(s)))
+	l.enc = append(l.enc, s...)
+	l.n++
+	if _, err := l.w.Write(l.enc); err != nil {
+		return fmt.Errorf("keep a copy of the record in %s: %w", dirName(l.dir), err)
+	}
+	return nil
+}
+
+// Len is the number of entries added.
+func (l *Log) Len() int { return l.n }
+
+// Reader reads the log from its start; Add is not called again after it.
+func (l *Log) Reader() (*LogReader, error) {
+	if err := l.w.Flush(); err != nil {
+		return nil, fmt.Errorf("keep a copy of the record in %s: %w", dirName(l.dir), err)
+	}
+	end, err := l.f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, err
+	}
+	return &LogReader{r: bufio.NewReaderSize(io.NewSectionReader(l.f, 0, end), 256<<10)}, nil
+}
+
+// Close gives the file back.
+func (l *Log) Close() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f = nil
+	return err
+}
+
+// LogReader reads a Log in order.
+type LogReader struct {
+	r   *bufio.Reader
+	err error
+}
+
+// Next returns the next entry and its string; false at the end or on an
+// error (Err).
+func (lr *LogReader) Next() (store.Entry, string, bool) {
+	if lr.err != nil {
+		return store.Entry{}, "", false
+	}
+	e, err := decode(lr.r)
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			lr.err = err
+		}
+		return store.Entry{}, "", false
+	}
+	n, err := binary.ReadUvarint(lr.r)
+	var b []byte
+	if err == nil {
+		b = make([]byte, n)
+		_, err = io.ReadFull(lr.r, b)
+	}
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		lr.err = err
+		return store.Entry{}, "", false
+	}
+	return e, string(b), true
+}
+
+// Err is what stopped the reader early.
+func (lr *LogReader) Err() error {
+	if lr.err != nil {
+		return fmt.Errorf("read the copy of the record back: %w", lr.err)
+	}
+	return nil
 }

@@ -148,3 +148,25 @@ func BenchmarkSortAndMerge(b *testing.B) {
 		l.Close()
 	}
 }
+
+func TestLogReadsBackInOrderWithItsStrings(t *testing.T) {
+	l, err := NewLog(t.TempDir())
+	require.NoError(t, err)
+	defer l.Close()
+	es := entries(500, 5)
+	for i := range es {
+		require.NoError(t, l.Add(&es[i], fmt.Sprint("hash", i)))
+	}
+	require.Equal(t, 500, l.Len())
+	r, err := l.Reader()
+	require.NoError(t, err)
+	for i := range es {
+		e, s, ok := r.Next()
+		require.True(t, ok)
+		require.Equal(t, es[i], e)
+		require.Equal(t, fmt.Sprint("hash", i), s)
+	}
+	_, _, ok := r.Next()
+	require.False(t, ok)
+	require.NoError(t, r.Err())
+}
