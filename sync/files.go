@@ -557,7 +557,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 			}
 			drifted.listed, drifted.listing = tl, true
 		}
-		prev = drifted.prev(manifest.each)
+		prev = manifest.each // with what changed at the target marked (planner.plan)
 		defer drifted.finish(rep, o.DryRun)
 	} else {
 		// No record: compare with the target itself (a rerun after the state

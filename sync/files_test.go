@@ -1116,6 +1116,13 @@ func TestVerifyAllCopiesAgainWhatChangedAtTheTarget(t *testing.T) {
 // final's check that follows finds the target as the source. A dry run
 // lists it and changes nothing.
 func TestMirrorRedoesWhatChangedAtTheTarget(t *testing.T) {
+	t.Run("in ranges", func(t *testing.T) { testMirrorRedoes(t, 0) })
+	t.Run("whole", func(t *testing.T) { testMirrorRedoes(t, 1<<20) })
+}
+
+// testMirrorRedoes is TestMirrorRedoesWhatChangedAtTheTarget with the
+// source's listing held up to sourceRun entries (0: TestMain's).
+func testMirrorRedoes(t *testing.T, sourceRun int) {
 	e := newEnv(t)
 	mtime := time.Now().Add(-time.Hour)
 	for i, name := range []string{"d/removed", "d/rewritten", "d/touched", "d/chmodded", "d/sub/inner", "d/same"} {
@@ -1125,6 +1132,7 @@ func TestMirrorRedoesWhatChangedAtTheTarget(t *testing.T) {
 	os.Chtimes(filepath.Join(e.src, "d/sub"), mtime, mtime)
 	os.Chtimes(filepath.Join(e.src, "d"), mtime, mtime)
 	o := e.opts()
+	o.sourceRun = sourceRun
 	mustSync(t, o)
 
 	dst := func(p string) string { return filepath.Join(e.dst, p) }
