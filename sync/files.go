@@ -536,7 +536,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 	var prev func(func(plan.Prev) error) error
 	var tl *spill.Sorted        // the target's listing, with a record and --delete
 	var adoptFrom *spill.Sorted // the target's listing, with no record
-	var drifted *drift   // what changed at the target since written
+	var drifted *drift          // what changed at the target since written
 	if has {
 		drifted = &drift{differ: map[string]targetDiff{}, excluded: popt.Keep, meta: newMetaCheck(&o)}
 		if rc != nil {
@@ -574,7 +574,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		}
 	}
 	pl := &planner{o: &o, popt: popt, has: has, drifted: drifted, n: max(1, held/2)}
-	var p *plan.Files  // the plan, of a tree synced whole
+	var p *plan.Files // the plan, of a tree synced whole
 	var rp *rangePlan // the ranges, of a tree synced range by range
 	var tot totals
 	if spilled == nil {
