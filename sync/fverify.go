@@ -52,11 +52,15 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	rep.Source, rep.Target = src.String(), dst.String()
 	rep.Verify.ReadFrom = readFrom(dst)
 	var se []store.Entry
-	var te *spill.Sorted // the target's listing, read once in path order
+	var sl, te *spill.Sorted // the listings, read once in path order
+	held := sourceRun        // the most entries of the source's listing held
+	if o.sourceRun > 0 {
+		held = o.sourceRun
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	t0 := time.Now()
 	g.Go(func() (err error) {
-		se, _, err = listSource(gctx, src, &o.Filter, rep, 0, 0, "")
+		se, sl, err = listSource(gctx, src, &o.Filter, rep, 0, held, spillDir(o.StateDir))
 		rep.Throughput.ListS = time.Since(t0).Seconds()
 		return
 	})
@@ -68,20 +72,59 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	})
 	err = g.Wait()
 	defer te.Close()
+	defer sl.Close()
 	if err != nil {
-		return err
+		return stateDiskFull(o.StateDir, err)
+	}
+	if sl == nil {
+		sl = spill.Of(se)
 	}
 	rep.Lister = listerOf(src)
-	rep.Files.Scanned = int64(len(se))
+	rep.Files.Scanned = int64(sl.Len())
 	mc, lc := newMetaCheck(&o), newLinkCheck()
 	rep.Verify.Compared = mc.compared()
 	verifyRoot(ctx, src, dst, mc, rep)
-	var both []*store.Entry      // files whose content is compared
+	c := &progress.Counter{Unit: "hashes"}
+	disp := progress.Start(o.Log, "verify", c, o.LogInterval)
+	defer disp.Stop()
+	stallOf(ctx).watch(c)
+	algo := verifyHash(ctx, src, dst)
+	rep.Hash = string(algo)
+	// The files whose content is compared are hashed a batch at a time:
+	// all at once when the source's listing is held, else every held/2.
+	batchMax := max(1, held/2)
+	if sl.Runs() == 0 {
+		batchMax = sl.Len()
+	}
+	batch := make([]store.Entry, 0, min(batchMax, 1<<16))
+	var both []*store.Entry      // files whose content is compared: batch's
 	bothMeta := map[int]string{} // how those of both differ in metadata, by index
+	var compared, heldCompared int
+	var hashS float64
+	hash := func() error {
+		if len(both) == 0 {
+			return nil
+		}
+		if n := len(both) - heldCompared; n > 0 {
+			if err := hold(int64(n)*bytesPerCompared, 0); err != nil {
+				return fmt.Errorf("compare %d files: %w", len(both), err)
+			}
+			heldCompared = len(both)
+		}
+		t1 := time.Now()
+		err := compareHashes(ctx, src, dst, both, bothMeta, algo, max(o.Workers, 1), c, rep)
+		hashS += time.Since(t1).Seconds()
+		compared += len(both)
+		clear(batch)
+		batch, both = batch[:0], both[:0]
+		clear(bothMeta)
+		return err
+	}
 	tc := te.Cursor()
 	more := tc.Next()
-	for i := range se {
-		e := &se[i]
+	sc := sl.Cursor()
+	for sc.Next() {
+		e := sc.Entry()
 		rep.Files.BytesTotal += e.Size
 		for more && tc.Entry().Path < e.Path {
 			rep.mismatch(tc.Entry().Path, "only at the target")
@@ -102,10 +145,18 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 		case e.Type == store.File && e.Size != t.Size:
 			rep.mismatch(e.Path, fmt.Sprintf("size %d at the source, %d at the target", e.Size, t.Size))
 		case e.Type == store.File && sampled(e.Path, o.VerifySample):
+			if len(both) == batchMax {
+				if err := hash(); err != nil {
+					return err
+				}
+			}
 			if md != "" {
 				bothMeta[len(both)] = md
 			}
-			both = append(both, e)
+			batch = append(batch, *e)
+			both = append(both, &batch[len(batch)-1])
+			c.BytesTotal.Add(2 * e.Size)
+			c.FilesTotal.Add(2)
 		case md != "":
 			rep.mismatch(e.Path, md)
 		default: // present, same type, size, link target and metadata (a file's content not sampled)
@@ -115,33 +166,19 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	for ; more; more = tc.Next() {
 		rep.mismatch(tc.Entry().Path, "only at the target")
 	}
-	if err := tc.Err(); err != nil {
-		return err
+	err = errors.Join(sc.Err(), tc.Err())
+	if err == nil {
+		err = hash()
 	}
 	if mc.owner && len(o.UIDMap)+len(o.GIDMap) == 0 && rep.Verify.MismatchedCount > 0 && strings.Contains(rep.Verify.Mismatched[0].Reason, "owner ") {
 		o.logf("owners differ: if the sync ran with --chown-map or --chgrp-map, give verify the same maps")
 	}
-	if err := hold(int64(len(both))*bytesPerCompared, 0); err != nil {
-		return fmt.Errorf("compare %d files: %w", len(both), err)
-	}
-	c := &progress.Counter{Unit: "hashes"}
-	for _, e := range both {
-		c.BytesTotal.Add(2 * e.Size)
-	}
-	c.FilesTotal.Store(2 * int64(len(both)))
-	disp := progress.Start(o.Log, "verify", c, o.LogInterval)
-	defer disp.Stop()
-	stallOf(ctx).watch(c)
-	algo := verifyHash(ctx, src, dst)
-	rep.Hash = string(algo)
-	t1 := time.Now()
-	err = compareHashes(ctx, src, dst, both, bothMeta, algo, max(o.Workers, 1), c, rep)
 	// For `files verify` the "copy" phase is the hashing of both sides,
 	// and its rates are of the files compared (each hashed twice).
-	rep.Throughput.CopyS = time.Since(t1).Seconds()
-	if rep.Throughput.CopyS > 0 {
-		rep.Throughput.BytesPerS = float64(c.BytesTotal.Load()/2) / rep.Throughput.CopyS
-		rep.Throughput.FilesPerS = float64(len(both)) / rep.Throughput.CopyS
+	rep.Throughput.CopyS = hashS
+	if hashS > 0 {
+		rep.Throughput.BytesPerS = float64(c.BytesTotal.Load()/2) / hashS
+		rep.Throughput.FilesPerS = float64(compared) / hashS
 	}
 	return err
 }
@@ -192,7 +229,12 @@ func compareHashes(ctx context.Context, src, dst store.Store, files []*store.Ent
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	rep.Verify.HashedBy = map[string]string{"source": sh.how, "target": dh.how}
+	if rep.hashing == nil {
+		rep.hashing = map[string]*hashing{"source": {}, "target": {}}
+	}
+	rep.hashing["source"].add(sh.how)
+	rep.hashing["target"].add(dh.how)
+	rep.Verify.HashedBy = map[string]string{"source": rep.hashing["source"].String(), "target": rep.hashing["target"].String()}
 	for i, e := range files {
 		rep.Verify.Checked++
 		serr, derr := sh.fails[i], dh.fails[i]
@@ -226,7 +268,45 @@ type hashed struct {
 	sums  [][32]byte
 	mu    gosync.Mutex
 	fails map[int]error
-	how   string
+	how   hashing
+}
+
+// hashing is how a side's files were hashed, over the batches of a run:
+// "20008 on its host (20008 by openssl dgst), 2 read from the SFTP server".
+type hashing struct {
+	onHost int
+	by     string // what the host hashed with
+	failed string // why the host hashed none, when it did not
+	here   int
+	from   string // where the files hashed here were read from
+}
+
+func (h *hashing) add(b hashing) {
+	h.onHost += b.onHost
+	h.here += b.here
+	if b.by != "" {
+		h.by = b.by
+	}
+	if b.failed != "" {
+		h.failed = b.failed
+	}
+	h.from = b.from
+}
+
+func (h *hashing) String() string {
+	var how []string
+	switch {
+	case h.onHost > 0 && h.by != "":
+		how = append(how, fmt.Sprintf("%d on its host (%s)", h.onHost, h.by))
+	case h.onHost > 0:
+		how = append(how, fmt.Sprintf("%d on its host", h.onHost))
+	case h.failed != "":
+		how = append(how, "none on its host ("+h.failed+")")
+	}
+	if h.here > 0 || len(how) == 0 {
+		how = append(how, fmt.Sprintf("%d read from %s", h.here, h.from))
+	}
+	return strings.Join(how, ", ")
 }
 
 func newHashed(algo checksum.Algorithm, n int) *hashed {
@@ -264,7 +344,6 @@ func hashSide(ctx context.Context, s store.Store, files []*store.Entry, algo che
 	for i := range read {
 		read[i] = true
 	}
-	var there string
 	if hs, ok := s.(store.Hasher); ok {
 		paths := make([]string, len(files))
 		for i, e := range files {
@@ -288,11 +367,11 @@ func hashSide(ctx context.Context, s store.Store, files []*store.Entry, algo che
 			}
 			c.FilesDone.Add(-n.Load())
 			c.BytesDone.Add(-bytes.Load())
-			there = "none on its host (" + err.Error() + ")"
+			h.how.failed = err.Error()
 		} else if n.Load() > 0 {
-			there = fmt.Sprintf("%d on its host", n.Load())
+			h.how.onHost = int(n.Load())
 			if by, ok := s.(interface{ HashedBy() string }); ok {
-				there += " (" + by.HashedBy() + ")"
+				h.how.by = by.HashedBy()
 			}
 		}
 	}
@@ -312,14 +391,7 @@ func hashSide(ctx context.Context, s store.Store, files []*store.Entry, algo che
 			return nil
 		})
 	}
-	var how []string
-	if there != "" {
-		how = append(how, there)
-	}
-	if here > 0 || there == "" {
-		how = append(how, fmt.Sprintf("%d read from %s", here, readFrom(s)))
-	}
-	h.how = strings.Join(how, ", ")
+	h.how.here, h.how.from = here, readFrom(s)
 	return h, g.Wait()
 }
 

@@ -41,6 +41,8 @@ type FilesReport struct {
 	TopDirs     []TopDir  `json:"top_dirs,omitempty"`
 	NewestMtime time.Time `json:"newest_mtime,omitempty"`
 	Memory      Memory    `json:"memory"`
+	// hashing is how files verify hashed each side, over its batches.
+	hashing map[string]*hashing
 }
 
 // Memory is what the process took, to size a pod by.
