@@ -213,17 +213,22 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 		}
 	}()
 	err = listFiltered(ctx, s, f, rep, reset, func(e store.Entry) error {
-		if run > 0 && len(out) == run {
-			// Held from here on: one run's worth, written out each time
-			// it fills.
+		if run > 0 && (len(out) == run || runs != nil && len(out) == cap(out)) {
+			// Written out as a run, and from here on held an eighth of
+			// that at a time: the ranges a large tree is synced in hold
+			// about as many (partEntries).
 			if runs == nil {
 				runs = spill.NewSorter(dir, run)
 			}
 			if err := runs.WriteRun(out); err != nil {
 				return err
 			}
-			clear(out)
-			out = out[:0]
+			if len(out) == run {
+				out = make([]store.Entry, 0, partEntries(run))
+			} else {
+				clear(out)
+				out = out[:0]
+			}
 		}
 		if runs != nil {
 			out = append(out, e)
@@ -573,7 +578,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 			return adoptFrom.Each(func(e *store.Entry) error { return fn(plan.Prev{Entry: *e}) })
 		}
 	}
-	pl := &planner{o: &o, popt: popt, has: has, drifted: drifted, n: max(1, held/2)}
+	pl := &planner{o: &o, popt: popt, has: has, drifted: drifted, n: partEntries(held)}
 	var p *plan.Files // the plan, of a tree synced whole
 	var rp *rangePlan // the ranges, of a tree synced range by range
 	var tot totals

@@ -91,8 +91,9 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	algo := verifyHash(ctx, src, dst)
 	rep.Hash = string(algo)
 	// The files whose content is compared are hashed a batch at a time:
-	// all at once when the source's listing is held, else every held/2.
-	batchMax := max(1, held/2)
+	// all at once when the source's listing is held, else as many as a
+	// range of a sync holds.
+	batchMax := partEntries(held)
 	if sl.Runs() == 0 {
 		batchMax = sl.Len()
 	}

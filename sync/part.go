@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/cutover/cutover/internal/spill"
@@ -101,6 +102,12 @@ func (t *totals) add(p *plan.Files, deletes int) {
 func (t *totals) work() bool {
 	return t.copies+t.dirs+t.links+t.meta+t.removals+t.dirMeta > 0
 }
+
+// partEntries is about how many paths a range holds when a listing of more
+// than held entries is synced in ranges: an eighth, so that a range's
+// entries, its record, the target's listing of it and its plan take less
+// than the first held entries of the listing did.
+func partEntries(held int) int { return max(1, held/8) }
 
 // rangePlan is what the first pass over the ranges leaves to the second.
 type rangePlan struct {
@@ -234,12 +241,28 @@ func (x *executor) part(p *plan.Files, entries []store.Entry, made map[string]bo
 		x.rep.Files.Adopted++
 	}
 	p.Adopt = nil
+	later := map[string]bool{} // open past this range
+	for _, d := range open {
+		later[d.path] = true
+	}
+	// The metadata of a directory a later range writes in is set once
+	// every range is done (ranges): set and recorded here, a run stopped
+	// after this range would leave a record that is not so.
+	p.DirMeta = slices.DeleteFunc(p.DirMeta, func(e store.Entry) bool { return later[e.Path] })
 	all := madeDirs(p)
 	for d := range made {
 		all[d] = true
 	}
 	if err := unsettleDirs(x.mw, x.run, p, all); err != nil {
 		return err
+	}
+	if x.stg != nil && len(p.Dirs) > 0 {
+		// Staging records the directories through the state's own
+		// connection: the records written so far (an earlier range's,
+		// those adopted) are committed first, or it waits on their lock.
+		if err := x.mw.Flush(); err != nil {
+			return err
+		}
 	}
 	n, err := x.stg.stage(x.ctx, p, all)
 	if err != nil {
@@ -250,10 +273,6 @@ func (x *executor) part(p *plan.Files, entries []store.Entry, made map[string]bo
 		x.o.logf("%d new directories are written under temporary names (%sdir-*) and put in place when their files are written", n, store.TempPrefix)
 	}
 	if x.stg != nil && len(x.stg.dirs) > 0 {
-		later := map[string]bool{}
-		for _, d := range open {
-			later[d.path] = true
-		}
 		mopt.Publish = func(ctx context.Context) error { return x.stg.publishBut(ctx, later) }
 		if x.o.leaveStaged {
 			mopt.Publish = func(context.Context) error { return context.Canceled } // killed right before
