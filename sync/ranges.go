@@ -10,11 +10,11 @@ import (
 	"github.com/cutover/cutover/plan"
 )
 
-// sourceRun is the most entries of the source's listing a sync holds: the
-// listing of a larger tree is sorted in runs of that many on disk, and the
-// tree is synced range by range of the path order, each range planned and
-// copied as a tree of its own (about 250 MB for 2^20 entries with short
-// paths). See docs/memory.md.
+// sourceRun is the most entries of the source's listing a sync holds (about
+// 250 MB resident for 2^20 entries with short paths): the listing of a
+// larger tree is sorted in runs on disk, and the tree is synced range by
+// range of the path order (partEntries), each range planned and copied as
+// a tree of its own. See docs/memory.md.
 var sourceRun = 1 << 20
 
 // A range holds everything the plan must see at once:
