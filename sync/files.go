@@ -61,6 +61,15 @@ type FilesOptions struct {
 	leaveStaged bool
 }
 
+// held is the most entries of the source's listing a run holds: the
+// package's sourceRun, or the options' own (tests).
+func (o *FilesOptions) held() int {
+	if o.sourceRun > 0 {
+		return o.sourceRun
+	}
+	return sourceRun
+}
+
 func (o *FilesOptions) logf(format string, a ...any) {
 	if o.Log != nil {
 		fmt.Fprintf(o.Log, format+"\n", a...)
@@ -200,8 +209,9 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 	counted := 0   // entries counted, by an earlier attempt too
 	tooMany := func(err error) error { return fmt.Errorf("list %s: %d entries so far: %w", s, len(out), err) }
 	var runs *spill.Sorter // once the listing passes run entries
+	var sum treeSummary
 	reset := func() error {
-		out = out[:0]
+		out, sum = out[:0], treeSummary{}
 		if runs != nil {
 			return runs.Reset()
 		}
@@ -213,6 +223,7 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 		}
 	}()
 	err = listFiltered(ctx, s, f, rep, reset, func(e store.Entry) error {
+		sum.add(&e)
 		if run > 0 && (len(out) == run || runs != nil && len(out) == cap(out)) {
 			// Written out as a run, and from here on held an eighth of
 			// that at a time: the ranges a large tree is synced in hold
@@ -263,57 +274,63 @@ func listSource(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 	if err != nil {
 		return nil, nil, err
 	}
+	sum.report(rep)
 	if runs != nil {
 		if err := runs.WriteRun(out); err != nil {
 			return nil, nil, err
 		}
-		if spilled, err = runs.Sorted(); err != nil {
-			return nil, nil, err
-		}
-		return nil, spilled, summarize(rep, spilled)
+		spilled, err = runs.Sorted()
+		return nil, spilled, err
 	}
 	plan.SortEntries(out)
-	return out, nil, summarize(rep, spill.Of(out))
+	return out, nil, nil
 }
 
-// summarize puts in rep what a listing says of the tree: its newest mtime,
-// and the top directories that hold the most bytes.
-func summarize(rep *FilesReport, l *spill.Sorted) error {
-	tops := map[string]*TopDir{}
-	var newest store.Time
-	i := 0
-	err := l.Each(func(e *store.Entry) error {
-		if i++; i == 1 || e.ModTime > newest {
-			newest = e.ModTime
-		}
-		if e.Type != store.File {
-			return nil
-		}
-		top, _, found := strings.Cut(e.Path, "/")
-		if !found {
-			top = "."
-		}
-		t := tops[top]
-		if t == nil {
-			t = &TopDir{Dir: top}
-			tops[top] = t
-		}
-		t.Files++
-		t.Bytes += e.Size
-		return nil
-	})
-	if i > 0 {
-		rep.NewestMtime = newest.Time()
+// treeSummary is what a listing says of the tree, taken as it is listed:
+// its newest mtime, and the bytes under each top directory.
+type treeSummary struct {
+	tops   map[string]*TopDir
+	newest store.Time
+	n      int
+}
+
+func (t *treeSummary) add(e *store.Entry) {
+	if t.n++; t.n == 1 || e.ModTime > t.newest {
+		t.newest = e.ModTime
+	}
+	if e.Type != store.File {
+		return
+	}
+	top, _, found := strings.Cut(e.Path, "/")
+	if !found {
+		top = "."
+	}
+	if t.tops == nil {
+		t.tops = map[string]*TopDir{}
+	}
+	d := t.tops[top]
+	if d == nil {
+		d = &TopDir{Dir: top}
+		t.tops[top] = d
+	}
+	d.Files++
+	d.Bytes += e.Size
+}
+
+// report puts in rep the newest mtime and the 50 top directories that hold
+// the most bytes.
+func (t *treeSummary) report(rep *FilesReport) {
+	if t.n > 0 {
+		rep.NewestMtime = t.newest.Time()
 	}
 	rep.TopDirs = rep.TopDirs[:0]
-	for _, t := range tops {
-		rep.TopDirs = append(rep.TopDirs, *t)
+	for _, d := range t.tops {
+		rep.TopDirs = append(rep.TopDirs, *d)
 	}
 	sort.Slice(rep.TopDirs, func(i, j int) bool { return rep.TopDirs[i].Bytes > rep.TopDirs[j].Bytes })
 	if len(rep.TopDirs) > 50 {
 		rep.TopDirs = rep.TopDirs[:50]
 	}
-	return err
 }
 
 // listFiltered walks s and hands add what the rules include, then the
@@ -461,7 +478,7 @@ func syncFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	err = watched(ctx, o.StallTimeout, o.logf, func(ctx context.Context) error {
 		return syncPair(ctx, o, st, pair, run, src, dst, manifest, rep)
 	})
-	err = fullTarget(ctx, err, dst)
+	err = fullTarget(ctx, stateDiskFull(o.StateDir, err), dst)
 	if lb := (*leftBehind)(nil); !o.DryRun && !errors.As(err, &lb) { // the stuck work may hold the state's write lock
 		st.FinishRun(context.WithoutCancel(ctx), state.Run{ID: run, Status: errs.Status(err), FilesScanned: rep.Files.Scanned, FilesCopied: rep.Files.Copied,
 			BytesCopied: rep.Files.BytesCopied, FilesDeleted: rep.Files.Deleted, FilesFailed: rep.Files.FailedCount,
@@ -502,13 +519,10 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		o.logf("at %s, cutover's commands and their SSH session run at nice 19 and best-effort I/O priority 7 (--low-priority)", src)
 	}
 	o.logf("listing %s", src)
-	held := sourceRun // the most entries of the listing held
-	if o.sourceRun > 0 {
-		held = o.sourceRun
-	}
+	held := o.held()
 	entries, spilled, err := listSource(ctx, src, &o.Filter, rep, expect, held, o.StateDir)
 	if err != nil {
-		return stateDiskFull(o.StateDir, err)
+		return err
 	}
 	defer spilled.Close()
 	lister := listerOf(src)
@@ -552,7 +566,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		}
 		if o.Delete {
 			if tl, err = target.wait(rep); err != nil {
-				return fmt.Errorf("list the target for --delete: %w", stateDiskFull(o.StateDir, err))
+				return fmt.Errorf("list the target for --delete: %w", err)
 			}
 			if tl.Len() == 0 && !o.DryRun {
 				// An EFS target that is not mounted lists as an empty
@@ -568,7 +582,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		// No record: compare with the target itself (a rerun after the state
 		// was lost, or a target that was pre-seeded by other means).
 		if adoptFrom, err = target.wait(rep); err != nil {
-			return stateDiskFull(o.StateDir, err)
+			return err
 		}
 		if adoptFrom.Runs() > 0 {
 			o.logf("the target's listing of %d entries is sorted in %d runs on disk (%s)", adoptFrom.Len(), adoptFrom.Runs(), o.StateDir)
@@ -597,7 +611,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 			return fmt.Errorf("plan: %w; nothing was copied or deleted", err)
 		}
 		if rp, tot, err = pl.planRanges(spilled, manifest, tl, adoptFrom, rep); err != nil {
-			return stateDiskFull(o.StateDir, err)
+			return err
 		}
 		defer rp.close()
 	}
@@ -629,7 +643,7 @@ func syncPair(ctx context.Context, o FilesOptions, st *state.State, pair, run in
 		return nil
 	}
 	root := newRootMirror(ctx, src, dst, owner, o) // before the probe writes into the root
-	if tot.work() || rp != nil && len(rp.carried) > 0 {
+	if tot.work() {                                // a range plan's carried directories count in it
 		if err := probeWritable(ctx, dst); err != nil {
 			return err
 		}
@@ -1030,10 +1044,11 @@ func listSorted(ctx context.Context, s store.Store, f *filter.Filter, rep *Files
 }
 
 // stateDiskFull says which disk filled up while a listing was written out
-// in sorted runs, or the record copied: the state directory's (not the
-// target's, which a run stopped by a full disk names otherwise).
+// in sorted runs, or the record copied (a spill.Error): the state
+// directory's, not the target's, which fullTarget names.
 func stateDiskFull(dir string, err error) error {
-	if !errs.IsDiskFull(err) {
+	var se *spill.Error
+	if !errs.IsDiskFull(err) || !errors.As(err, &se) {
 		return err
 	}
 	return errs.Fatalf("state %s: the disk that holds the state directory is full (%v): it holds the sorted runs of listings too large for memory, about 60 bytes an entry: free space there, or move the directory and point --state at it", dir, err)

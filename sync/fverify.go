@@ -53,10 +53,7 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	rep.Verify.ReadFrom = readFrom(dst)
 	var se []store.Entry
 	var sl, te *spill.Sorted // the listings, read once in path order
-	held := sourceRun        // the most entries of the source's listing held
-	if o.sourceRun > 0 {
-		held = o.sourceRun
-	}
+	held := o.held()
 	g, gctx := errgroup.WithContext(ctx)
 	t0 := time.Now()
 	g.Go(func() (err error) {
@@ -97,8 +94,7 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 	if sl.Runs() == 0 {
 		batchMax = sl.Len()
 	}
-	batch := make([]store.Entry, 0, min(batchMax, 1<<16))
-	var both []*store.Entry      // files whose content is compared: batch's
+	var both []*store.Entry      // files whose content is compared, this batch
 	bothMeta := map[int]string{} // how those of both differ in metadata, by index
 	var compared, heldCompared int
 	var hashS float64
@@ -116,8 +112,8 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 		err := compareHashes(ctx, src, dst, both, bothMeta, algo, max(o.Workers, 1), c, rep)
 		hashS += time.Since(t1).Seconds()
 		compared += len(both)
-		clear(batch)
-		batch, both = batch[:0], both[:0]
+		clear(both)
+		both = both[:0]
 		clear(bothMeta)
 		return err
 	}
@@ -154,8 +150,11 @@ func verifyFiles(ctx context.Context, o FilesOptions, rep *FilesReport) error {
 			if md != "" {
 				bothMeta[len(both)] = md
 			}
-			batch = append(batch, *e)
-			both = append(both, &batch[len(batch)-1])
+			if sl.Runs() > 0 {
+				kept := *e // the cursor's, until it moves on
+				e = &kept
+			}
+			both = append(both, e)
 			c.BytesTotal.Add(2 * e.Size)
 			c.FilesTotal.Add(2)
 		case md != "":

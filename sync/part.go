@@ -166,11 +166,7 @@ func (pl *planner) planRanges(src *spill.Sorted, manifest *prefetch, tl, adoptFr
 	} else {
 		pull, perr = cursorPull(adoptFrom.Cursor())
 	}
-	var tc *spill.Cursor
-	if tl != nil {
-		tc = tl.Cursor()
-	}
-	r := newRanger(pl.n, pl.popt.Keep, src.Cursor(), pull, perr, tc, rp.linked, rp.parents)
+	r := rp.ranger(pl, src, tl, pull, perr)
 	for {
 		pt, err := r.next()
 		if err != nil {
@@ -210,11 +206,17 @@ func (rp *rangePlan) second(pl *planner, src, tl, adoptFrom *spill.Sorted) (*ran
 	} else {
 		pull, perr = cursorPull(adoptFrom.Cursor())
 	}
+	return rp.ranger(pl, src, tl, pull, perr).following(rp.cuts), nil
+}
+
+// ranger is a ranger over src, the record's rows that pull gives and the
+// target's listing tl (nil when it was not listed, or is the record).
+func (rp *rangePlan) ranger(pl *planner, src, tl *spill.Sorted, pull func() (plan.Prev, bool), perr func() error) *ranger {
 	var tc *spill.Cursor
 	if tl != nil {
 		tc = tl.Cursor()
 	}
-	return newRanger(pl.n, pl.popt.Keep, src.Cursor(), pull, perr, tc, rp.linked, rp.parents).following(rp.cuts), nil
+	return newRanger(pl.n, pl.popt.Keep, src.Cursor(), pull, perr, tc, rp.linked, rp.parents)
 }
 
 // executor carries out plans.

@@ -5,7 +5,6 @@ import (
 	"container/heap"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -55,9 +54,6 @@ func (s *Sorter) Add(e store.Entry) error {
 	return nil
 }
 
-// Len is the number of entries taken.
-func (s *Sorter) Len() int { return s.n }
-
 // Reset drops what was taken (a listing that starts again).
 func (s *Sorter) Reset() error {
 	s.buf, s.runs, s.n, s.off = s.buf[:0], nil, 0, 0
@@ -83,14 +79,47 @@ func (s *Sorter) wrap(err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("write the listing's sorted runs to %s: %w", s.where(), err)
+	return &Error{What: "write the listing's sorted runs to", Dir: dirName(s.dir), Err: err}
 }
 
-func (s *Sorter) where() string {
-	if s.dir == "" {
+// Error is a failure to write or read what this package keeps on disk, in
+// the directory Dir: a caller can tell that disk from its others (a full
+// disk there is not the target's).
+type Error struct {
+	What, Dir string
+	Err       error
+}
+
+func (e *Error) Error() string {
+	if e.Dir == "" {
+		return e.What + ": " + e.Err.Error()
+	}
+	return e.What + " " + e.Dir + ": " + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// dirName is where a file made in dir goes.
+func dirName(dir string) string {
+	if dir == "" {
 		return os.TempDir()
 	}
-	return s.dir
+	return dir
+}
+
+// createUnlinked makes a file in dir and unlinks it at once: the open
+// file is all there is of it, and it goes when the process does, however
+// it ends.
+func createUnlinked(dir, pattern string) (*os.File, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // flush writes the entries in memory as a run.
@@ -116,14 +145,8 @@ func (s *Sorter) writeRun(es []store.Entry) error {
 		return nil
 	}
 	if s.f == nil {
-		f, err := os.CreateTemp(s.dir, "listing-*.spill")
+		f, err := createUnlinked(s.dir, "listing-*.spill")
 		if err != nil {
-			return s.wrap(err)
-		}
-		// Unlinked now: the open file is all there is of it, and it goes
-		// when the process does, however it ends.
-		if err := os.Remove(f.Name()); err != nil {
-			f.Close()
 			return s.wrap(err)
 		}
 		s.f, s.w = f, bufio.NewWriterSize(f, 256<<10)
@@ -265,8 +288,9 @@ func (c *Cursor) Next() bool {
 	return true
 }
 
-// Entry is the current entry; it is the cursor's until Next is called
-// again (copy it to keep it).
+// Entry is the current entry. Of a listing in runs on disk it is the
+// cursor's until Next is called again (copy it to keep it); of one in
+// memory (Runs 0) it points into the listing, and stays.
 func (c *Cursor) Entry() *store.Entry {
 	if c.l != nil && c.l.f == nil {
 		return &c.l.mem[c.i]
@@ -277,7 +301,7 @@ func (c *Cursor) Entry() *store.Entry {
 // Err is what stopped the cursor early.
 func (c *Cursor) Err() error {
 	if c.err != nil {
-		return fmt.Errorf("read the listing's sorted runs back: %w", c.err)
+		return &Error{What: "read the listing's sorted runs back", Err: c.err}
 	}
 	return nil
 }
@@ -393,24 +417,17 @@ type Log struct {
 
 // NewLog makes an empty log in dir (os.TempDir when ""), unlinked at once.
 func NewLog(dir string) (*Log, error) {
-	f, err := os.CreateTemp(dir, "rows-*.spill")
-	if err == nil {
-		err = os.Remove(f.Name())
-	}
+	l := &Log{dir: dir}
+	f, err := createUnlinked(dir, "rows-*.spill")
 	if err != nil {
-		if f != nil {
-			f.Close()
-		}
-		return nil, fmt.Errorf("keep a copy of the record in %s: %w", dirName(dir), err)
+		return nil, l.wrap(err)
 	}
-	return &Log{f: f, w: bufio.NewWriterSize(f, 256<<10), dir: dir}, nil
+	l.f, l.w = f, bufio.NewWriterSize(f, 256<<10)
+	return l, nil
 }
 
-func dirName(dir string) string {
-	if dir == "" {
-		return os.TempDir()
-	}
-	return dir
+func (l *Log) wrap(err error) error {
+	return &Error{What: "keep a copy of the record in", Dir: dirName(l.dir), Err: err}
 }
 
 // Add appends e and its string.
@@ -420,7 +437,7 @@ func (l *Log) Add(e *store.Entry, s string) error {
 	l.enc = append(l.enc, s...)
 	l.n++
 	if _, err := l.w.Write(l.enc); err != nil {
-		return fmt.Errorf("keep a copy of the record in %s: %w", dirName(l.dir), err)
+		return l.wrap(err)
 	}
 	return nil
 }
@@ -431,11 +448,11 @@ func (l *Log) Len() int { return l.n }
 // Reader reads the log from its start; Add is not called again after it.
 func (l *Log) Reader() (*LogReader, error) {
 	if err := l.w.Flush(); err != nil {
-		return nil, fmt.Errorf("keep a copy of the record in %s: %w", dirName(l.dir), err)
+		return nil, l.wrap(err)
 	}
 	end, err := l.f.Seek(0, io.SeekCurrent)
 	if err != nil {
-		return nil, err
+		return nil, l.wrap(err)
 	}
 	return &LogReader{r: bufio.NewReaderSize(io.NewSectionReader(l.f, 0, end), 256<<10)}, nil
 }
@@ -488,7 +505,7 @@ func (lr *LogReader) Next() (store.Entry, string, bool) {
 // Err is what stopped the reader early.
 func (lr *LogReader) Err() error {
 	if lr.err != nil {
-		return fmt.Errorf("read the copy of the record back: %w", lr.err)
+		return &Error{What: "read the copy of the record back", Err: lr.err}
 	}
 	return nil
 }
